@@ -1,0 +1,95 @@
+// The raw native binding, typed by hand and kept apart from the public API (lib/index.ts). Everything
+// here is flat and small: the facade in lib/model.ts turns it into idiomatic classes and options.
+// Every method that does real work returns a promise and runs on a libuv worker thread.
+
+export type NativeDevice = 'cpu' | 'cuda';
+export type NativePooling = 'avg' | 'max' | 'gem';
+export type NativeOptimizer = 'adam' | 'adamw' | 'sgd';
+export type NativeMiner = 'batch-hard' | 'semi-hard' | 'all';
+
+export interface NativeRuntimeInfo {
+  /** LibTorch version the addon was compiled against (TORCH_VERSION at build time). */
+  builtAgainst: string;
+  /** LibTorch version of the shared library loaded at run time. */
+  runtime: string;
+  cudaAvailable: boolean;
+  cudaDeviceCount: number;
+  /** Intra-op threads LibTorch uses for a forward/backward pass. */
+  threads: number;
+}
+
+/** Options to build an embedding model from an exported backbone (model.pt + finetuner.json). */
+export interface NativeBuildOptions {
+  device: NativeDevice;
+  /** Names of the backbone's direct children that form the trunk, run in this order. */
+  trunk: string[];
+  pooling: NativePooling;
+  /** Initial GeM exponent (learnable), used when pooling is 'gem'. */
+  gemP: number;
+  /** Width of the pooled trunk output. */
+  embeddingDim: number;
+  /** 0: no projection head; otherwise a linear layer embeddingDim -> outputDim. */
+  outputDim: number;
+  normalize: boolean;
+  /** Per-channel normalisation applied in C++ to uint8 HWC pixels. */
+  mean: number[];
+  std: number[];
+  /** Seed for the projection head's initialisation. */
+  seed: number;
+}
+
+export interface NativeLoadOptions {
+  device: NativeDevice;
+}
+
+export interface NativeTrainOptions {
+  optimizer: NativeOptimizer;
+  learningRate: number;
+  weightDecay: number;
+  /** SGD only. */
+  momentum: number;
+  /** 'all' trains everything; 'trunk' freezes the backbone trunk (projection and GeM still train). */
+  freeze: 'none' | 'trunk';
+  margin: number;
+  miner: NativeMiner;
+}
+
+export interface NativeTrainStepResult {
+  loss: number;
+  /** Triplets that contributed to the loss (after mining). */
+  triplets: number;
+}
+
+export interface NativeImageBatch {
+  /** uint8 pixels, NHWC, RGB, contiguous: rows * height * width * 3 bytes. Not copied. */
+  pixels: Uint8Array;
+  rows: number;
+  height: number;
+  width: number;
+}
+
+export interface NativeEmbeddingModel {
+  readonly device: NativeDevice;
+  readonly outputDim: number;
+  /** Encodes a batch; resolves to rows * outputDim floats. */
+  encodeImages(batch: NativeImageBatch): Promise<Float32Array>;
+  /** Sets up the optimizer; must be called before trainStep. Safe to call again to change options. */
+  configureTraining(options: NativeTrainOptions): void;
+  /** One forward/loss/backward/step on a labelled batch (labels: one int per row). */
+  trainStep(batch: NativeImageBatch, labels: Int32Array): Promise<NativeTrainStepResult>;
+  /** Writes a self-contained TorchScript embedding model to `path` (temporary name, then rename). */
+  save(path: string): Promise<void>;
+  /** Number of parameters: all, and those that currently require gradients. */
+  parameterCount(): { total: number; trainable: number };
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+export interface NativeBinding {
+  runtimeInfo(): NativeRuntimeInfo;
+  setNumThreads(threads: number): void;
+  /** Builds an embedding model from a whole backbone (head included, removed here). */
+  buildFromBackbone(modelPath: string, options: NativeBuildOptions): Promise<NativeEmbeddingModel>;
+  /** Loads an embedding model written by NativeEmbeddingModel.save. */
+  loadEmbeddingModel(modelPath: string, options: NativeLoadOptions): Promise<NativeEmbeddingModel>;
+}

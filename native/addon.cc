@@ -1,0 +1,105 @@
+#include "addon.h"
+
+#include "embedding_model.h"
+#include "load_worker.h"
+#include "napi_options.h"
+#include "thread_settings.h"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+#include <ATen/Version.h>
+
+#include <string>
+
+#ifndef FINETUNER_TORCH_BUILD_VERSION
+#define FINETUNER_TORCH_BUILD_VERSION TORCH_VERSION
+#endif
+
+namespace finetuner {
+namespace {
+
+// The version of the LibTorch library loaded now, which can differ from the headers the addon was
+// compiled with: show_config() is compiled into the library and lists "TORCH_VERSION=x.y.z".
+std::string runtimeTorchVersion() {
+  std::string config = at::show_config();
+  const std::string key = "TORCH_VERSION=";
+  auto start = config.find(key);
+  if (start == std::string::npos) return "unknown";
+  start += key.size();
+  auto end = config.find_first_of(", \n", start);
+  return config.substr(start, end - start);
+}
+
+EmbeddingModuleSpec readBuildSpec(const Napi::Object& options) {
+  EmbeddingModuleSpec spec;
+  spec.trunk = stringArrayField(options, "trunk");
+  spec.pooling = callGuarded(options.Env(), [&] { return parsePooling(stringField(options, "pooling")); });
+  spec.gemP = numberField(options, "gemP");
+  spec.embeddingDim = static_cast<int64_t>(numberField(options, "embeddingDim"));
+  spec.outputDim = static_cast<int64_t>(numberField(options, "outputDim"));
+  spec.normalize = boolField(options, "normalize");
+  spec.mean = numberArrayField(options, "mean");
+  spec.std = numberArrayField(options, "std");
+  spec.seed = static_cast<uint64_t>(numberField(options, "seed"));
+  return spec;
+}
+
+}  // namespace
+
+FinetunerAddon::FinetunerAddon(Napi::Env env, Napi::Object exports) {
+  modelConstructor_ = Napi::Persistent(EmbeddingModel::DefineClass(env));
+  DefineAddon(exports, {
+                           InstanceMethod<&FinetunerAddon::RuntimeInfo>("runtimeInfo"),
+                           InstanceMethod<&FinetunerAddon::SetNumThreads>("setNumThreads"),
+                           InstanceMethod<&FinetunerAddon::BuildFromBackbone>("buildFromBackbone"),
+                           InstanceMethod<&FinetunerAddon::LoadEmbeddingModel>("loadEmbeddingModel"),
+                       });
+}
+
+Napi::Value FinetunerAddon::RuntimeInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto result = Napi::Object::New(env);
+  result.Set("builtAgainst", FINETUNER_TORCH_BUILD_VERSION);
+  result.Set("runtime", runtimeTorchVersion());
+  result.Set("cudaAvailable", torch::cuda::is_available());
+  result.Set("cudaDeviceCount", static_cast<double>(torch::cuda::device_count()));
+  result.Set("threads", configuredThreads().load());
+  return result;
+}
+
+Napi::Value FinetunerAddon::SetNumThreads(const Napi::CallbackInfo& info) {
+  if (!info[0].IsNumber() || info[0].As<Napi::Number>().Int32Value() < 1) {
+    throwRangeError(info.Env(), "threads must be a positive integer");
+  }
+  configuredThreads().store(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value FinetunerAddon::BuildFromBackbone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throwTypeError(env, "buildFromBackbone needs the model.pt path");
+  if (!info[1].IsObject()) throwTypeError(env, "buildFromBackbone needs an options object");
+  auto options = info[1].As<Napi::Object>();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  auto spec = readBuildSpec(options);
+  auto device = deviceField(options);
+  auto* worker = new LoadWorker(env, [path, spec, device] { return EmbeddingCore::fromBackbone(path, spec, device); });
+  worker->Queue();
+  return worker->Promise();
+}
+
+Napi::Value FinetunerAddon::LoadEmbeddingModel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throwTypeError(env, "loadEmbeddingModel needs the model.pt path");
+  if (!info[1].IsObject()) throwTypeError(env, "loadEmbeddingModel needs an options object");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  auto device = deviceField(info[1].As<Napi::Object>());
+  auto* worker = new LoadWorker(env, [path, device] { return EmbeddingCore::fromSaved(path, device); });
+  worker->Queue();
+  return worker->Promise();
+}
+
+}  // namespace finetuner
+
+using finetuner::FinetunerAddon;
+NODE_API_ADDON(FinetunerAddon)

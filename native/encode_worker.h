@@ -1,0 +1,34 @@
+// Encodes one batch of images off the event loop. The result tensor's memory is handed to JS as an
+// external ArrayBuffer (no copy); the tensor is freed when the Float32Array is garbage collected.
+#pragma once
+
+#include "embedding_core.h"
+#include "image_batch.h"
+#include "promise_worker.h"
+
+namespace finetuner {
+
+class EncodeWorker : public PromiseWorker {
+ public:
+  EncodeWorker(Napi::Env env, std::shared_ptr<EmbeddingCore> core, ImageBatch batch, Napi::Object owner)
+      : PromiseWorker(env, "finetuner:encode"), core_(std::move(core)), batch_(std::move(batch)),
+        owner_(Napi::Persistent(owner)) {}
+
+ protected:
+  void Run() override { embeddings_ = core_->encodePixels(batch_.tensor()); }
+
+  Napi::Value Result(Napi::Env env) override {
+    auto* kept = new torch::Tensor(std::move(embeddings_));
+    auto buffer = Napi::ArrayBuffer::New(env, kept->data_ptr(), kept->numel() * sizeof(float),
+                                         [](Napi::Env, void*, torch::Tensor* tensor) { delete tensor; }, kept);
+    return Napi::Float32Array::New(env, kept->numel(), buffer, 0);
+  }
+
+ private:
+  std::shared_ptr<EmbeddingCore> core_;
+  ImageBatch batch_;
+  Napi::ObjectReference owner_;  // keeps the JS model alive while the worker runs
+  torch::Tensor embeddings_;
+};
+
+}  // namespace finetuner

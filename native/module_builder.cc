@@ -1,0 +1,116 @@
+#include "module_builder.h"
+
+#include <c10/util/Exception.h>
+
+#include <cctype>
+#include <sstream>
+
+namespace finetuner {
+namespace {
+
+bool isIdentifier(const std::string& name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
+bool hasChild(const torch::jit::Module& module, const std::string& name) {
+  for (const auto& child : module.named_children()) {
+    if (child.name == name) return true;
+  }
+  return false;
+}
+
+// A container whose forward runs the chosen children in order: the backbone's own forward would also
+// run the head, and a scripted Sequential cannot be assembled from C++.
+torch::jit::Module buildTrunk(const torch::jit::Module& backbone, const std::vector<std::string>& names) {
+  TORCH_CHECK(!names.empty(), "finetuner.json lists no trunk layers");
+  torch::jit::Module trunk("__torch__.finetuner.Trunk");
+  std::ostringstream source;
+  source << "def forward(self, x: Tensor) -> Tensor:\n";
+  for (const auto& name : names) {
+    TORCH_CHECK(isIdentifier(name), "trunk layer '", name, "' is not a valid attribute name");
+    TORCH_CHECK(hasChild(backbone, name), "the backbone has no child module '", name,
+                "' (listed in finetuner.json's trunk)");
+    trunk.register_module(name, backbone.attr(name).toModule());
+    source << "    x = self." << name << ".forward(x)\n";
+  }
+  source << "    return x\n";
+  trunk.define(source.str());
+  return trunk;
+}
+
+std::string poolingSource(Pooling pooling) {
+  switch (pooling) {
+    case Pooling::Average:
+      return "    x = x.mean([2, 3])\n";
+    case Pooling::Max:
+      return "    x = x.amax([2, 3])\n";
+    case Pooling::GeM:
+      // Generalised mean: p = 1 is average pooling, p -> inf is max pooling; p is learned.
+      return "    x = x.clamp(min=1e-6).pow(self.gem_p).mean([2, 3]).pow(1.0 / self.gem_p)\n";
+  }
+  return "";
+}
+
+}  // namespace
+
+Pooling parsePooling(const std::string& name) {
+  if (name == "avg" || name == "mean") return Pooling::Average;
+  if (name == "max") return Pooling::Max;
+  if (name == "gem") return Pooling::GeM;
+  TORCH_CHECK(false, "unknown pooling '", name, "': use avg, max or gem");
+}
+
+torch::jit::Module buildEmbeddingModule(const torch::jit::Module& backbone, const EmbeddingModuleSpec& spec) {
+  TORCH_CHECK(spec.embeddingDim > 0, "embeddingDim must be positive");
+  TORCH_CHECK(spec.outputDim >= 0, "outputDim must be 0 (no projection) or positive");
+  TORCH_CHECK(spec.mean.size() == 3 && spec.std.size() == 3, "mean and std need 3 values (RGB)");
+
+  torch::jit::Module module("__torch__.finetuner.EmbeddingModel");
+  module.register_module("trunk", buildTrunk(backbone, spec.trunk));
+
+  auto mean = torch::tensor(spec.mean, torch::kFloat32).view({1, 3, 1, 1});
+  auto std = torch::tensor(spec.std, torch::kFloat32).view({1, 3, 1, 1});
+  module.register_buffer("pixel_mean", mean);
+  module.register_buffer("pixel_std", std);
+
+  std::ostringstream forward;
+  forward << "def forward(self, images: Tensor) -> Tensor:\n"
+          << "    x = self.trunk.forward(images)\n"
+          << poolingSource(spec.pooling);
+  if (spec.pooling == Pooling::GeM) {
+    module.register_parameter("gem_p", torch::full({1}, spec.gemP, torch::kFloat32), false);
+  }
+  if (spec.outputDim > 0) {
+    // Same initialisation as torch.nn.Linear (Kaiming-uniform weights, uniform bias), seeded so a run
+    // is reproducible.
+    torch::manual_seed(spec.seed);
+    double bound = 1.0 / std::sqrt(static_cast<double>(spec.embeddingDim));
+    auto weight = torch::empty({spec.outputDim, spec.embeddingDim}).uniform_(-bound, bound);
+    auto bias = torch::empty({spec.outputDim}).uniform_(-bound, bound);
+    module.register_parameter("proj_weight", weight, false);
+    module.register_parameter("proj_bias", bias, false);
+    forward << "    x = torch.matmul(x, self.proj_weight.t()) + self.proj_bias\n";
+  }
+  if (spec.normalize) {
+    forward << "    x = x / torch.sqrt((x * x).sum(1, keepdim=True)).clamp(min=1e-12)\n";
+  }
+  forward << "    return x\n";
+
+  int64_t outputDim = spec.outputDim > 0 ? spec.outputDim : spec.embeddingDim;
+  module.register_attribute(kOutputDimAttribute, c10::IntType::get(), outputDim);
+  module.define(forward.str());
+  // Pixels arrive as uint8 N x H x W x 3 (what sharp decodes); layout change and normalisation happen
+  // here so the saved model takes the same input in Python.
+  module.define(
+      "def encode_pixels(self, pixels: Tensor) -> Tensor:\n"
+      "    x = pixels.permute(0, 3, 1, 2).float().div(255.0)\n"
+      "    x = (x - self.pixel_mean) / self.pixel_std\n"
+      "    return self.forward(x.contiguous())\n");
+  return module;
+}
+
+}  // namespace finetuner
