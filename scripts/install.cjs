@@ -7,7 +7,7 @@
 // 2. Otherwise build from source with cmake-js (CMakeLists.txt finds LibTorch: $LIBTORCH, a PyTorch
 //    through python3, or Debian's libtorch-dev), printing one line that says why.
 // --build-from-source, or npm's `npm install --build-from-source` (npm_config_build_from_source), skips
-// step 1.
+// step 1 and rebuilds from clean (`cmake-js rebuild`), so a changed $LIBTORCH is picked up.
 //
 // npm 11 does not run dependencies' install scripts unless the project approves them (allowScripts),
 // so for users this script often never runs: lib/loader.ts loads the prebuild without it and explains
@@ -104,8 +104,11 @@ function onPath(program) {
   });
 }
 
-/** Builds build/Release/finetuner.node from source; returns an exit status. */
-function buildFromSource(reason) {
+/**
+ * Builds build/Release/finetuner.node from source; returns an exit status. `command`: 'compile'
+ * (incremental) or 'rebuild' (clean first: picks up a changed $LIBTORCH, replaces a foreign binary).
+ */
+function buildFromSource(reason, command = 'compile') {
   console.log(`finetuner: building the native addon from source with cmake-js (${reason})`);
   if (!fs.existsSync(path.join(root, 'CMakeLists.txt')) || readdir(path.join(root, 'native')).length === 0) {
     console.error(`finetuner: cannot build: CMakeLists.txt or native/ is missing in ${root}`);
@@ -115,7 +118,7 @@ function buildFromSource(reason) {
     console.error(`finetuner: cannot build: cmake is not on PATH. ${BUILD_FIX}`);
     return 1;
   }
-  const status = runCmakeJs('compile');
+  const status = runCmakeJs(command);
   const built = path.join(root, 'build', 'Release', 'finetuner.node');
   if (status !== 0) {
     console.error(`finetuner: the native build failed (cmake-js exit ${status}). ${BUILD_FIX}`);
@@ -131,7 +134,7 @@ function buildFromSource(reason) {
 
 function main(argv) {
   const force = argv.includes('--build-from-source') || /^(true|1)$/.test(process.env.npm_config_build_from_source || '');
-  if (force) return buildFromSource('--build-from-source');
+  if (force) return buildFromSource('--build-from-source: clean rebuild', 'rebuild');
 
   const found = candidates();
   const failures = [];

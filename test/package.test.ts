@@ -1,9 +1,10 @@
 // The published package: `npm pack`, install the tarball into a scratch project the way a user would
 // (npm 11 skips a dependency's install script unless approved, so nothing gets compiled there) and
 // check that the loader picks prebuilds/linux-x64/finetuner.napi.node and that it reports LibTorch.
-// Needs the prebuild: built here with scripts/prebuild.cjs when missing or older than native/.
+// Needs the prebuild: built here with scripts/prebuild.cjs when missing or older than native/ (so
+// `npm pack` runs with --ignore-scripts: its prepack would do the same and print into the --json output).
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -45,6 +46,25 @@ function newestMtime(paths: string[]): number {
   return newest;
 }
 
+/**
+ * Runs a command without blocking the worker (a synchronous child that runs for a minute starves
+ * vitest's worker RPC, which then times out); resolves to its stdout, rejects on a non-zero exit.
+ */
+function run(command: string, args: string[], cwd: string, timeoutMs: number, captureStdout = false): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: cleanEnv(), stdio: ['ignore', captureStdout ? 'pipe' : 'inherit', 'inherit'] });
+    let stdout = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}) in ${cwd}`));
+    });
+  });
+}
+
 function runNode(cwd: string, code: string, env: NodeJS.ProcessEnv = cleanEnv()) {
   return spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd, env, encoding: 'utf8', timeout: 60_000 });
 }
@@ -55,30 +75,21 @@ describe.skipIf(!!skipReason)('npm package', () => {
   let installed: string;
   let packedFiles: string[];
 
-  beforeAll(() => {
+  beforeAll(async () => {
     const sources = ['native', 'cmake', 'CMakeLists.txt'].map((p) => join(ROOT, p));
     if (!existsSync(PREBUILD) || statSync(PREBUILD).mtimeMs < newestMtime(sources)) {
-      execFileSync(process.execPath, [join(ROOT, 'scripts', 'prebuild.cjs')], { cwd: ROOT, stdio: 'inherit', timeout: 280_000 });
+      await run(process.execPath, [join(ROOT, 'scripts', 'prebuild.cjs')], ROOT, 280_000);
     }
     work = mkdtempSync(join(tmpdir(), 'finetuner-pack-'));
-    const packJson = execFileSync('npm', ['pack', '--json', '--pack-destination', work], {
-      cwd: ROOT,
-      env: cleanEnv(),
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const packJson = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], ROOT, 60_000, true);
     const [pack] = JSON.parse(packJson) as { filename: string; files: { path: string }[] }[];
     packedFiles = pack.files.map((f) => f.path);
 
     project = join(work, 'app');
     mkdirSync(project);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'finetuner-pack-check', private: true, type: 'module' }));
-    execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', join(work, pack.filename)], {
-      cwd: project,
-      env: cleanEnv(),
-      stdio: ['ignore', 'inherit', 'inherit'],
-      timeout: 110_000,
-    });
+    const tarball = join(work, pack.filename);
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball], project, 110_000);
     installed = join(project, 'node_modules', 'finetuner');
   });
 

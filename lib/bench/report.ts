@@ -1,0 +1,81 @@
+// The bench report: a markdown table (stdout and bench-results/latest.md) and the same data with every
+// round as JSON (bench-results/latest.json).
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ComparisonResult } from './sideBySide.js';
+
+export interface MachineInfo {
+  cpu: string;
+  /** Logical CPUs the process may use (os.availableParallelism()). */
+  cores: number;
+  /** Intra-op threads both sides were set to. */
+  threads: number;
+  platform: string;
+  node: string;
+}
+
+export interface BenchReport {
+  title: string;
+  date: string;
+  machine: MachineInfo;
+  /** LibTorch of the addon: version at build time and at run time. */
+  libtorch: { builtAgainst: string; runtime: string; addonPath: string };
+  /** The Python side: interpreter and torch versions, threads it reported. */
+  python: Record<string, unknown>;
+  /** The goal each ratio is checked against (addon rate / python rate >= goal). */
+  goalRatio: number;
+  settings: Record<string, unknown>;
+  results: ComparisonResult[];
+  /** Every row's median ratio meets the goal. */
+  pass: boolean;
+}
+
+function fmt(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (value >= 100) return value.toFixed(1);
+  if (value >= 1) return value.toFixed(2);
+  return value.toPrecision(3);
+}
+
+function mark(ratio: number, goal: number): string {
+  return ratio >= goal ? 'PASS' : 'FAIL';
+}
+
+export function toMarkdown(report: BenchReport): string {
+  const { machine, libtorch, python } = report;
+  const lines = [
+    `# ${report.title}`,
+    '',
+    `- date: ${report.date}`,
+    `- machine: ${machine.cpu}, ${machine.cores} logical CPUs, ${machine.platform}; threads used by both sides: ${machine.threads}`,
+    `- addon: LibTorch ${libtorch.runtime} (built against ${libtorch.builtAgainst}), Node ${machine.node}`,
+    `- python: torch ${String(python.torch)}, torchvision ${String(python.torchvision)}, Python ${String(python.python)}, ` +
+      `torch.get_num_threads() = ${String(python.threads)}`,
+    `- settings: ${Object.entries(report.settings)
+      .map(([k, v]) => `${k} ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(', ')}`,
+    '',
+    `| benchmark | addon | python eager | ratio addon/python (median of ${report.results[0]?.rounds.length ?? 0} rounds) | range | goal >= ${report.goalRatio} |`,
+    '|---|---:|---:|---:|---:|:---:|',
+  ];
+  for (const r of report.results) {
+    lines.push(
+      `| ${r.title} | ${fmt(r.medianRate.a)} ${r.unit} | ${fmt(r.medianRate.b)} ${r.unit} | ${r.medianRatio.toFixed(3)} | ` +
+        `${r.minRatio.toFixed(3)} – ${r.maxRatio.toFixed(3)} | ${mark(r.medianRatio, report.goalRatio)} |`,
+    );
+  }
+  lines.push('', `**${report.pass ? 'PASS' : 'FAIL'}**: the addon ${report.pass ? 'is' : 'is not'} within the goal (ratio >= ${report.goalRatio}) on every row.`);
+  lines.push('', 'Rates are medians over the rounds; the ratio is the median of the per-round ratios (the sides alternate A B / B A).');
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes latest.md and latest.json into `dir` (created if needed); returns their paths. */
+export async function writeReport(report: BenchReport, dir: string): Promise<{ markdown: string; json: string }> {
+  await mkdir(dir, { recursive: true });
+  const markdown = join(dir, 'latest.md');
+  const json = join(dir, 'latest.json');
+  await writeFile(markdown, toMarkdown(report));
+  await writeFile(json, `${JSON.stringify(report, null, 2)}\n`);
+  return { markdown, json };
+}

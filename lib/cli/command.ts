@@ -1,0 +1,202 @@
+// What every verb of the CLI shares: its declaration (options with help text and defaults), argv parsing
+// with node:util parseArgs, strict value parsers that name the option, and the help text. A verb module
+// exports one `Command`; main.ts only dispatches.
+
+import { existsSync, statSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+/** Bad command-line usage: main prints the message and the verb's usage, and exits with code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  /** Placeholder of the value in the help, e.g. 'N', 'DIR'. */
+  value?: string;
+  description: string;
+  /** Shown in the help as "(default: ...)"; the verb applies it (or leaves it to the library). */
+  default?: string;
+  required?: boolean;
+  /** Why a required option is needed, appended to the "missing" message. */
+  requiredWhy?: string;
+}
+
+export interface ParsedArgs {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  /** Usage lines, without the leading "finetuner ". */
+  usage: string[];
+  /** A paragraph under the usage in `--help`. */
+  details?: string;
+  options: Record<string, OptionSpec>;
+  /** How many positional arguments the verb takes (default none), and what the first is called. */
+  positionals?: { min: number; max: number; name?: string };
+  run(args: ParsedArgs): Promise<void>;
+}
+
+const HELP_OPTION: OptionSpec = { type: 'boolean', short: 'h', description: 'show this help' };
+
+/** argv asks for help (before any `--`, after which everything is a positional). */
+export function wantsHelp(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
+/** Parses a verb's argv; every problem becomes a UsageError naming the option or argument. */
+export function parseCommandArgs(command: Command, argv: string[]): ParsedArgs {
+  const options = Object.fromEntries(
+    Object.entries({ ...command.options, help: HELP_OPTION }).map(([name, spec]) => [
+      name,
+      spec.short ? { type: spec.type, short: spec.short } : { type: spec.type },
+    ]),
+  );
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(rephraseParseError(error as Error & { code?: string }));
+  }
+  const values = parsed.values as ParsedArgs['values'];
+  const { min, max } = command.positionals ?? { min: 0, max: 0 };
+  if (parsed.positionals.length > max) {
+    const extra = parsed.positionals[max]!;
+    throw new UsageError(`unexpected argument '${extra}'${max === 0 ? ` (${command.name} takes no arguments)` : ''}`);
+  }
+  if (parsed.positionals.length < min) throw new UsageError(`missing argument ${command.positionals?.name ?? ''}`.trimEnd());
+  for (const [name, spec] of Object.entries(command.options)) {
+    if (spec.required && values[name] === undefined) {
+      const why = spec.requiredWhy ? `: ${spec.requiredWhy}` : '';
+      throw new UsageError(`missing required option --${name}${spec.value ? ` ${spec.value}` : ''}${why}`);
+    }
+  }
+  return { values, positionals: parsed.positionals };
+}
+
+// parseArgs' messages suggest JavaScript-level fixes ("place it at the end of the command after '--'");
+// the CLI says which option is wrong in its own words.
+function rephraseParseError(error: Error & { code?: string }): string {
+  const option = /'(-[^' ]+)/.exec(error.message)?.[1];
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option '${option ?? error.message}'`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (/does not take an argument/.test(error.message)) return `option ${option} is a flag and takes no value`;
+      if (/argument is ambiguous/.test(error.message)) {
+        return `option ${option} needs a value; for a value that starts with '-', write ${option}=VALUE`;
+      }
+      return `option ${option} needs a value`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument: ${error.message}`;
+    default:
+      return error.message;
+  }
+}
+
+/** The help text of a verb: usage, details, then every option with its default. */
+export function commandHelp(command: Command): string {
+  const lines = command.usage.map((u, i) => `${i === 0 ? 'Usage: ' : '       '}finetuner ${u}`);
+  lines.push('', command.summary);
+  if (command.details) lines.push('', command.details);
+  const entries = Object.entries({ ...command.options, help: HELP_OPTION }).map(([name, spec]) => {
+    const flag = `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.value ? ` ${spec.value}` : ''}`;
+    const notes = [spec.required ? 'required' : '', spec.default !== undefined ? `default: ${spec.default}` : '']
+      .filter(Boolean)
+      .join('; ');
+    return { flag, text: `${spec.description}${notes ? ` (${notes})` : ''}` };
+  });
+  const width = Math.max(...entries.map((e) => e.flag.length)) + 2;
+  lines.push('', 'Options:', ...entries.map((e) => `  ${e.flag.padEnd(width)}${e.text}`));
+  return `${lines.join('\n')}\n`;
+}
+
+// --- value parsers: each returns undefined when the option is absent, so the library default applies ---
+
+export function stringOption(args: ParsedArgs, name: string): string | undefined {
+  const value = args.values[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw new UsageError(`option --${name} needs a non-empty value`);
+  return value;
+}
+
+export function requiredString(args: ParsedArgs, name: string, why?: string): string {
+  const value = stringOption(args, name);
+  if (value === undefined) throw new UsageError(`missing required option --${name}${why ? `: ${why}` : ''}`);
+  return value;
+}
+
+/** A file option, checked up front so the message names the option rather than only the path. */
+export function existingFile(args: ParsedArgs, name: string): string | undefined {
+  const path = stringOption(args, name);
+  if (path === undefined) return undefined;
+  if (!existsSync(path)) throw new Error(`--${name} ${path}: file not found`);
+  if (!statSync(path).isFile()) throw new Error(`--${name} ${path}: not a file`);
+  return path;
+}
+
+export function flag(args: ParsedArgs, name: string): boolean {
+  return args.values[name] === true;
+}
+
+const INTEGER = /^[+-]?\d+$/;
+// Decimal or scientific notation only: Number() would also accept '', '0x10', 'Infinity' and ' 1 '.
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+export function integerOption(args: ParsedArgs, name: string, min: number): number | undefined {
+  const text = stringOption(args, name);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!INTEGER.test(text) || !Number.isSafeInteger(value) || value < min) {
+    const expected = min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer >= ${min}`;
+    throw new UsageError(`option --${name} must be ${expected}, got '${text}'`);
+  }
+  return value;
+}
+
+export function numberOption(args: ParsedArgs, name: string, range: { min: number; minExclusive?: boolean }): number | undefined {
+  const text = stringOption(args, name);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  const inRange = range.minExclusive ? value > range.min : value >= range.min;
+  if (!DECIMAL.test(text) || !Number.isFinite(value) || !inRange) {
+    const expected = range.minExclusive ? `a number > ${range.min}` : `a number >= ${range.min}`;
+    throw new UsageError(`option --${name} must be ${expected}, got '${text}'`);
+  }
+  return value;
+}
+
+export function choiceOption<T extends string>(args: ParsedArgs, name: string, choices: readonly T[]): T | undefined {
+  const text = stringOption(args, name);
+  if (text === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(text)) {
+    throw new UsageError(`option --${name} must be one of ${choices.join(', ')}, got '${text}'`);
+  }
+  return text as T;
+}
+
+export const DEVICES = ['cpu', 'cuda', 'auto'] as const;
+
+export const DEVICE_OPTION: OptionSpec = {
+  type: 'string',
+  value: 'D',
+  description: 'cpu, cuda or auto (CUDA when LibTorch sees a GPU)',
+  default: 'auto',
+};
+
+/** Writes to stdout (results); progress and notes go to stderr so stdout stays pipeable. */
+export function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+export function note(text: string): void {
+  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+}

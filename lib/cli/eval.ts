@@ -1,0 +1,72 @@
+// finetuner eval: retrieval metrics of a model on labelled queries (and an optional separate index).
+import type { RetrievalMetrics } from '../evaluate.js';
+import { formatTable } from '../table.js';
+import { DEVICE_OPTION, DEVICES, choiceOption, existingFile, flag, integerOption, out, requiredString, type Command } from './command.js';
+import { PhasedProgress, round4 } from './progressBars.js';
+
+export const evalCommand: Command = {
+  name: 'eval',
+  summary: 'Score image retrieval: each query ranks the index by cosine similarity; same label = relevant.',
+  usage: ['eval --model DIR --queries CSV [--index CSV] [--k N] [--json]'],
+  details: 'Without --index, the queries are also the index, each query left out of its own ranking.',
+  options: {
+    model: { type: 'string', value: 'DIR', description: 'saved model or exported backbone directory', required: true },
+    queries: { type: 'string', value: 'CSV', description: 'labelled query images', required: true },
+    index: { type: 'string', value: 'CSV', description: 'labelled index images', default: 'the queries' },
+    k: { type: 'string', value: 'N', description: 'cut-off of the @k metrics', default: '10' },
+    json: { type: 'boolean', description: 'print the metrics as JSON' },
+    'batch-size': { type: 'string', value: 'N', description: 'images per native call', default: '32' },
+    'image-size': { type: 'string', value: 'N', description: 'input side in pixels', default: "the model's" },
+    device: DEVICE_OPTION,
+  },
+  async run(args) {
+    const modelDir = requiredString(args, 'model');
+    const queries = existingFile(args, 'queries')!; // required: checked by the parser
+    const index = existingFile(args, 'index');
+    const k = integerOption(args, 'k', 1);
+    const batchSize = integerOption(args, 'batch-size', 1);
+    const imageSize = integerOption(args, 'image-size', 1);
+    const device = choiceOption(args, 'device', DEVICES);
+    const json = flag(args, 'json');
+
+    const [{ loadModel }, { evaluate }] = await Promise.all([import('../model.js'), import('../evaluateModel.js')]);
+    const model = await loadModel(modelDir, { device, imageSize });
+    const progress = new PhasedProgress();
+    // evaluate encodes the queries, then the index: a pass ends when done reaches total.
+    let pass = 0;
+    let last = { done: 0, total: 0 };
+    let metrics: RetrievalMetrics;
+    try {
+      metrics = await evaluate(model, {
+        queries,
+        index,
+        k,
+        batchSize,
+        onProgress: (done, total) => {
+          if (last.done >= last.total || done <= last.done) pass++;
+          last = { done, total };
+          progress.update(String(pass), pass <= 1 ? 'encode queries' : 'encode index', done, total, 'img');
+        },
+      });
+    } finally {
+      progress.finish();
+      model.dispose();
+    }
+    out(json ? JSON.stringify(metrics, null, 2) : metricsTable(metrics, modelDir));
+  },
+};
+
+function metricsTable(m: RetrievalMetrics, modelDir: string): string {
+  const rows = [
+    { metric: `precision@${m.k}`, value: round4(m.precisionAtK) },
+    { metric: `recall@${m.k}`, value: round4(m.recallAtK) },
+    { metric: `hit@${m.k}`, value: round4(m.hitAtK) },
+    { metric: 'mrr', value: round4(m.mrr) },
+    { metric: `ndcg@${m.k}`, value: round4(m.ndcgAtK) },
+    { metric: 'map', value: round4(m.map) },
+    { metric: 'queries', value: m.queries },
+    { metric: 'skipped queries', value: m.skippedQueries },
+  ];
+  const self = m.excludedSelf ? ', each query left out of its own ranking' : '';
+  return formatTable(`Retrieval metrics of ${modelDir} (k=${m.k}${self})`, ['metric', 'value'], rows);
+}
