@@ -75,6 +75,8 @@ export interface NativeEmbeddingModel {
   encodeImages(batch: NativeImageBatch): Promise<Float32Array>;
   /** Sets up the optimizer; must be called before trainStep. Safe to call again to change options. */
   configureTraining(options: NativeTrainOptions): void;
+  /** Changes the learning rate of every parameter group, keeping the optimizer's state. */
+  setLearningRate(learningRate: number): void;
   /** One forward/loss/backward/step on a labelled batch (labels: one int per row). */
   trainStep(batch: NativeImageBatch, labels: Int32Array): Promise<NativeTrainStepResult>;
   /** Writes a self-contained TorchScript embedding model to `path` (temporary name, then rename). */

@@ -2,6 +2,7 @@
 // into DIR/model.pt + DIR/finetuner.json. Python is needed for this step only; everything after it
 // (head removal, training, encoding) runs in the native addon.
 
+import { requireAvailable } from './registry.js';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -129,6 +130,8 @@ function validate(name: unknown, opts: ExportOptions | undefined): void {
  */
 export async function exportModel(name: string, opts: ExportOptions): Promise<BackboneMetadata> {
   validate(name, opts);
+  // Unknown names and rows whose task is not built yet fail here, with suggestions, before Python starts.
+  requireAvailable(name);
   const python = opts.python ?? process.env.FINETUNER_PYTHON ?? DEFAULT_PYTHON;
   const script = exporterScript();
   await checkPython(python);

@@ -9,6 +9,7 @@ import type { LabelledData } from './data/csv.js';
 import { evaluate, type RetrievalMetrics } from './evaluateModel.js';
 import { readLabelledInput, type LabelledInput } from './labelledData.js';
 import { EmbeddingModel, loadModel, type Device, type Pooling } from './model.js';
+import { learningRateAt, type Scheduler } from './schedule.js';
 
 export type Loss = 'TripletMarginLoss';
 
@@ -29,6 +30,10 @@ export interface FitOptions {
   optimizer?: NativeOptimizer;
   /** Default 1e-4. */
   learningRate?: number;
+  /** Learning-rate schedule over all steps of all epochs. Default 'constant'. */
+  scheduler?: Scheduler;
+  /** Steps of linear warm-up before the schedule. Default 0. */
+  warmupSteps?: number;
   /** Default 0. */
   weightDecay?: number;
   /** SGD momentum. Default 0.9. */
@@ -58,7 +63,7 @@ export interface FitOptions {
 }
 
 export type FitProgress =
-  | { phase: 'train'; epoch: number; epochs: number; step: number; steps: number; loss: number; triplets: number }
+  | { phase: 'train'; epoch: number; epochs: number; step: number; steps: number; loss: number; triplets: number; learningRate: number }
   | { phase: 'eval'; epoch: number; epochs: number; done: number; total: number }
   | { phase: 'epoch-end'; epoch: number; epochs: number; record: EpochRecord };
 
@@ -83,6 +88,8 @@ interface ResolvedFit {
   margin: number;
   optimizer: NativeOptimizer;
   learningRate: number;
+  scheduler: Scheduler;
+  warmupSteps: number;
   weightDecay: number;
   momentum: number;
   epochs: number;
@@ -115,6 +122,8 @@ function resolveOptions(options: FitOptions): ResolvedFit {
     margin: number(options.margin ?? 0.2, 'margin', (v) => v > 0, 'a positive number'),
     optimizer: oneOf(options.optimizer ?? 'adam', 'optimizer', ['adam', 'adamw', 'sgd'] as const),
     learningRate: number(options.learningRate ?? 1e-4, 'learningRate', (v) => v > 0, 'a positive number'),
+    scheduler: oneOf(options.scheduler ?? 'constant', 'scheduler', ['constant', 'linear', 'cosine'] as const),
+    warmupSteps: number(options.warmupSteps ?? 0, 'warmupSteps', (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0'),
     weightDecay: number(options.weightDecay ?? 0, 'weightDecay', (v) => v >= 0, 'a number >= 0'),
     momentum: number(options.momentum ?? 0.9, 'momentum', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
     epochs: number(options.epochs ?? 5, 'epochs', integer, 'a positive integer'),
@@ -176,7 +185,10 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     });
     const history: EpochRecord[] = [];
     for (let epoch = 0; epoch < settings.epochs; epoch++) {
-      const record = await trainEpoch(model, trainData, sampler.epoch(epoch), epoch, settings, options);
+      const stepsBefore = epoch * sampler.batchesPerEpoch;
+      const schedule = (step: number) =>
+        learningRateAt({ ...settings, totalSteps: settings.epochs * sampler.batchesPerEpoch }, stepsBefore + step);
+      const record = await trainEpoch(model, trainData, sampler.epoch(epoch), epoch, settings, options, schedule);
       if (evalData) {
         record.eval = await evaluate(model, {
           queries: evalData.items.map((item) => ({ image: item.image, label: item.label })),
@@ -205,6 +217,7 @@ async function trainEpoch(
   epoch: number,
   settings: ResolvedFit,
   options: FitOptions,
+  schedule: (step: number) => number,
 ): Promise<EpochRecord> {
   const started = performance.now();
   const load = (indices: number[]): Promise<ImageBatch> => model.loadImages(indices.map((i) => data.items[i]!.image));
@@ -215,6 +228,8 @@ async function trainEpoch(
     const pixels = await pending!;
     pending = step + 1 < batches.length ? load(batches[step + 1]!) : undefined;
     pending?.catch(() => undefined); // surfaced when awaited; never an unhandled rejection meanwhile
+    const learningRate = schedule(step);
+    model.nativeModel.setLearningRate(learningRate);
     const result = await model.nativeModel.trainStep(pixels, batchLabels(data, batches[step]!));
     lossSum += result.loss;
     tripletSum += result.triplets;
@@ -226,6 +241,7 @@ async function trainEpoch(
       steps: batches.length,
       loss: result.loss,
       triplets: result.triplets,
+      learningRate,
     });
   }
   const steps = batches.length;

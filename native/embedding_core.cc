@@ -2,6 +2,7 @@
 
 #include "optimizer_factory.h"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -87,6 +88,13 @@ void EmbeddingCore::configureTraining(const TrainingOptions& options) {
               "GeM pooling (set outputDim, pooling 'gem' or freeze: false)");
   optimizer_ = makeOptimizer(options, trainable);
   loss_ = std::make_unique<TripletMarginLoss>(options.margin, options.miner);
+}
+
+void EmbeddingCore::setLearningRate(double learningRate) {
+  TORCH_CHECK(learningRate > 0 && std::isfinite(learningRate), "learningRate must be positive, got ", learningRate);
+  std::lock_guard<std::mutex> lock(mutex_);
+  TORCH_CHECK(optimizer_, "configureTraining must be called before setLearningRate");
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(learningRate);
 }
 
 TrainStepResult EmbeddingCore::trainStep(const torch::Tensor& pixels, const torch::Tensor& labels) {

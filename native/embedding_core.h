@@ -46,6 +46,8 @@ class EmbeddingCore {
   // pixels: uint8 N x H x W x 3 on the CPU (may alias JS memory; it is only read).
   torch::Tensor encodePixels(const torch::Tensor& pixels);
   void configureTraining(const TrainingOptions& options);
+  // Learning-rate schedules are driven from JS step by step; this keeps the optimizer's state.
+  void setLearningRate(double learningRate);
   TrainStepResult trainStep(const torch::Tensor& pixels, const torch::Tensor& labels);
   void save(const std::string& path);
 

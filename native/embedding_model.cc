@@ -14,6 +14,7 @@ Napi::Function EmbeddingModel::DefineClass(Napi::Env env) {
       {
           InstanceMethod<&EmbeddingModel::EncodeImages>("encodeImages"),
           InstanceMethod<&EmbeddingModel::ConfigureTraining>("configureTraining"),
+          InstanceMethod<&EmbeddingModel::SetLearningRate>("setLearningRate"),
           InstanceMethod<&EmbeddingModel::TrainStep>("trainStep"),
           InstanceMethod<&EmbeddingModel::Save>("save"),
           InstanceMethod<&EmbeddingModel::ParameterCount>("parameterCount"),
@@ -84,6 +85,15 @@ Napi::Value EmbeddingModel::ConfigureTraining(const Napi::CallbackInfo& info) {
     training.miner = parseMiner(stringField(options, "miner"));
     core->configureTraining(training);
   });
+  return env.Undefined();
+}
+
+Napi::Value EmbeddingModel::SetLearningRate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto core = requireCore(env);
+  if (!info[0].IsNumber()) throwTypeError(env, "setLearningRate needs a number");
+  double learningRate = info[0].As<Napi::Number>().DoubleValue();
+  callGuarded(env, [&] { core->setLearningRate(learningRate); });
   return env.Undefined();
 }
 

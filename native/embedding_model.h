@@ -23,6 +23,7 @@ class EmbeddingModel : public Napi::ObjectWrap<EmbeddingModel> {
  private:
   Napi::Value EncodeImages(const Napi::CallbackInfo& info);
   Napi::Value ConfigureTraining(const Napi::CallbackInfo& info);
+  Napi::Value SetLearningRate(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);
   Napi::Value ParameterCount(const Napi::CallbackInfo& info);

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluate, fit, loadModel, type EmbeddingModel } from '../lib/index.js';
+import { evaluate, fit, loadModel, runtimeInfo, type EmbeddingModel } from '../lib/index.js';
 import { exportTiny, PYTHON, syntheticImages, tempDir } from './helpers/fixtures.js';
 
 const work = tempDir('model');
@@ -204,6 +204,24 @@ with torch.no_grad():
       expect(worstLag).toBeLessThan(50);
     } finally {
       model.dispose();
+    }
+  });
+});
+
+// CI has no GPU: this runs where LibTorch sees CUDA (scripts/gpu-check on the GPU machine) and is
+// reported as skipped elsewhere.
+describe.skipIf(!runtimeInfo().cudaAvailable)('CUDA', () => {
+  it('encodes and trains on the GPU with the same embeddings as the CPU', async () => {
+    const cpu = await loadModel(resnetDir, { device: 'cpu', outputDim: 8 });
+    const gpu = await loadModel(resnetDir, { device: 'cuda', outputDim: 8 });
+    try {
+      expect(gpu.device).toBe('cuda');
+      const batch = await pixelBatch(cpu, 4, 21);
+      expect(maxAbsDiff(await gpu.encodeBatch(batch), await cpu.encodeBatch(batch))).toBeLessThan(1e-3);
+      await fit({ model: gpu, trainData: syntheticImages(4, 8, 32, 1), epochs: 1, batchSize: 16, numItemsPerClass: 4 });
+    } finally {
+      cpu.dispose();
+      gpu.dispose();
     }
   });
 });

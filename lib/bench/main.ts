@@ -17,7 +17,7 @@ import { readMetadata } from '../metadata.js';
 import { loadModel } from '../model.js';
 import { PythonPeer } from './pythonPeer.js';
 import { writeReport, toMarkdown, type BenchReport } from './report.js';
-import { runSideBySide, type Comparison, type SideBySideEvent } from './sideBySide.js';
+import { cpuNow, cpuSince, runSideBySide, type Comparison, type CpuUsage, type SideBySideEvent } from './sideBySide.js';
 
 const GOAL_RATIO = 0.95;
 const MODEL = 'resnet50';
@@ -169,15 +169,25 @@ function seconds(response: Record<string, unknown>): number {
   return s;
 }
 
+function pythonCpu(response: Record<string, unknown>): CpuUsage | undefined {
+  const cpu = response.cpu as Partial<CpuUsage> | undefined;
+  if (!cpu || typeof cpu.user !== 'number' || typeof cpu.system !== 'number') return undefined;
+  return { user: cpu.user, system: cpu.system, minorFaults: cpu.minorFaults ?? 0 };
+}
+
+function cpuText(m: { seconds: number; cpu?: CpuUsage }): string {
+  return m.cpu ? ` [cpu ${((m.cpu.user + m.cpu.system) / m.seconds).toFixed(2)}x wall, sys ${(m.cpu.system / m.seconds).toFixed(2)}x]` : '';
+}
+
 function describeEvent(event: SideBySideEvent): string {
   if (event.kind === 'warm-up') {
-    return `${event.comparison}: warm-up ${event.side} ${event.run}/${event.of} took ${event.seconds.toFixed(2)} s`;
+    return `${event.comparison}: warm-up ${event.side} ${event.run}/${event.of} took ${event.seconds.toFixed(2)} s${cpuText(event)}`;
   }
   const r = event.result;
   const order = r.first === 'a' ? 'addon first' : 'python first';
   return (
-    `${event.comparison}: round ${event.round}/${event.rounds} (${order}): addon ${r.a.rate.toFixed(3)}, ` +
-    `python ${r.b.rate.toFixed(3)}, ratio ${r.ratio.toFixed(3)}`
+    `${event.comparison}: round ${event.round}/${event.rounds} (${order}): addon ${r.a.rate.toFixed(3)}${cpuText(r.a)}, ` +
+    `python ${r.b.rate.toFixed(3)}${cpuText(r.b)}, ratio ${r.ratio.toFixed(3)}`
   );
 }
 
@@ -242,16 +252,18 @@ async function main(argv: string[]): Promise<number> {
           // TorchScript's profiling executor profiles, then optimises: the first 2-3 runs are slow.
           warmUp: Math.max(1, Math.ceil((quick ? 2 : 3) / trainSteps)),
           async measure() {
+            const before = cpuNow();
             const t0 = performance.now();
             for (let i = 0; i < trainSteps; i++) await native.trainStep(batch, batchLabels);
-            return { seconds: (performance.now() - t0) / 1000, units: trainSteps };
+            return { seconds: (performance.now() - t0) / 1000, units: trainSteps, cpu: cpuSince(before) };
           },
         },
         b: {
           label: 'python',
           warmUp: 1,
           async measure() {
-            return { seconds: seconds(await peer.request({ cmd: 'train', steps: trainSteps })), units: trainSteps };
+            const response = await peer.request({ cmd: 'train', steps: trainSteps });
+            return { seconds: seconds(response), units: trainSteps, cpu: pythonCpu(response) };
           },
         },
       });
@@ -265,16 +277,18 @@ async function main(argv: string[]): Promise<number> {
           label: 'addon',
           warmUp: Math.max(1, Math.ceil((quick ? 2 : 3) / encodeReps)),
           async measure() {
+            const before = cpuNow();
             const t0 = performance.now();
             for (let i = 0; i < encodeReps; i++) await model.encodeBatch(batch);
-            return { seconds: (performance.now() - t0) / 1000, units: encodeReps * BATCH };
+            return { seconds: (performance.now() - t0) / 1000, units: encodeReps * BATCH, cpu: cpuSince(before) };
           },
         },
         b: {
           label: 'python',
           warmUp: 1,
           async measure() {
-            return { seconds: seconds(await peer.request({ cmd: 'encode', reps: encodeReps })), units: encodeReps * BATCH };
+            const response = await peer.request({ cmd: 'encode', reps: encodeReps });
+            return { seconds: seconds(response), units: encodeReps * BATCH, cpu: pythonCpu(response) };
           },
         },
       });

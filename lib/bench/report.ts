@@ -65,6 +65,18 @@ export function toMarkdown(report: BenchReport): string {
         `${r.minRatio.toFixed(3)} – ${r.maxRatio.toFixed(3)} | ${mark(r.medianRatio, report.goalRatio)} |`,
     );
   }
+  lines.push(
+    '',
+    '| benchmark | addon CPU use (user+sys / wall; sys) | python CPU use (user+sys / wall; sys) |',
+    '|---|---:|---:|',
+  );
+  const use = (u: { total: number; system: number } | undefined) => (u ? `${u.total.toFixed(2)}x; ${u.system.toFixed(2)}x` : 'n/a');
+  for (const r of report.results) lines.push(`| ${r.title} | ${use(r.cpuPerWall?.a)} | ${use(r.cpuPerWall?.b)} |`);
+  lines.push(
+    '',
+    `CPU use is the median over the rounds; with ${report.machine.threads} threads a side that had the CPUs to itself shows about ` +
+      `${report.machine.threads}.00x. Much less means other processes on the machine took CPU time from that side.`,
+  );
   lines.push('', `**${report.pass ? 'PASS' : 'FAIL'}**: the addon ${report.pass ? 'is' : 'is not'} within the goal (ratio >= ${report.goalRatio}) on every row.`);
   lines.push('', 'Rates are medians over the rounds; the ratio is the median of the per-round ratios (the sides alternate A B / B A).');
   return `${lines.join('\n')}\n`;

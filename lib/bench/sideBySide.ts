@@ -9,6 +9,29 @@ export interface Measurement {
   seconds: number;
   /** Units of work done in that time (steps, images, ...). */
   units: number;
+  /**
+   * CPU time the measuring process used meanwhile, when the side can tell: on a shared machine,
+   * (user + system) / seconds well under the thread count means other processes took the CPUs.
+   */
+  cpu?: CpuUsage;
+}
+
+export interface CpuUsage {
+  /** Seconds of user and system CPU time. */
+  user: number;
+  system: number;
+  minorFaults: number;
+}
+
+/** Snapshot of this process's CPU usage, for `cpuSince`. */
+export function cpuNow(): CpuUsage {
+  const r = process.resourceUsage();
+  return { user: r.userCPUTime / 1e6, system: r.systemCPUTime / 1e6, minorFaults: r.minorPageFault };
+}
+
+export function cpuSince(before: CpuUsage): CpuUsage {
+  const now = cpuNow();
+  return { user: now.user - before.user, system: now.system - before.system, minorFaults: now.minorFaults - before.minorFaults };
 }
 
 export interface BenchSide {
@@ -53,6 +76,8 @@ export interface ComparisonResult {
   medianRatio: number;
   minRatio: number;
   maxRatio: number;
+  /** Median over the rounds of each side's CPU use: (user + system) / wall seconds, and system / wall. */
+  cpuPerWall?: { a?: { total: number; system: number }; b?: { total: number; system: number } };
 }
 
 export interface SideBySideOptions {
@@ -62,7 +87,7 @@ export interface SideBySideOptions {
 }
 
 export type SideBySideEvent =
-  | { kind: 'warm-up'; comparison: string; side: string; run: number; of: number; seconds: number }
+  | { kind: 'warm-up'; comparison: string; side: string; run: number; of: number; seconds: number; cpu?: CpuUsage }
   | { kind: 'round'; comparison: string; round: number; rounds: number; result: RoundResult };
 
 export function median(values: readonly number[]): number {
@@ -90,7 +115,7 @@ export async function runSideBySide(comparisons: readonly Comparison[], options:
       const runs = side.warmUp ?? 1;
       for (let run = 1; run <= runs; run++) {
         const m = await side.measure();
-        options.onEvent?.({ kind: 'warm-up', comparison: c.id, side: side.label, run, of: runs, seconds: m.seconds });
+        options.onEvent?.({ kind: 'warm-up', comparison: c.id, side: side.label, run, of: runs, seconds: m.seconds, cpu: m.cpu });
       }
     }
   }
@@ -119,6 +144,14 @@ export async function runSideBySide(comparisons: readonly Comparison[], options:
 
 export function summarise(c: Pick<Comparison, 'id' | 'title' | 'unit' | 'a' | 'b'>, rounds: RoundResult[]): ComparisonResult {
   const ratios = rounds.map((r) => r.ratio);
+  const cpu = (side: 'a' | 'b') => {
+    const used = rounds.map((r) => r[side]).filter((m) => m.cpu);
+    if (used.length === 0) return undefined;
+    return {
+      total: median(used.map((m) => (m.cpu!.user + m.cpu!.system) / m.seconds)),
+      system: median(used.map((m) => m.cpu!.system / m.seconds)),
+    };
+  };
   return {
     id: c.id,
     title: c.title,
@@ -129,5 +162,6 @@ export function summarise(c: Pick<Comparison, 'id' | 'title' | 'unit' | 'a' | 'b
     medianRatio: median(ratios),
     minRatio: Math.min(...ratios),
     maxRatio: Math.max(...ratios),
+    cpuPerWall: { a: cpu('a'), b: cpu('b') },
   };
 }

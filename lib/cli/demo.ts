@@ -22,11 +22,12 @@ Options (defaults in brackets):
   --model NAME        registry backbone to export [resnet50]
   --train N           training images, balanced over the 10 classes [2000]
   --eval N            held-out test images used as queries and index [1000]
-  --epochs N          [2]
+  --epochs N          [3]
   --batch-size N      [32]
   --image-size N      input side in pixels (Fashion-MNIST is 28x28) [32]
   --output-dim N      projection head width [128]
-  --learning-rate X   [0.0005]
+  --learning-rate X   [0.001]
+  --miner M           batch-hard | semi-hard | all [semi-hard]
   --device D          cpu | cuda | auto [auto]
   --work-dir DIR      where the backbone and fine-tuned model go [$TMPDIR/finetuner-demo]
 `;
@@ -41,6 +42,7 @@ interface DemoOptions {
   imageSize: number;
   outputDim: number;
   learningRate: number;
+  miner: 'batch-hard' | 'semi-hard' | 'all';
   device: 'cpu' | 'cuda' | 'auto';
   workDir: string;
 }
@@ -67,6 +69,7 @@ function parseDemoArgs(argv: string[]): DemoOptions | undefined {
       'image-size': { type: 'string' },
       'output-dim': { type: 'string' },
       'learning-rate': { type: 'string' },
+      miner: { type: 'string' },
       device: { type: 'string' },
       'work-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -84,6 +87,8 @@ function parseDemoArgs(argv: string[]): DemoOptions | undefined {
   const model = values.model ?? 'resnet50';
   const info = requireAvailable(model);
   if (info.task !== task) throw new Error(`--model ${model} is a ${info.task} backbone, not ${task}`);
+  const miner = (values.miner ?? 'semi-hard') as DemoOptions['miner'];
+  if (!['batch-hard', 'semi-hard', 'all'].includes(miner)) throw new Error(`--miner must be batch-hard, semi-hard or all, got ${miner}`);
   const device = (values.device ?? 'auto') as DemoOptions['device'];
   if (!['cpu', 'cuda', 'auto'].includes(device)) throw new Error(`--device must be cpu, cuda or auto, got ${device}`);
   return {
@@ -91,11 +96,12 @@ function parseDemoArgs(argv: string[]): DemoOptions | undefined {
     model,
     train: positive(values.train, 'train', 2000),
     eval: positive(values.eval, 'eval', 1000),
-    epochs: positive(values.epochs, 'epochs', 2),
+    epochs: positive(values.epochs, 'epochs', 3),
     batchSize: positive(values['batch-size'], 'batch-size', 32),
     imageSize: positive(values['image-size'], 'image-size', 32),
     outputDim: positive(values['output-dim'], 'output-dim', 128),
-    learningRate: positive(values['learning-rate'], 'learning-rate', 5e-4, false),
+    learningRate: positive(values['learning-rate'], 'learning-rate', 1e-3, false),
+    miner,
     device,
     workDir: values['work-dir'] ?? join(tmpdir(), 'finetuner-demo'),
   };
@@ -174,6 +180,9 @@ export async function runDemo(argv: string[]): Promise<void> {
       batchSize: options.batchSize,
       numItemsPerClass: 4,
       learningRate: options.learningRate,
+      miner: options.miner,
+      // Cosine decay: the high early rate moves the random weights, the low late rate settles them.
+      scheduler: 'cosine',
       outputDir: join(options.workDir, `${options.model}-fine-tuned`),
       onProgress: (event) => {
         if (event.phase !== 'train') return;

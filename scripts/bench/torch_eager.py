@@ -16,11 +16,13 @@ worker prints goes to stderr). On start it writes {"ready": true, ...}. Commands
   {"cmd": "info"}                -> the ready line again
   {"cmd": "quit"}                -> exits
 
-"seconds" covers the work only (time.perf_counter around the loop). Errors answer {"error": "..."}.
+"seconds" covers the work only (time.perf_counter around the loop); "cpu" is the process's CPU time
+(user, system seconds) and minor page faults over the same span. Errors answer {"error": "..."}.
 """
 
 import argparse
 import json
+import resource
 import sys
 import time
 
@@ -95,6 +97,16 @@ def batch_hard_triplet_loss(torch, embeddings, labels, margin):
     return loss, triplets
 
 
+def usage():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime, r.ru_stime, r.ru_minflt
+
+
+def cpu_since(before):
+    after = usage()
+    return {"user": after[0] - before[0], "system": after[1] - before[1], "minorFaults": after[2] - before[2]}
+
+
 def main(argv):
     args = parse_args(argv)
     # stdout carries the protocol only.
@@ -125,6 +137,7 @@ def main(argv):
     def train(steps):
         model.train()
         loss_value, triplets = float("nan"), 0
+        before = usage()
         start = time.perf_counter()
         for _ in range(steps):
             embeddings = model(pixels)
@@ -135,17 +148,18 @@ def main(argv):
                 loss.backward()
                 optimizer.step()
         seconds = time.perf_counter() - start
-        return {"seconds": seconds, "loss": loss_value, "triplets": triplets}
+        return {"seconds": seconds, "cpu": cpu_since(before), "loss": loss_value, "triplets": triplets}
 
     def encode(reps):
         model.eval()
+        before = usage()
         start = time.perf_counter()
         with torch.inference_mode():
             for _ in range(reps):
                 out = model(pixels)
                 out = out.to(torch.float32).contiguous()
         seconds = time.perf_counter() - start
-        return {"seconds": seconds, "dim": int(out.shape[1])}
+        return {"seconds": seconds, "cpu": cpu_since(before), "dim": int(out.shape[1])}
 
     info = {
         "ready": True,
