@@ -45,14 +45,21 @@ options:
   --threads N        intra-op threads of both sides (default: os.availableParallelism() = ${availableParallelism()})
   --only WHICH       train or encode (default: both)
   --quick            smoke run: 2 rounds, minimal warm-up (figures are rough)
-  --train-steps N    training steps per side per round (default 1)
+  --train-steps N    training steps per side per round (default 2; 1 with --quick)
   --encode-reps N    encodes of the batch per side per round (default 2)
   --out DIR          where latest.md and latest.json go (default: bench-results/ in the package)
   --cache DIR        exported model cache (default: $FINETUNER_BENCH_CACHE or <tmpdir>/finetuner-bench)
+  --omp-wait-policy P  passive (default, or $OMP_WAIT_POLICY when set), active or default (libgomp's own),
+                     set on BOTH sides before LibTorch loads. Why: libgomp spins at barriers for up to 300k
+                     iterations unless a process manages more OpenMP threads than CPUs. The addon does (one
+                     team per libuv worker), so it spins only ~100; Python does not. On a shared machine
+                     that alone made PyTorch eager ~2x slower, so the sides must run under the same policy.
+                     'active' spins forever: idle threads of one side then slow down the other.
   --strict           exit with code 1 when a ratio misses the goal
   -h, --help         this text
 
-A full run takes about 6-8 minutes on 2 cores (one resnet50 training step at batch 16 takes ~20 s there).`;
+A full run takes 3-8 minutes on 2 cores (a resnet50 training step at batch 16 takes 3-8 s there, more when
+other processes load the machine; --quick about 1-2 minutes).`;
 
 interface Settings {
   rounds: number;
@@ -64,6 +71,7 @@ interface Settings {
   out: string;
   cache: string;
   strict: boolean;
+  ompWaitPolicy: 'passive' | 'active' | 'default';
 }
 
 function positive(value: string | undefined, flag: string, fallback: number): number {
@@ -88,6 +96,7 @@ function parseSettings(argv: string[]): Settings | undefined {
       out: { type: 'string' },
       cache: { type: 'string' },
       strict: { type: 'boolean', default: false },
+      'omp-wait-policy': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -99,16 +108,21 @@ function parseSettings(argv: string[]): Settings | undefined {
     throw new UsageError(`--only must be train or encode, got ${JSON.stringify(only)}`);
   }
   const quick = values.quick!;
+  const policy = (values['omp-wait-policy'] ?? process.env.OMP_WAIT_POLICY ?? 'passive').toLowerCase();
+  if (policy !== 'passive' && policy !== 'active' && policy !== 'default') {
+    throw new UsageError(`--omp-wait-policy must be passive, active or default, got ${JSON.stringify(policy)}`);
+  }
   return {
     rounds: positive(values.rounds, '--rounds', quick ? 2 : 5),
     threads: positive(values.threads, '--threads', availableParallelism()),
     only,
     quick,
-    trainSteps: positive(values['train-steps'], '--train-steps', 1),
+    trainSteps: positive(values['train-steps'], '--train-steps', quick ? 1 : 2),
     encodeReps: positive(values['encode-reps'], '--encode-reps', quick ? 1 : 2),
     out: resolve(values.out ?? join(packageRoot(), 'bench-results')),
     cache: resolve(values.cache ?? process.env.FINETUNER_BENCH_CACHE ?? join(tmpdir(), 'finetuner-bench')),
     strict: values.strict!,
+    ompWaitPolicy: policy,
   };
 }
 
@@ -204,6 +218,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const started = performance.now();
+  // libgomp reads OMP_WAIT_POLICY once, when LibTorch is loaded: set it before loadBinding(); the Python
+  // worker inherits it.
+  if (settings.ompWaitPolicy === 'default') delete process.env.OMP_WAIT_POLICY;
+  else process.env.OMP_WAIT_POLICY = settings.ompWaitPolicy.toUpperCase();
   const binding = loadBinding();
   binding.setNumThreads(settings.threads);
   const runtime = runtimeInfo();
@@ -321,6 +339,7 @@ async function main(argv: string[]): Promise<number> {
         trainStepsPerRound: trainSteps,
         encodeRepsPerRound: encodeReps,
         quick: settings.quick,
+        ompWaitPolicy: settings.ompWaitPolicy,
         training: 'adam lr 1e-4, batch-hard triplet margin 0.2',
       },
       results,

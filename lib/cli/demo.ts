@@ -20,7 +20,7 @@ const DEMO_HELP = `finetuner demo: fine-tune a backbone on Fashion-MNIST and com
 Options (defaults in brackets):
   --task T            image-to-image [image-to-image]
   --model NAME        registry backbone to export [resnet50]
-  --train N           training images, balanced over the 10 classes [2000]
+  --train N           training images, balanced over the 10 classes [4000]
   --eval N            held-out test images used as queries and index [1000]
   --epochs N          [3]
   --batch-size N      [32]
@@ -94,7 +94,7 @@ function parseDemoArgs(argv: string[]): DemoOptions | undefined {
   return {
     task,
     model,
-    train: positive(values.train, 'train', 2000),
+    train: positive(values.train, 'train', 4000),
     eval: positive(values.eval, 'eval', 1000),
     epochs: positive(values.epochs, 'epochs', 3),
     batchSize: positive(values['batch-size'], 'batch-size', 32),
