@@ -59,13 +59,30 @@ void EmbeddingCore::setTrainingMode(bool training) {
   if (training && training_ && training_->freezeTrunk) module_.attr("trunk").toModule().eval();
 }
 
+torch::jit::Module& EmbeddingCore::inferenceModule() {
+  setTrainingMode(false);
+  if (inference_) return *inference_;
+  if (inferenceFailed_) return module_;
+  try {
+    // freeze() copies the module; the original keeps training. Only encode_pixels is needed.
+    std::vector<std::string> methods{kEncodePixelsMethod};
+    auto frozen = torch::jit::freeze(module_, methods);
+    inference_ = torch::jit::optimize_for_inference(frozen, methods);
+    return *inference_;
+  } catch (const c10::Error&) {
+    // Some graphs cannot be frozen; encoding with the training module is slower but equivalent.
+    inferenceFailed_ = true;
+    return module_;
+  }
+}
+
 torch::Tensor EmbeddingCore::encodePixels(const torch::Tensor& pixels) {
   TORCH_CHECK(pixels.dim() == 4 && pixels.size(3) == 3, "pixels must be N x H x W x 3");
   std::lock_guard<std::mutex> lock(mutex_);
+  auto& module = inferenceModule();
   c10::InferenceMode inference;
-  setTrainingMode(false);
   auto input = pixels.to(device_, /*non_blocking=*/false);
-  auto output = module_.get_method(kEncodePixelsMethod)({input}).toTensor();
+  auto output = module.get_method(kEncodePixelsMethod)({input}).toTensor();
   return output.to(torch::kCPU, torch::kFloat32).contiguous();
 }
 
@@ -115,6 +132,7 @@ TrainStepResult EmbeddingCore::trainStep(const torch::Tensor& pixels, const torc
   if (mined.triplets > 0) {
     mined.loss.backward();
     optimizer_->step();
+    inference_.reset();
   }
   return result;
 }

@@ -58,6 +58,7 @@ class EmbeddingCore {
  private:
   EmbeddingCore(torch::jit::Module module, torch::Device device);
   void applyFreezing();
+  torch::jit::Module& inferenceModule();
   void setTrainingMode(bool training);
 
   std::mutex mutex_;
@@ -67,6 +68,10 @@ class EmbeddingCore {
   std::optional<TrainingOptions> training_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<TripletMarginLoss> loss_;
+  // A frozen, inference-optimised copy for encode (conv-BN folding, constant weights): built on first
+  // use and dropped whenever a training step changes the weights.
+  std::optional<torch::jit::Module> inference_;
+  bool inferenceFailed_ = false;
 };
 
 }  // namespace finetuner
