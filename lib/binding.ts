@@ -3,7 +3,9 @@
 // Every method that does real work returns a promise and runs on a libuv worker thread.
 
 export type NativeDevice = 'cpu' | 'cuda';
-export type NativePooling = 'avg' | 'max' | 'gem';
+export type NativeModality = 'image' | 'text';
+/** Images: avg, max, gem. Text (over the attention mask): mean, max, cls. */
+export type NativePooling = 'avg' | 'max' | 'gem' | 'mean' | 'cls';
 export type NativeOptimizer = 'adam' | 'adamw' | 'sgd';
 export type NativeMiner = 'batch-hard' | 'semi-hard' | 'all';
 
@@ -21,19 +23,20 @@ export interface NativeRuntimeInfo {
 /** Options to build an embedding model from an exported backbone (model.pt + finetuner.json). */
 export interface NativeBuildOptions {
   device: NativeDevice;
-  /** Names of the backbone's direct children that form the trunk, run in this order. */
-  trunk: string[];
+  modality: NativeModality;
+  /** Images: names of the backbone's direct children that form the trunk, run in this order. */
+  trunk?: string[];
   pooling: NativePooling;
-  /** Initial GeM exponent (learnable), used when pooling is 'gem'. */
-  gemP: number;
+  /** Images: initial GeM exponent (learnable), used when pooling is 'gem'. */
+  gemP?: number;
   /** Width of the pooled trunk output. */
   embeddingDim: number;
   /** 0: no projection head; otherwise a linear layer embeddingDim -> outputDim. */
   outputDim: number;
   normalize: boolean;
-  /** Per-channel normalisation applied in C++ to uint8 HWC pixels. */
-  mean: number[];
-  std: number[];
+  /** Images: per-channel normalisation applied in C++ to uint8 HWC pixels. */
+  mean?: number[];
+  std?: number[];
   /** Seed for the projection head's initialisation. */
   seed: number;
 }
@@ -48,16 +51,23 @@ export interface NativeTrainOptions {
   weightDecay: number;
   /** SGD only. */
   momentum: number;
-  /** 'all' trains everything; 'trunk' freezes the backbone trunk (projection and GeM still train). */
+  /** 'none' trains everything; 'trunk' freezes the backbone trunk (projection and GeM still train). */
   freeze: 'none' | 'trunk';
+  /** With freeze 'trunk' on a transformer: the top N layers still train (0: all frozen). */
+  trainableLayers?: number;
+  /** Parameter-name prefix of the transformer's layers inside the backbone, e.g. 'encoder.layer.'. */
+  layerPrefix?: string;
+  numLayers?: number;
   margin: number;
   miner: NativeMiner;
+  /** MultipleNegativesRankingLoss: similarity scale. Default 20. */
+  scale?: number;
 }
 
 export interface NativeTrainStepResult {
   loss: number;
-  /** Triplets that contributed to the loss (after mining). */
-  triplets: number;
+  /** Examples that contributed: mined triplets, or pairs for the pair losses. */
+  examples: number;
 }
 
 export interface NativeImageBatch {
@@ -68,17 +78,36 @@ export interface NativeImageBatch {
   width: number;
 }
 
+/** Token ids of a text batch, padded to `length`; int32, row-major, not copied. */
+export interface NativeTokenBatch {
+  inputIds: Int32Array;
+  attentionMask: Int32Array;
+  tokenTypeIds: Int32Array;
+  rows: number;
+  length: number;
+}
+
+export type NativeBatch = NativeImageBatch | NativeTokenBatch;
+
 export interface NativeEmbeddingModel {
   readonly device: NativeDevice;
+  readonly modality: NativeModality;
   readonly outputDim: number;
-  /** Encodes a batch; resolves to rows * outputDim floats. */
-  encodeImages(batch: NativeImageBatch): Promise<Float32Array>;
+  /** Encodes a batch of the model's modality; resolves to rows * outputDim floats. */
+  encode(batch: NativeBatch): Promise<Float32Array>;
   /** Sets up the optimizer; must be called before trainStep. Safe to call again to change options. */
   configureTraining(options: NativeTrainOptions): void;
   /** Changes the learning rate of every parameter group, keeping the optimizer's state. */
   setLearningRate(learningRate: number): void;
-  /** One forward/loss/backward/step on a labelled batch (labels: one int per row). */
-  trainStep(batch: NativeImageBatch, labels: Int32Array): Promise<NativeTrainStepResult>;
+  /** One forward / mined triplet loss / backward / step on a labelled batch (labels: one int per row). */
+  trainStep(batch: NativeBatch, labels: Int32Array): Promise<NativeTrainStepResult>;
+  /**
+   * MultipleNegativesRankingLoss on (query, document[, hard negative]) rows; rows with the same group
+   * id share a query and are not negatives of each other.
+   */
+  trainPairsStep(queries: NativeBatch, documents: NativeBatch, negatives: NativeBatch | null, groups: Int32Array): Promise<NativeTrainStepResult>;
+  /** CosineSimilarityLoss: cos(first, second) regressed on scores in [0, 1]. */
+  trainScoredStep(first: NativeBatch, second: NativeBatch, scores: Float32Array): Promise<NativeTrainStepResult>;
   /** Writes a self-contained TorchScript embedding model to `path` (temporary name, then rename). */
   save(path: string): Promise<void>;
   /** Number of parameters: all, and those that currently require gradients. */

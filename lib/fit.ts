@@ -232,7 +232,7 @@ async function trainEpoch(
     model.nativeModel.setLearningRate(learningRate);
     const result = await model.nativeModel.trainStep(pixels, batchLabels(data, batches[step]!));
     lossSum += result.loss;
-    tripletSum += result.triplets;
+    tripletSum += result.examples;
     options.onProgress?.({
       phase: 'train',
       epoch,
@@ -240,7 +240,7 @@ async function trainEpoch(
       step: step + 1,
       steps: batches.length,
       loss: result.loss,
-      triplets: result.triplets,
+      triplets: result.examples,
       learningRate,
     });
   }

@@ -27,27 +27,49 @@ export interface ImagePreprocessing {
   std: [number, number, number];
 }
 
-export interface BackboneMetadata {
+/** Text backbones (task "text-to-text"): how to tokenize and call the scripted encoder. */
+export type TextInput = 'input_ids' | 'attention_mask' | 'token_type_ids';
+
+export interface TextPreprocessing {
+  /** Hugging Face tokenizer.json beside finetuner.json, or null when the export has none. */
+  tokenizer: string | null;
+  /** Most tokens per sequence (the model's position embeddings). */
+  maxLength: number;
+  /** Rows of the token embedding table: every token id must be below this. */
+  vocabSize: number;
+  /** Transformer layers, named `${layerPrefix}${i}` for i < numLayers in the scripted module. */
+  numLayers: number;
+  layerPrefix: string;
+  /**
+   * Inputs the model uses. forward always takes (input_ids, attention_mask, token_type_ids), int64 N x L,
+   * attention_mask 1 for tokens and 0 for padding, and returns float32 N x L x embeddingDim token states;
+   * a model without "token_type_ids" here ignores that argument.
+   */
+  inputs: TextInput[];
+  /** Whether the tokenizer lowercases (and strips accents from) text. */
+  lowercase: boolean;
+  padTokenId: number;
+}
+
+interface BackboneMetadataBase {
   format: typeof BACKBONE_FORMAT;
   formatVersion: typeof BACKBONE_FORMAT_VERSION;
   /** Registry name, e.g. "resnet50". */
   name: string;
   task: BackboneTask;
   architecture: BackboneArchitecture;
-  /** e.g. "resnet", "efficientnet". */
+  /** e.g. "resnet", "efficientnet", "bert", "distilbert". */
   family: string;
   /** "tiny" exports are small versions of the architecture, for tests. */
   size: BackboneSize;
-  /** "random-init" or the base name of the checkpoint the weights came from. */
+  /** "random-init" or the checkpoint the weights came from (file base name; "folder/file" for text models). */
   weights: string;
-  /** Channels C of the trunk's N x C x H x W output, i.e. the width after pooling. */
+  /** Images: channels C of the trunk's N x C x H x W output. Text: the hidden size of the token states. */
   embeddingDim: number;
-  /** Direct children of the scripted model that form the trunk, run in this order. */
+  /** Direct children of the scripted model that form the trunk (images: run in this order; text: informative). */
   trunk: string[];
-  /** Direct children dropped when the embedding model is built (pooling and classifier). */
+  /** Direct children dropped when the embedding model is built (images: pooling and classifier; text: BERT's pooler, or none). */
   head: string[];
-  pooling: 'avg' | 'max' | 'gem';
-  preprocessing: ImagePreprocessing;
   parameters: { withHead: number; withoutHead: number };
   /** Versions of the Python stack that exported the model. */
   versions: { torch: string; torchvision: string; python: string };
@@ -55,10 +77,33 @@ export interface BackboneMetadata {
   model: string;
 }
 
+/** An image backbone (CNN): forward(images N x 3 x H x W), trunk children give N x C x H x W. */
+export interface ImageBackboneMetadata extends BackboneMetadataBase {
+  task: 'image-to-image' | 'text-to-image';
+  pooling: 'avg' | 'max' | 'gem';
+  preprocessing: ImagePreprocessing;
+}
+
+/** A text encoder (BERT, DistilBERT): forward(input_ids, attention_mask, token_type_ids) -> N x L x embeddingDim. */
+export interface TextBackboneMetadata extends BackboneMetadataBase {
+  task: 'text-to-text';
+  architecture: 'transformer';
+  pooling: 'mean' | 'cls' | 'max';
+  text: TextPreprocessing;
+}
+
+export type BackboneMetadata = ImageBackboneMetadata | TextBackboneMetadata;
+
+export function isTextBackbone(meta: BackboneMetadata): meta is TextBackboneMetadata {
+  return meta.task === 'text-to-text';
+}
+
 const TASKS: readonly string[] = ['image-to-image', 'text-to-text', 'text-to-image'];
 const ARCHITECTURES: readonly string[] = ['cnn', 'transformer'];
 const SIZES: readonly string[] = ['full', 'tiny'];
 const POOLINGS: readonly string[] = ['avg', 'max', 'gem'];
+const TEXT_POOLINGS: readonly string[] = ['mean', 'cls', 'max'];
+const TEXT_INPUTS: readonly string[] = ['input_ids', 'attention_mask', 'token_type_ids'];
 const INTERPOLATIONS: readonly string[] = ['bilinear', 'bicubic', 'nearest'];
 
 /** Checks a parsed finetuner.json; `file` is only used in error messages. Returns the same object. */
@@ -76,10 +121,18 @@ export function validateMetadata(value: unknown, file: string): BackboneMetadata
     typeof v === 'string' && allowed.includes(v) ? v : fail(field, `one of ${allowed.join(', ')}`, v);
   const positiveInt = (v: unknown, field: string): number =>
     Number.isSafeInteger(v) && (v as number) > 0 ? (v as number) : fail(field, 'a positive integer', v);
-  const names = (v: unknown, field: string): string[] =>
-    Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string' && s.length > 0)
+  const names = (v: unknown, field: string, allowEmpty = false): string[] =>
+    Array.isArray(v) && (allowEmpty || v.length > 0) && v.every((s) => typeof s === 'string' && s.length > 0)
       ? (v as string[])
-      : fail(field, 'a non-empty array of names', v);
+      : fail(field, allowEmpty ? 'an array of names' : 'a non-empty array of names', v);
+  const nonNegativeInt = (v: unknown, field: string): number =>
+    Number.isSafeInteger(v) && (v as number) >= 0 ? (v as number) : fail(field, 'a non-negative integer', v);
+  // A file name inside the directory: never a path that escapes it.
+  const fileName = (v: unknown, field: string): string => {
+    const name = string(v, field);
+    if (name.includes('/') || name.includes('\\') || name === '.' || name === '..') fail(field, 'a file name inside the directory', name);
+    return name;
+  };
   const triple = (v: unknown, field: string, positive: boolean): number[] =>
     Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0))
       ? (v as number[])
@@ -91,24 +144,47 @@ export function validateMetadata(value: unknown, file: string): BackboneMetadata
     fail('formatVersion', `${BACKBONE_FORMAT_VERSION} (re-export the model with this version of finetuner)`, m.formatVersion);
   }
   string(m.name, 'name');
-  oneOf(m.task, 'task', TASKS);
+  const text = oneOf(m.task, 'task', TASKS) === 'text-to-text';
+  if (text && m.architecture !== 'transformer') fail('architecture', '"transformer" for a text-to-text backbone', m.architecture);
   oneOf(m.architecture, 'architecture', ARCHITECTURES);
   string(m.family, 'family');
   oneOf(m.size, 'size', SIZES);
   string(m.weights, 'weights');
   positiveInt(m.embeddingDim, 'embeddingDim');
   names(m.trunk, 'trunk');
-  names(m.head, 'head');
-  oneOf(m.pooling, 'pooling', POOLINGS);
+  // A text encoder may have nothing to drop (DistilBERT); an image model always has its classifier.
+  names(m.head, 'head', text);
 
-  // Image preprocessing for now; the text and CLIP exporters will add their own (tokenizer) fields.
-  const p = object(m.preprocessing, 'preprocessing');
-  positiveInt(p.resize, 'preprocessing.resize');
-  positiveInt(p.crop, 'preprocessing.crop');
-  if ((p.crop as number) > (p.resize as number)) fail('preprocessing.crop', `at most resize (${p.resize})`, p.crop);
-  oneOf(p.interpolation, 'preprocessing.interpolation', INTERPOLATIONS);
-  triple(p.mean, 'preprocessing.mean', false);
-  triple(p.std, 'preprocessing.std', true);
+  if (text) {
+    oneOf(m.pooling, 'pooling', TEXT_POOLINGS);
+    const t = object(m.text, 'text');
+    if (t.tokenizer !== null) fileName(t.tokenizer, 'text.tokenizer');
+    positiveInt(t.maxLength, 'text.maxLength');
+    const vocab = positiveInt(t.vocabSize, 'text.vocabSize');
+    positiveInt(t.numLayers, 'text.numLayers');
+    string(t.layerPrefix, 'text.layerPrefix');
+    const inputs = t.inputs;
+    if (
+      !Array.isArray(inputs) ||
+      inputs[0] !== 'input_ids' ||
+      inputs[1] !== 'attention_mask' ||
+      !inputs.every((s) => TEXT_INPUTS.includes(s as string)) ||
+      new Set(inputs).size !== inputs.length
+    ) {
+      fail('text.inputs', `"input_ids", "attention_mask", then optionally "token_type_ids"`, inputs);
+    }
+    if (typeof t.lowercase !== 'boolean') fail('text.lowercase', 'true or false', t.lowercase);
+    if (nonNegativeInt(t.padTokenId, 'text.padTokenId') >= vocab) fail('text.padTokenId', `below text.vocabSize (${vocab})`, t.padTokenId);
+  } else {
+    oneOf(m.pooling, 'pooling', POOLINGS);
+    const p = object(m.preprocessing, 'preprocessing');
+    positiveInt(p.resize, 'preprocessing.resize');
+    positiveInt(p.crop, 'preprocessing.crop');
+    if ((p.crop as number) > (p.resize as number)) fail('preprocessing.crop', `at most resize (${p.resize})`, p.crop);
+    oneOf(p.interpolation, 'preprocessing.interpolation', INTERPOLATIONS);
+    triple(p.mean, 'preprocessing.mean', false);
+    triple(p.std, 'preprocessing.std', true);
+  }
 
   const params = object(m.parameters, 'parameters');
   positiveInt(params.withHead, 'parameters.withHead');
@@ -120,11 +196,7 @@ export function validateMetadata(value: unknown, file: string): BackboneMetadata
   const versions = object(m.versions, 'versions');
   for (const key of ['torch', 'torchvision', 'python']) string(versions[key], `versions.${key}`);
 
-  const model = string(m.model, 'model');
-  // A file name inside the directory: never a path that escapes it.
-  if (model.includes('/') || model.includes('\\') || model === '.' || model === '..') {
-    fail('model', 'a file name inside the directory', model);
-  }
+  fileName(m.model, 'model');
   return m as unknown as BackboneMetadata;
 }
 
@@ -153,5 +225,9 @@ export async function readMetadata(dir: string): Promise<BackboneMetadata> {
   const meta = validateMetadata(parsed, file);
   const modelPath = join(dir, meta.model);
   if (!existsSync(modelPath)) throw new Error(`${file}: field "model" names ${modelPath}, which does not exist`);
+  if (isTextBackbone(meta) && meta.text.tokenizer !== null) {
+    const tokenizerPath = join(dir, meta.text.tokenizer);
+    if (!existsSync(tokenizerPath)) throw new Error(`${file}: field "text.tokenizer" names ${tokenizerPath}, which does not exist`);
+  }
   return meta;
 }

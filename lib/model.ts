@@ -154,6 +154,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     const preprocessing = scaledPreprocessing(backbone.preprocessing, options.imageSize);
     const native = await binding.buildFromBackbone(join(root, backbone.model), {
       device,
+      modality: 'image',
       trunk: backbone.trunk,
       pooling,
       gemP,
@@ -235,7 +236,7 @@ export class EmbeddingModel {
     this.checkAlive();
     const caller = new Error();
     try {
-      return await this.native.encodeImages(batch);
+      return await this.native.encode(batch);
     } catch (error) {
       rethrowWithCallerStack(error, caller);
     }

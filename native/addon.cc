@@ -32,14 +32,17 @@ std::string runtimeTorchVersion() {
 
 EmbeddingModuleSpec readBuildSpec(const Napi::Object& options) {
   EmbeddingModuleSpec spec;
-  spec.trunk = stringArrayField(options, "trunk");
-  spec.pooling = callGuarded(options.Env(), [&] { return parsePooling(stringField(options, "pooling")); });
-  spec.gemP = numberField(options, "gemP");
+  spec.modality = callGuarded(options.Env(), [&] { return parseModality(stringField(options, "modality")); });
+  spec.pooling = callGuarded(options.Env(), [&] { return parsePooling(stringField(options, "pooling"), spec.modality); });
   spec.embeddingDim = static_cast<int64_t>(numberField(options, "embeddingDim"));
   spec.outputDim = static_cast<int64_t>(numberField(options, "outputDim"));
   spec.normalize = boolField(options, "normalize");
-  spec.mean = numberArrayField(options, "mean");
-  spec.std = numberArrayField(options, "std");
+  if (spec.modality == Modality::Image) {
+    spec.trunk = stringArrayField(options, "trunk");
+    spec.gemP = numberField(options, "gemP");
+    spec.mean = numberArrayField(options, "mean");
+    spec.std = numberArrayField(options, "std");
+  }
   spec.seed = static_cast<uint64_t>(numberField(options, "seed"));
   return spec;
 }

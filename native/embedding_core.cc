@@ -1,6 +1,7 @@
 #include "embedding_core.h"
 
 #include "optimizer_factory.h"
+#include "pair_losses.h"
 
 #include <cmath>
 #include <cstdio>
@@ -23,12 +24,21 @@ bool startsWith(const std::string& text, const std::string& prefix) {
   return text.compare(0, prefix.size(), prefix) == 0;
 }
 
+const char* methodOf(Modality modality) {
+  return modality == Modality::Image ? kEncodePixelsMethod : kEncodeTokensMethod;
+}
+
+const char* nameOf(Modality modality) { return modality == Modality::Image ? "image" : "text"; }
+
 }  // namespace
 
 EmbeddingCore::EmbeddingCore(torch::jit::Module module, torch::Device device)
     : module_(std::move(module)), device_(device) {
-  TORCH_CHECK(module_.find_method(kEncodePixelsMethod).has_value(), "not a finetuner embedding model: no ",
-              kEncodePixelsMethod, " method");
+  bool image = module_.find_method(kEncodePixelsMethod).has_value();
+  bool text = module_.find_method(kEncodeTokensMethod).has_value();
+  TORCH_CHECK(image || text, "not a finetuner embedding model: no ", kEncodePixelsMethod, " or ",
+              kEncodeTokensMethod, " method");
+  modality_ = image ? Modality::Image : Modality::Text;
   TORCH_CHECK(module_.hasattr(kOutputDimAttribute), "not a finetuner embedding model: no ",
               kOutputDimAttribute, " attribute");
   outputDim_ = module_.attr(kOutputDimAttribute).toInt();
@@ -54,9 +64,19 @@ std::shared_ptr<EmbeddingCore> EmbeddingCore::fromSaved(const std::string& path,
 
 void EmbeddingCore::setTrainingMode(bool training) {
   module_.train(training);
-  // A frozen trunk keeps its BatchNorm statistics: updating them while its weights stay fixed would
-  // shift the features the projection head is learning from.
-  if (training && training_ && training_->freezeTrunk) module_.attr("trunk").toModule().eval();
+  // A fully frozen trunk keeps its BatchNorm statistics (and no dropout): updating them while its
+  // weights stay fixed would shift the features the head is learning from.
+  if (training && training_ && training_->freezeTrunk && training_->trainableLayers == 0) {
+    module_.attr("trunk").toModule().eval();
+  }
+}
+
+torch::Tensor EmbeddingCore::run(torch::jit::Module& module, const ModelInput& input) {
+  TORCH_CHECK(input.modality == modality_, "this is an ", nameOf(modality_), " model: it cannot encode ",
+              nameOf(input.modality), " input");
+  auto onDevice = input.to(device_);
+  std::vector<c10::IValue> arguments(onDevice.tensors.begin(), onDevice.tensors.end());
+  return module.get_method(methodOf(modality_))(arguments).toTensor();
 }
 
 torch::jit::Module& EmbeddingCore::inferenceModule() {
@@ -64,8 +84,8 @@ torch::jit::Module& EmbeddingCore::inferenceModule() {
   if (inference_) return *inference_;
   if (inferenceFailed_) return module_;
   try {
-    // freeze() copies the module; the original keeps training. Only encode_pixels is needed.
-    std::vector<std::string> methods{kEncodePixelsMethod};
+    // freeze() copies the module; the original keeps training. Only the encode method is needed.
+    std::vector<std::string> methods{methodOf(modality_)};
     auto frozen = torch::jit::freeze(module_, methods);
     inference_ = torch::jit::optimize_for_inference(frozen, methods);
     return *inference_;
@@ -76,24 +96,34 @@ torch::jit::Module& EmbeddingCore::inferenceModule() {
   }
 }
 
-torch::Tensor EmbeddingCore::encodePixels(const torch::Tensor& pixels) {
-  TORCH_CHECK(pixels.dim() == 4 && pixels.size(3) == 3, "pixels must be N x H x W x 3");
+torch::Tensor EmbeddingCore::encode(const ModelInput& input) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto& module = inferenceModule();
   c10::InferenceMode inference;
-  auto input = pixels.to(device_, /*non_blocking=*/false);
-  auto output = module.get_method(kEncodePixelsMethod)({input}).toTensor();
-  return output.to(torch::kCPU, torch::kFloat32).contiguous();
+  return run(module, input).to(torch::kCPU, torch::kFloat32).contiguous();
+}
+
+bool EmbeddingCore::isFrozen(const std::string& name) const {
+  if (!training_->freezeTrunk || !startsWith(name, "trunk.")) return false;
+  const auto& options = *training_;
+  if (options.trainableLayers <= 0 || options.layerPrefix.empty()) return true;
+  // "trunk.encoder.layer.11.attention..." trains when 11 is among the top trainableLayers layers.
+  std::string prefix = "trunk." + options.layerPrefix;
+  if (!startsWith(name, prefix)) return true;
+  int64_t layer = std::strtoll(name.c_str() + prefix.size(), nullptr, 10);
+  return layer < options.numLayers - options.trainableLayers;
 }
 
 void EmbeddingCore::applyFreezing() {
   for (const auto& parameter : module_.named_parameters(/*recurse=*/true)) {
-    bool frozen = training_->freezeTrunk && startsWith(parameter.name, "trunk.");
-    parameter.value.set_requires_grad(!frozen);
+    parameter.value.set_requires_grad(!isFrozen(parameter.name));
   }
 }
 
 void EmbeddingCore::configureTraining(const TrainingOptions& options) {
+  TORCH_CHECK(options.trainableLayers >= 0, "trainableLayers must not be negative");
+  TORCH_CHECK(options.trainableLayers == 0 || options.trainableLayers <= options.numLayers,
+              "trainableLayers (", options.trainableLayers, ") exceeds the model's ", options.numLayers, " layers");
   std::lock_guard<std::mutex> lock(mutex_);
   training_ = options;
   applyFreezing();
@@ -104,7 +134,6 @@ void EmbeddingCore::configureTraining(const TrainingOptions& options) {
   TORCH_CHECK(!trainable.empty(), "nothing to train: the trunk is frozen and there is no projection head or "
               "GeM pooling (set outputDim, pooling 'gem' or freeze: false)");
   optimizer_ = makeOptimizer(options, trainable);
-  loss_ = std::make_unique<TripletMarginLoss>(options.margin, options.miner);
 }
 
 void EmbeddingCore::setLearningRate(double learningRate) {
@@ -114,23 +143,41 @@ void EmbeddingCore::setLearningRate(double learningRate) {
   for (auto& group : optimizer_->param_groups()) group.options().set_lr(learningRate);
 }
 
-TrainStepResult EmbeddingCore::trainStep(const torch::Tensor& pixels, const torch::Tensor& labels) {
-  TORCH_CHECK(pixels.dim() == 4 && pixels.size(3) == 3, "pixels must be N x H x W x 3");
-  TORCH_CHECK(labels.size(0) == pixels.size(0), "one label per image is needed");
+TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, const LossTargets& targets) {
+  TORCH_CHECK(!inputs.empty(), "a training step needs at least one batch");
   std::lock_guard<std::mutex> lock(mutex_);
-  TORCH_CHECK(optimizer_, "configureTraining must be called before trainStep");
+  TORCH_CHECK(optimizer_, "configureTraining must be called before a training step");
   setTrainingMode(true);
-  auto input = pixels.to(device_);
-  auto embeddings = module_.get_method(kEncodePixelsMethod)({input}).toTensor();
-  auto mined = (*loss_)(embeddings, labels.to(torch::kInt64));
-  optimizer_->zero_grad();
+  std::vector<torch::Tensor> embeddings;
+  for (const auto& input : inputs) embeddings.push_back(run(module_, input));
+
+  torch::Tensor loss;
   TrainStepResult result;
-  result.triplets = mined.triplets;
-  result.loss = mined.loss.item<double>();
-  TORCH_CHECK(std::isfinite(result.loss), "the loss is not finite (", result.loss,
-              "): lower the learning rate");
-  if (mined.triplets > 0) {
-    mined.loss.backward();
+  switch (targets.kind) {
+    case LossTargets::Kind::Triplet: {
+      auto mined = TripletMarginLoss(training_->margin, training_->miner)(embeddings[0], targets.values);
+      loss = mined.loss;
+      result.examples = mined.triplets;
+      break;
+    }
+    case LossTargets::Kind::MultipleNegatives:
+      TORCH_CHECK(embeddings.size() == 2 || embeddings.size() == 3, "pairs need queries and documents");
+      loss = multipleNegativesRankingLoss(embeddings[0], embeddings[1],
+                                          embeddings.size() == 3 ? embeddings[2] : torch::Tensor(),
+                                          targets.values, training_->scale);
+      result.examples = embeddings[0].size(0);
+      break;
+    case LossTargets::Kind::CosineSimilarity:
+      TORCH_CHECK(embeddings.size() == 2, "scored pairs need two batches");
+      loss = cosineSimilarityLoss(embeddings[0], embeddings[1], targets.values);
+      result.examples = embeddings[0].size(0);
+      break;
+  }
+  optimizer_->zero_grad();
+  result.loss = loss.item<double>();
+  TORCH_CHECK(std::isfinite(result.loss), "the loss is not finite (", result.loss, "): lower the learning rate");
+  if (result.examples > 0) {
+    loss.backward();
     optimizer_->step();
     inference_.reset();
   }

@@ -3,6 +3,7 @@
 // Workers hold it by shared_ptr, so dispose() on the JS side never frees it under a running worker.
 #pragma once
 
+#include "model_input.h"
 #include "module_builder.h"
 #include "triplet_loss.h"
 
@@ -22,13 +23,30 @@ struct TrainingOptions {
   double weightDecay = 0.0;
   double momentum = 0.9;  // sgd only
   bool freezeTrunk = false;
+  // With freezeTrunk on a transformer: the top N layers still train (0: the whole trunk is frozen).
+  int64_t trainableLayers = 0;
+  std::string layerPrefix;  // e.g. "encoder.layer." for BERT
+  int64_t numLayers = 0;
   double margin = 0.2;
   Miner miner = Miner::BatchHard;
+  double scale = 20.0;  // MultipleNegativesRankingLoss
+};
+
+// What a training step optimises; the inputs it comes with are listed per kind.
+struct LossTargets {
+  enum class Kind {
+    Triplet,            // inputs: {items}; labels
+    MultipleNegatives,  // inputs: {queries, documents[, negatives]}; groups
+    CosineSimilarity,   // inputs: {first, second}; scores
+  };
+  Kind kind = Kind::Triplet;
+  torch::Tensor values;  // labels, groups or scores
 };
 
 struct TrainStepResult {
   double loss = 0.0;
-  int64_t triplets = 0;
+  // Examples that contributed: mined triplets, or pairs for the pair losses.
+  int64_t examples = 0;
 };
 
 struct ParameterCount {
@@ -43,31 +61,34 @@ class EmbeddingCore {
                                                      torch::Device device);
   static std::shared_ptr<EmbeddingCore> fromSaved(const std::string& path, torch::Device device);
 
-  // pixels: uint8 N x H x W x 3 on the CPU (may alias JS memory; it is only read).
-  torch::Tensor encodePixels(const torch::Tensor& pixels);
+  // Inputs live on the CPU and may alias JS memory; they are only read.
+  torch::Tensor encode(const ModelInput& input);
   void configureTraining(const TrainingOptions& options);
   // Learning-rate schedules are driven from JS step by step; this keeps the optimizer's state.
   void setLearningRate(double learningRate);
-  TrainStepResult trainStep(const torch::Tensor& pixels, const torch::Tensor& labels);
+  TrainStepResult trainStep(const std::vector<ModelInput>& inputs, const LossTargets& targets);
   void save(const std::string& path);
 
   torch::Device device() const { return device_; }
+  Modality modality() const { return modality_; }
   int64_t outputDim() const { return outputDim_; }
   ParameterCount parameterCount();
 
  private:
   EmbeddingCore(torch::jit::Module module, torch::Device device);
   void applyFreezing();
-  torch::jit::Module& inferenceModule();
   void setTrainingMode(bool training);
+  torch::jit::Module& inferenceModule();
+  torch::Tensor run(torch::jit::Module& module, const ModelInput& input);
+  bool isFrozen(const std::string& parameterName) const;
 
   std::mutex mutex_;
   torch::jit::Module module_;
   torch::Device device_;
+  Modality modality_;
   int64_t outputDim_;
   std::optional<TrainingOptions> training_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  std::unique_ptr<TripletMarginLoss> loss_;
   // A frozen, inference-optimised copy for encode (conv-BN folding, constant weights): built on first
   // use and dropped whenever a training step changes the weights.
   std::optional<torch::jit::Module> inference_;

@@ -7,20 +7,47 @@
 #include "train_step_worker.h"
 
 namespace finetuner {
+namespace {
+
+// Labels, groups and scores are one number per row: copying them is simpler than holding a reference.
+torch::Tensor rowValues(const Napi::Value& value, const char* name, napi_typedarray_type type, int64_t rows) {
+  Napi::Env env = value.Env();
+  const char* typeName = type == napi_int32_array ? "an Int32Array" : "a Float32Array";
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
+    throwTypeError(env, std::string(name) + " must be " + typeName);
+  }
+  auto array = value.As<Napi::TypedArray>();
+  if (static_cast<int64_t>(array.ElementLength()) != rows) {
+    throwRangeError(env, std::string(name) + " has " + std::to_string(array.ElementLength()) + " entries for " +
+                             std::to_string(rows) + " rows");
+  }
+  void* data = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  if (type == napi_int32_array) return torch::from_blob(data, {rows}, torch::kInt32).to(torch::kInt64);
+  return torch::from_blob(data, {rows}, torch::kFloat32).clone();
+}
+
+int64_t optionalInteger(const Napi::Object& options, const char* key, int64_t fallback) {
+  return options.Get(key).IsUndefined() ? fallback : static_cast<int64_t>(numberField(options, key));
+}
+
+}  // namespace
 
 Napi::Function EmbeddingModel::DefineClass(Napi::Env env) {
   return ObjectWrap<EmbeddingModel>::DefineClass(
       env, "EmbeddingModel",
       {
-          InstanceMethod<&EmbeddingModel::EncodeImages>("encodeImages"),
+          InstanceMethod<&EmbeddingModel::Encode>("encode"),
           InstanceMethod<&EmbeddingModel::ConfigureTraining>("configureTraining"),
           InstanceMethod<&EmbeddingModel::SetLearningRate>("setLearningRate"),
           InstanceMethod<&EmbeddingModel::TrainStep>("trainStep"),
+          InstanceMethod<&EmbeddingModel::TrainPairsStep>("trainPairsStep"),
+          InstanceMethod<&EmbeddingModel::TrainScoredStep>("trainScoredStep"),
           InstanceMethod<&EmbeddingModel::Save>("save"),
           InstanceMethod<&EmbeddingModel::ParameterCount>("parameterCount"),
           InstanceMethod<&EmbeddingModel::Dispose>("dispose"),
           InstanceAccessor<&EmbeddingModel::GetDevice>("device"),
           InstanceAccessor<&EmbeddingModel::GetOutputDim>("outputDim"),
+          InstanceAccessor<&EmbeddingModel::GetModality>("modality"),
           InstanceAccessor<&EmbeddingModel::GetDisposed>("disposed"),
       });
 }
@@ -59,9 +86,9 @@ void EmbeddingModel::releaseCore() {
   reportedBytes_ = 0;
 }
 
-Napi::Value EmbeddingModel::EncodeImages(const Napi::CallbackInfo& info) {
+Napi::Value EmbeddingModel::Encode(const Napi::CallbackInfo& info) {
   auto core = requireCore(info.Env());
-  auto batch = ImageBatch::FromJs(info[0]);
+  auto batch = InputBatch::FromJs(info[0], "batch");
   auto* worker = new EncodeWorker(info.Env(), std::move(core), std::move(batch), info.This().As<Napi::Object>());
   worker->Queue();
   return worker->Promise();
@@ -80,7 +107,11 @@ Napi::Value EmbeddingModel::ConfigureTraining(const Napi::CallbackInfo& info) {
   std::string freeze = stringField(options, "freeze");
   if (freeze != "none" && freeze != "trunk") throwTypeError(env, "option 'freeze' must be 'none' or 'trunk'");
   training.freezeTrunk = freeze == "trunk";
+  training.trainableLayers = optionalInteger(options, "trainableLayers", 0);
+  training.numLayers = optionalInteger(options, "numLayers", 0);
+  if (!options.Get("layerPrefix").IsUndefined()) training.layerPrefix = stringField(options, "layerPrefix");
   training.margin = numberField(options, "margin");
+  if (!options.Get("scale").IsUndefined()) training.scale = numberField(options, "scale");
   callGuarded(env, [&] {
     training.miner = parseMiner(stringField(options, "miner"));
     core->configureTraining(training);
@@ -97,23 +128,42 @@ Napi::Value EmbeddingModel::SetLearningRate(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value EmbeddingModel::TrainStep(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto core = requireCore(env);
-  auto batch = ImageBatch::FromJs(info[0]);
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    throwTypeError(env, "labels must be an Int32Array");
+Napi::Value EmbeddingModel::QueueTrainStep(const Napi::CallbackInfo& info, std::vector<InputBatch> batches,
+                                           LossTargets targets) {
+  auto core = requireCore(info.Env());
+  for (const auto& batch : batches) {
+    if (batch.rows() != batches.front().rows()) throwRangeError(info.Env(), "every batch of a step needs the same rows");
   }
-  auto labels = info[1].As<Napi::Int32Array>();
-  if (static_cast<int64_t>(labels.ElementLength()) != batch.rows()) {
-    throwRangeError(env, "labels has " + std::to_string(labels.ElementLength()) + " entries for " +
-                             std::to_string(batch.rows()) + " images");
-  }
-  // Labels are a few bytes: copying them is simpler than holding a second reference.
-  auto labelTensor = torch::from_blob(labels.Data(), {batch.rows()}, torch::kInt32).to(torch::kInt64);
-  auto* worker = new TrainStepWorker(env, std::move(core), std::move(batch), labelTensor, info.This().As<Napi::Object>());
+  auto* worker = new TrainStepWorker(info.Env(), std::move(core), std::move(batches), std::move(targets),
+                                     info.This().As<Napi::Object>());
   worker->Queue();
   return worker->Promise();
+}
+
+Napi::Value EmbeddingModel::TrainStep(const Napi::CallbackInfo& info) {
+  std::vector<InputBatch> batches;
+  batches.push_back(InputBatch::FromJs(info[0], "batch"));
+  LossTargets targets{LossTargets::Kind::Triplet, rowValues(info[1], "labels", napi_int32_array, batches[0].rows())};
+  return QueueTrainStep(info, std::move(batches), std::move(targets));
+}
+
+Napi::Value EmbeddingModel::TrainPairsStep(const Napi::CallbackInfo& info) {
+  std::vector<InputBatch> batches;
+  batches.push_back(InputBatch::FromJs(info[0], "queries"));
+  batches.push_back(InputBatch::FromJs(info[1], "documents"));
+  if (!info[2].IsNull() && !info[2].IsUndefined()) batches.push_back(InputBatch::FromJs(info[2], "negatives"));
+  LossTargets targets{LossTargets::Kind::MultipleNegatives,
+                      rowValues(info[3], "groups", napi_int32_array, batches[0].rows())};
+  return QueueTrainStep(info, std::move(batches), std::move(targets));
+}
+
+Napi::Value EmbeddingModel::TrainScoredStep(const Napi::CallbackInfo& info) {
+  std::vector<InputBatch> batches;
+  batches.push_back(InputBatch::FromJs(info[0], "first"));
+  batches.push_back(InputBatch::FromJs(info[1], "second"));
+  LossTargets targets{LossTargets::Kind::CosineSimilarity,
+                      rowValues(info[2], "scores", napi_float32_array, batches[0].rows())};
+  return QueueTrainStep(info, std::move(batches), std::move(targets));
 }
 
 Napi::Value EmbeddingModel::Save(const Napi::CallbackInfo& info) {
@@ -146,6 +196,11 @@ Napi::Value EmbeddingModel::GetDevice(const Napi::CallbackInfo& info) {
 
 Napi::Value EmbeddingModel::GetOutputDim(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(requireCore(info.Env())->outputDim()));
+}
+
+Napi::Value EmbeddingModel::GetModality(const Napi::CallbackInfo& info) {
+  bool image = requireCore(info.Env())->modality() == Modality::Image;
+  return Napi::String::New(info.Env(), image ? "image" : "text");
 }
 
 Napi::Value EmbeddingModel::GetDisposed(const Napi::CallbackInfo& info) {

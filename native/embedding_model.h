@@ -3,6 +3,7 @@
 #pragma once
 
 #include "embedding_core.h"
+#include "input_batch.h"
 
 #include <napi.h>
 
@@ -21,15 +22,19 @@ class EmbeddingModel : public Napi::ObjectWrap<EmbeddingModel> {
   bool isDisposed() const { return core_ == nullptr; }
 
  private:
-  Napi::Value EncodeImages(const Napi::CallbackInfo& info);
+  Napi::Value Encode(const Napi::CallbackInfo& info);
   Napi::Value ConfigureTraining(const Napi::CallbackInfo& info);
   Napi::Value SetLearningRate(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
+  Napi::Value TrainPairsStep(const Napi::CallbackInfo& info);
+  Napi::Value TrainScoredStep(const Napi::CallbackInfo& info);
+  Napi::Value QueueTrainStep(const Napi::CallbackInfo& info, std::vector<InputBatch> batches, LossTargets targets);
   Napi::Value Save(const Napi::CallbackInfo& info);
   Napi::Value ParameterCount(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value GetDevice(const Napi::CallbackInfo& info);
   Napi::Value GetOutputDim(const Napi::CallbackInfo& info);
+  Napi::Value GetModality(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
 
   std::shared_ptr<EmbeddingCore> requireCore(Napi::Env env) const;

@@ -1,21 +1,21 @@
-// Encodes one batch of images off the event loop. The result tensor's memory is handed to JS as an
-// external ArrayBuffer (no copy); the tensor is freed when the Float32Array is garbage collected.
+// Encodes one batch (images or token ids) off the event loop. The result tensor's memory is handed to JS
+// as an external ArrayBuffer (no copy); the tensor is freed when the Float32Array is garbage collected.
 #pragma once
 
 #include "embedding_core.h"
-#include "image_batch.h"
+#include "input_batch.h"
 #include "promise_worker.h"
 
 namespace finetuner {
 
 class EncodeWorker : public PromiseWorker {
  public:
-  EncodeWorker(Napi::Env env, std::shared_ptr<EmbeddingCore> core, ImageBatch batch, Napi::Object owner)
+  EncodeWorker(Napi::Env env, std::shared_ptr<EmbeddingCore> core, InputBatch batch, Napi::Object owner)
       : PromiseWorker(env, "finetuner:encode"), core_(std::move(core)), batch_(std::move(batch)),
         owner_(Napi::Persistent(owner)) {}
 
  protected:
-  void Run() override { embeddings_ = core_->encodePixels(batch_.tensor()); }
+  void Run() override { embeddings_ = core_->encode(batch_.input()); }
 
   Napi::Value Result(Napi::Env env) override {
     auto* kept = new torch::Tensor(std::move(embeddings_));
@@ -26,7 +26,7 @@ class EncodeWorker : public PromiseWorker {
 
  private:
   std::shared_ptr<EmbeddingCore> core_;
-  ImageBatch batch_;
+  InputBatch batch_;
   Napi::ObjectReference owner_;  // keeps the JS model alive while the worker runs
   torch::Tensor embeddings_;
 };

@@ -3,6 +3,7 @@
 #include <c10/util/Exception.h>
 
 #include <cctype>
+#include <cmath>
 #include <sstream>
 
 namespace finetuner {
@@ -42,7 +43,7 @@ torch::jit::Module buildTrunk(const torch::jit::Module& backbone, const std::vec
   return trunk;
 }
 
-std::string poolingSource(Pooling pooling) {
+std::string imagePoolingSource(Pooling pooling) {
   switch (pooling) {
     case Pooling::Average:
       return "    x = x.mean([2, 3])\n";
@@ -51,39 +52,30 @@ std::string poolingSource(Pooling pooling) {
     case Pooling::GeM:
       // Generalised mean: p = 1 is average pooling, p -> inf is max pooling; p is learned.
       return "    x = x.clamp(min=1e-6).pow(self.gem_p).mean([2, 3]).pow(1.0 / self.gem_p)\n";
+    case Pooling::Cls:
+      break;
   }
-  return "";
+  TORCH_CHECK(false, "cls pooling is for text models");
 }
 
-}  // namespace
-
-Pooling parsePooling(const std::string& name) {
-  if (name == "avg" || name == "mean") return Pooling::Average;
-  if (name == "max") return Pooling::Max;
-  if (name == "gem") return Pooling::GeM;
-  TORCH_CHECK(false, "unknown pooling '", name, "': use avg, max or gem");
+// Padding must not count: mean and max only see positions whose attention mask is 1.
+std::string textPoolingSource(Pooling pooling) {
+  switch (pooling) {
+    case Pooling::Average:
+      return "    m = attention_mask.unsqueeze(-1).to(x.dtype)\n"
+             "    x = (x * m).sum(1) / m.sum(1).clamp(min=1e-9)\n";
+    case Pooling::Max:
+      return "    x = x.masked_fill(attention_mask.unsqueeze(-1) == 0, -1e4).amax(1)\n";
+    case Pooling::Cls:
+      return "    x = x.select(1, 0)\n";
+    case Pooling::GeM:
+      break;
+  }
+  TORCH_CHECK(false, "gem pooling is for image models");
 }
 
-torch::jit::Module buildEmbeddingModule(const torch::jit::Module& backbone, const EmbeddingModuleSpec& spec) {
-  TORCH_CHECK(spec.embeddingDim > 0, "embeddingDim must be positive");
-  TORCH_CHECK(spec.outputDim >= 0, "outputDim must be 0 (no projection) or positive");
-  TORCH_CHECK(spec.mean.size() == 3 && spec.std.size() == 3, "mean and std need 3 values (RGB)");
-
-  torch::jit::Module module("__torch__.finetuner.EmbeddingModel");
-  module.register_module("trunk", buildTrunk(backbone, spec.trunk));
-
-  auto mean = torch::tensor(spec.mean, torch::kFloat32).view({1, 3, 1, 1});
-  auto std = torch::tensor(spec.std, torch::kFloat32).view({1, 3, 1, 1});
-  module.register_buffer("pixel_mean", mean);
-  module.register_buffer("pixel_std", std);
-
-  std::ostringstream forward;
-  forward << "def forward(self, images: Tensor) -> Tensor:\n"
-          << "    x = self.trunk.forward(images)\n"
-          << poolingSource(spec.pooling);
-  if (spec.pooling == Pooling::GeM) {
-    module.register_parameter("gem_p", torch::full({1}, spec.gemP, torch::kFloat32), false);
-  }
+// Projection and normalisation, shared by both modalities.
+void appendHead(torch::jit::Module& module, const EmbeddingModuleSpec& spec, std::ostringstream& forward) {
   if (spec.outputDim > 0) {
     // Same initialisation as torch.nn.Linear (Kaiming-uniform weights, uniform bias), seeded so a run
     // is reproducible.
@@ -99,10 +91,25 @@ torch::jit::Module buildEmbeddingModule(const torch::jit::Module& backbone, cons
     forward << "    x = x / torch.sqrt((x * x).sum(1, keepdim=True)).clamp(min=1e-12)\n";
   }
   forward << "    return x\n";
-
   int64_t outputDim = spec.outputDim > 0 ? spec.outputDim : spec.embeddingDim;
   module.register_attribute(kOutputDimAttribute, c10::IntType::get(), outputDim);
   module.define(forward.str());
+}
+
+torch::jit::Module buildImageModule(const torch::jit::Module& backbone, const EmbeddingModuleSpec& spec) {
+  TORCH_CHECK(spec.mean.size() == 3 && spec.std.size() == 3, "mean and std need 3 values (RGB)");
+  torch::jit::Module module("__torch__.finetuner.EmbeddingModel");
+  module.register_module("trunk", buildTrunk(backbone, spec.trunk));
+  module.register_buffer("pixel_mean", torch::tensor(spec.mean, torch::kFloat32).view({1, 3, 1, 1}));
+  module.register_buffer("pixel_std", torch::tensor(spec.std, torch::kFloat32).view({1, 3, 1, 1}));
+  if (spec.pooling == Pooling::GeM) {
+    module.register_parameter("gem_p", torch::full({1}, spec.gemP, torch::kFloat32), false);
+  }
+  std::ostringstream forward;
+  forward << "def forward(self, images: Tensor) -> Tensor:\n"
+          << "    x = self.trunk.forward(images)\n"
+          << imagePoolingSource(spec.pooling);
+  appendHead(module, spec, forward);
   // Pixels arrive as uint8 N x H x W x 3 (what sharp decodes); layout change and normalisation happen
   // here so the saved model takes the same input in Python.
   module.define(
@@ -111,6 +118,44 @@ torch::jit::Module buildEmbeddingModule(const torch::jit::Module& backbone, cons
       "    x = (x - self.pixel_mean) / self.pixel_std\n"
       "    return self.forward(x.contiguous())\n");
   return module;
+}
+
+torch::jit::Module buildTextModule(const torch::jit::Module& backbone, const EmbeddingModuleSpec& spec) {
+  torch::jit::Module module("__torch__.finetuner.TextEmbeddingModel");
+  module.register_module("trunk", backbone);
+  std::ostringstream forward;
+  forward << "def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor) -> Tensor:\n"
+          << "    x = self.trunk.forward(input_ids, attention_mask, token_type_ids)\n"
+          << textPoolingSource(spec.pooling);
+  appendHead(module, spec, forward);
+  // Token arrays cross from JS as int32; the backbone's embeddings want int64.
+  module.define(
+      "def encode_tokens(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor) -> Tensor:\n"
+      "    return self.forward(input_ids.long(), attention_mask.long(), token_type_ids.long())\n");
+  return module;
+}
+
+}  // namespace
+
+Modality parseModality(const std::string& name) {
+  if (name == "image") return Modality::Image;
+  if (name == "text") return Modality::Text;
+  TORCH_CHECK(false, "unknown modality '", name, "': use image or text");
+}
+
+Pooling parsePooling(const std::string& name, Modality modality) {
+  if (name == "avg" || name == "mean") return Pooling::Average;
+  if (name == "max") return Pooling::Max;
+  if (name == "gem" && modality == Modality::Image) return Pooling::GeM;
+  if (name == "cls" && modality == Modality::Text) return Pooling::Cls;
+  TORCH_CHECK(false, "unknown pooling '", name, "': use ",
+              modality == Modality::Image ? "avg, max or gem" : "mean, cls or max", " for this model");
+}
+
+torch::jit::Module buildEmbeddingModule(const torch::jit::Module& backbone, const EmbeddingModuleSpec& spec) {
+  TORCH_CHECK(spec.embeddingDim > 0, "embeddingDim must be positive");
+  TORCH_CHECK(spec.outputDim >= 0, "outputDim must be 0 (no projection) or positive");
+  return spec.modality == Modality::Image ? buildImageModule(backbone, spec) : buildTextModule(backbone, spec);
 }
 
 }  // namespace finetuner

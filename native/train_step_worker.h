@@ -1,33 +1,39 @@
-// One optimisation step (forward, mined triplet loss, backward, optimizer step) off the event loop.
+// One optimisation step (forward of every batch, loss, backward, optimizer step) off the event loop.
 #pragma once
 
 #include "embedding_core.h"
-#include "image_batch.h"
+#include "input_batch.h"
 #include "promise_worker.h"
+
+#include <vector>
 
 namespace finetuner {
 
 class TrainStepWorker : public PromiseWorker {
  public:
-  TrainStepWorker(Napi::Env env, std::shared_ptr<EmbeddingCore> core, ImageBatch batch, torch::Tensor labels,
-                  Napi::Object owner)
-      : PromiseWorker(env, "finetuner:trainStep"), core_(std::move(core)), batch_(std::move(batch)),
-        labels_(std::move(labels)), owner_(Napi::Persistent(owner)) {}
+  TrainStepWorker(Napi::Env env, std::shared_ptr<EmbeddingCore> core, std::vector<InputBatch> batches,
+                  LossTargets targets, Napi::Object owner)
+      : PromiseWorker(env, "finetuner:trainStep"), core_(std::move(core)), batches_(std::move(batches)),
+        targets_(std::move(targets)), owner_(Napi::Persistent(owner)) {}
 
  protected:
-  void Run() override { result_ = core_->trainStep(batch_.tensor(), labels_); }
+  void Run() override {
+    std::vector<ModelInput> inputs;
+    for (const auto& batch : batches_) inputs.push_back(batch.input());
+    result_ = core_->trainStep(inputs, targets_);
+  }
 
   Napi::Value Result(Napi::Env env) override {
     auto result = Napi::Object::New(env);
     result.Set("loss", result_.loss);
-    result.Set("triplets", static_cast<double>(result_.triplets));
+    result.Set("examples", static_cast<double>(result_.examples));
     return result;
   }
 
  private:
   std::shared_ptr<EmbeddingCore> core_;
-  ImageBatch batch_;
-  torch::Tensor labels_;
+  std::vector<InputBatch> batches_;
+  LossTargets targets_;
   Napi::ObjectReference owner_;
   TrainStepResult result_;
 };

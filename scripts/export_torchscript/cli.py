@@ -20,12 +20,18 @@ def _parser(known_names) -> argparse.ArgumentParser:
     p.add_argument("name", help="model name: " + ", ".join(known_names))
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--weights", metavar="FILE", help="checkpoint: a state_dict saved with torch.save, as "
-                     "torchvision downloads them (default: the torch hub cache)")
+    src.add_argument("--weights", metavar="FILE|DIR", help="image models: a state_dict saved with torch.save, as "
+                     "torchvision downloads them (default: the torch hub cache); text models: a Hugging Face model "
+                     "folder with config.json, model.safetensors or pytorch_model.bin, and tokenizer.json "
+                     "(default: the Hugging Face hub cache)")
     src.add_argument("--random-init", action="store_true", help="no checkpoint: seeded random initialisation")
     p.add_argument("--seed", type=int, default=0, help="seed for --random-init (default 0)")
     p.add_argument("--size", choices=["full", "tiny"], default="full",
                    help="full: the published architecture; tiny: a small one for tests (default full)")
+    p.add_argument("--tokenizer", metavar="FILE", help="text models: a tokenizer.json to copy next to model.pt "
+                   "(default: the one in the --weights folder); with --size tiny it also sets the vocabulary size")
+    p.add_argument("--vocab-size", type=int, metavar="N", help="text models, --random-init --size tiny: vocabulary "
+                   "size (default: the --tokenizer's, else 1000)")
     return p
 
 
@@ -43,6 +49,7 @@ def main(argv=None) -> int:
         return 1
 
     from . import cnn  # noqa: F401  (registers resnet*, efficientnet_*)
+    from . import text  # noqa: F401  (registers bert-base-cased, sentence-transformers/msmarco-distilbert-base-v3)
     from . import registry
     from .export import export
 
@@ -51,7 +58,8 @@ def main(argv=None) -> int:
         if args.seed < 0:
             raise registry.ExportError(f"--seed must be >= 0, got {args.seed}", exit_code=2)
         spec = registry.get(args.name)
-        meta = export(spec, args.out, args.size, args.weights, args.random_init, args.seed, _progress)
+        meta = export(spec, args.out, args.size, args.weights, args.random_init, args.seed, _progress,
+                      tokenizer=args.tokenizer, vocab_size=args.vocab_size)
     except registry.ExportError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return e.exit_code

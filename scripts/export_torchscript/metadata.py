@@ -32,10 +32,15 @@ def build(spec: ModelSpec, size: str, weights_label: str, model: torch.nn.Module
         "pooling": spec.pooling,
         "preprocessing": dict(spec.preprocessing[size]),
         "parameters": {"withHead": count_parameters(model), "withoutHead": trunk_params},
-        "versions": {
-            "torch": str(torch.__version__),
-            "torchvision": str(torchvision.__version__),
-            "python": platform.python_version(),
-        },
+        "versions": versions(),
         "model": model_file,
+    }
+
+
+def versions() -> dict:
+    """The Python stack that exported the model (finetuner.json "versions")."""
+    return {
+        "torch": str(torch.__version__),
+        "torchvision": str(torchvision.__version__),
+        "python": platform.python_version(),
     }

@@ -1,7 +1,8 @@
 """The exporters, keyed by model name.
 
-Each model family module (cnn.py now; text and CLIP exporters later) describes its variants as data and
-calls ``register``. The CLI and the export pipeline only ever see a ``ModelSpec``.
+Each model family module (cnn.py, text.py; CLIP exporters later) describes its variants as data and
+calls ``register``. The CLI and the export pipeline only ever see a ``ModelSpec``, or for text models a
+``text.TextModelSpec`` (same name/task/architecture/family fields, plus its own ``export`` pipeline).
 """
 from dataclasses import dataclass
 from typing import Callable, Dict, Mapping, Optional, Tuple
@@ -41,7 +42,7 @@ class ModelSpec:
 _REGISTRY: Dict[str, ModelSpec] = {}
 
 
-def register(spec: ModelSpec) -> None:
+def register(spec) -> None:  # a ModelSpec or a text.TextModelSpec
     if spec.name in _REGISTRY:
         raise ValueError(f"exporter {spec.name!r} registered twice")
     _REGISTRY[spec.name] = spec
@@ -51,7 +52,7 @@ def names():
     return sorted(_REGISTRY)
 
 
-def get(name: str) -> ModelSpec:
+def get(name: str):  # -> ModelSpec | text.TextModelSpec
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -1,0 +1,26 @@
+// One batch in the form an embedding module's encode method takes it.
+#pragma once
+
+#include "module_builder.h"
+
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace finetuner {
+
+struct ModelInput {
+  Modality modality = Modality::Image;
+  // Image: {pixels uint8 N x H x W x 3}. Text: {input ids, attention mask, token types}, int32 N x L.
+  std::vector<torch::Tensor> tensors;
+
+  int64_t rows() const { return tensors.empty() ? 0 : tensors.front().size(0); }
+
+  ModelInput to(torch::Device device) const {
+    ModelInput moved{modality, {}};
+    for (const auto& tensor : tensors) moved.tensors.push_back(tensor.to(device));
+    return moved;
+  }
+};
+
+}  // namespace finetuner
