@@ -82,8 +82,8 @@ export function packageRoot(): string {
 export function loadBinding(): NativeBinding {
   if (!cached) cached = load();
   if (!versionChecked) {
-    versionChecked = true;
     checkVersions(cached.binding.runtimeInfo(), cached.path);
+    versionChecked = true;
   }
   return cached.binding;
 }
@@ -195,17 +195,24 @@ function majorMinor(version: string): string | undefined {
   return /^(\d+)\.(\d+)/.exec(version)?.slice(1, 3).join('.');
 }
 
-function checkVersions(info: NativeRuntimeInfo, file: string): void {
+/**
+ * A binary compiled against one LibTorch minor version and run against another can crash (LibTorch has
+ * no ABI stability across minor versions), so a mismatch is an error that says what to do, unless
+ * FINETUNER_ALLOW_LIBTORCH_MISMATCH=1 turns it into a warning.
+ */
+export function checkVersions(info: Pick<NativeRuntimeInfo, 'builtAgainst' | 'runtime'>, file: string): void {
   const built = majorMinor(info.builtAgainst);
   const running = majorMinor(info.runtime);
-  if (built && running && built !== running) {
-    process.emitWarning(
-      `finetuner: ${file} was built against LibTorch ${info.builtAgainst} but LibTorch ${info.runtime} is loaded; ` +
-        'LibTorch has no ABI stability across minor versions, so this may crash. Rebuild the addon against ' +
-        `the installed LibTorch: ${BUILD_NATIVE_COMMANDS[0]}`,
-      { code: 'FINETUNER_LIBTORCH_MISMATCH' },
-    );
+  if (!built || !running || built === running) return;
+  const message =
+    `finetuner: ${file} was built against LibTorch ${info.builtAgainst} but LibTorch ${info.runtime} is loaded. ` +
+    `Rebuild the addon against the installed LibTorch (${BUILD_NATIVE_COMMANDS[0]}), or install LibTorch ` +
+    `${built} (${LIBTORCH_INSTALL_COMMAND} on Debian 12, or point LIBTORCH at a ${built} LibTorch and rebuild).`;
+  if (process.env.FINETUNER_ALLOW_LIBTORCH_MISMATCH === '1') {
+    process.emitWarning(message, { code: 'FINETUNER_LIBTORCH_MISMATCH' });
+    return;
   }
+  throw new NativeLoadError(message, [{ file, error: `LibTorch ${info.builtAgainst} != ${info.runtime}` }]);
 }
 
 function messageOf(err: unknown): string {

@@ -8,7 +8,7 @@
 // encode 10,000 glosses.
 //
 // Needs the TypeScript build (npm run build:ts) and both libraries installed:
-//   npm install --no-save @huggingface/tokenizers   # the one not in package.json
+//   npm install --no-save tokenizers   # the one not in package.json (64 MB of prebuilt binaries)
 //   node scripts/bench-tokenizers.mjs [--dist DIR]
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';

@@ -235,7 +235,7 @@ function textField(value: unknown, at: string, name: string): string {
 export function normalizeTextData(data: TextDataInput, kind: 'auto' | TextDataKind = 'auto', options: { source?: string } = {}): TextData {
   const source = options.source ?? 'data';
   const wanted = checkKind(kind);
-  if (!Array.isArray(data)) throw new Error(`${source} must be an array of ${SHAPES.replace(/(\w+),(\w+)(?:,(\w+))? \(/g, '{ $1, $2, $3 } (').replace(/, \s*}/g, ' }')}`);
+  if (!Array.isArray(data)) throw new Error(`${source} must be an array of { text, label }, { query, document } or { a, b, score } items`);
   if (data.length === 0) throw new Error(`${source} is empty; expected items of ${SHAPES}`);
   const entries = data as readonly unknown[];
   const detected = wanted === 'auto' ? itemKind(entries[0]) : wanted;
