@@ -8,7 +8,8 @@ import type { ImageBatch, ImageInput } from './data/images.js';
 import type { LabelledData } from './data/csv.js';
 import { evaluate, type RetrievalMetrics } from './evaluateModel.js';
 import { readLabelledInput, type LabelledInput } from './labelledData.js';
-import { EmbeddingModel, loadModel, type Device, type Pooling } from './model.js';
+import { loadModel } from './loadModel.js';
+import { EmbeddingModel, type Device, type Pooling } from './model.js';
 import { learningRateAt, type Scheduler } from './schedule.js';
 
 export type Loss = 'TripletMarginLoss';

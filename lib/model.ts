@@ -1,42 +1,25 @@
-// The public embedding model: loads an exported backbone (head removed, pooled, optionally projected in
-// C++) or a saved fine-tuned model, encodes images, and saves. Native work runs on worker threads;
-// image decoding of the next batch overlaps encoding of the current one.
+// The public embedding model (from loadModel): encodes images or texts, saves, and is disposed. Native
+// work runs on worker threads; image decoding of the next batch overlaps encoding of the current one,
+// and texts are encoded in length-sorted batches.
 
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { NativeDevice, NativeEmbeddingModel, NativePooling } from './binding.js';
+import type { NativeBatch, NativeDevice, NativeEmbeddingModel, NativeModality, NativePooling } from './binding.js';
 import { loadImageBatch, type ImageBatch, type ImageInput } from './data/images.js';
-import { loadBinding, runtimeInfo } from './loader.js';
-import { METADATA_FILE, validateMetadata, type BackboneMetadata, type ImagePreprocessing } from './metadata.js';
 import { rethrowWithCallerStack } from './errors.js';
+import { METADATA_FILE, type BackboneMetadata, type ImagePreprocessing, type TextPreprocessing } from './metadata.js';
+import { encodeTexts, type TextEncodeProgress } from './text/encodeTexts.js';
+import type { EncodedBatch, TextTokenizer } from './text/tokenizer.js';
 
 export type Device = 'cpu' | 'cuda' | 'auto';
 export type Pooling = NativePooling;
+export type Modality = NativeModality;
 
 export const EMBEDDING_FORMAT = 'finetuner-embedding';
 export const EMBEDDING_FORMAT_VERSION = 1;
-
-export interface LoadModelOptions {
-  /** Where to run: 'auto' (default) picks CUDA when LibTorch sees a GPU, else the CPU. */
-  device?: Device;
-  /** Pooling of the trunk's feature map (backbones only). Default: the backbone's ('avg' for CNNs). */
-  pooling?: Pooling;
-  /** Initial exponent of GeM pooling, learned during fine-tuning. Default 3. */
-  gemP?: number;
-  /** Adds a linear projection head to this many dimensions (backbones only). Default: none. */
-  outputDim?: number;
-  /** L2-normalise embeddings (backbones only). Default true. */
-  normalize?: boolean;
-  /**
-   * Input side in pixels, replacing the backbone's crop size (the resize scales with it). Smaller
-   * images train and encode much faster; the saved model records the size it was trained at.
-   */
-  imageSize?: number;
-  /** Seed of the projection head's initialisation. Default 0. */
-  seed?: number;
-}
+export const TOKENIZER_FILE = 'tokenizer.json';
 
 /** finetuner.json of a saved (fine-tuned) embedding model. */
 export interface EmbeddingMetadata {
@@ -45,10 +28,14 @@ export interface EmbeddingMetadata {
   name: string;
   task: BackboneMetadata['task'];
   architecture: BackboneMetadata['architecture'];
+  modality: Modality;
   pooling: Pooling;
   outputDim: number;
   normalize: boolean;
-  preprocessing: ImagePreprocessing;
+  /** Image models: how images are resized and cropped before encode_pixels. */
+  preprocessing?: ImagePreprocessing;
+  /** Text models: the tokenizer (tokenizer.json beside model.pt) and maximum length. */
+  text?: TextPreprocessing;
   model: string;
   /** How to call the TorchScript module from Python. */
   inputs: Record<string, string>;
@@ -57,9 +44,15 @@ export interface EmbeddingMetadata {
 }
 
 export interface EncodeOptions {
-  /** Images per native call. Default 32. */
+  /** Inputs per native call. Default 32. */
   batchSize?: number;
   onProgress?: (done: number, total: number) => void;
+}
+
+export interface TextEncodeOptions {
+  batchSize?: number;
+  /** Also reports how many texts were truncated to the model's maximum length. */
+  onProgress?: (progress: TextEncodeProgress) => void;
 }
 
 export interface Embeddings {
@@ -74,18 +67,6 @@ export interface SaveOptions {
   training?: unknown;
 }
 
-function resolveDevice(device: Device | undefined): NativeDevice {
-  const wanted = device ?? 'auto';
-  if (wanted === 'auto') return runtimeInfo().cudaAvailable ? 'cuda' : 'cpu';
-  if (wanted !== 'cpu' && wanted !== 'cuda') {
-    throw new TypeError(`option 'device' must be 'cpu', 'cuda' or 'auto', got ${JSON.stringify(device)}`);
-  }
-  if (wanted === 'cuda' && !runtimeInfo().cudaAvailable) {
-    throw new Error("option 'device' is 'cuda' but CUDA is not available (no GPU, or a CPU-only LibTorch); use 'cpu' or 'auto'");
-  }
-  return wanted;
-}
-
 function positiveInteger(value: unknown, option: string): number {
   if (!Number.isInteger(value) || (value as number) < 1) {
     throw new TypeError(`option '${option}' must be a positive integer, got ${JSON.stringify(value)}`);
@@ -93,114 +74,24 @@ function positiveInteger(value: unknown, option: string): number {
   return value as number;
 }
 
-function scaledPreprocessing(prep: ImagePreprocessing, imageSize: number | undefined): ImagePreprocessing {
-  if (imageSize === undefined) return prep;
-  const crop = positiveInteger(imageSize, 'imageSize');
-  return { ...prep, crop, resize: Math.max(crop, Math.round((crop * prep.resize) / prep.crop)) };
-}
-
-async function readJson(file: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new Error(`${file} not found: ${dirname(file)} is not a finetuner model directory (export one with exportModel or save one with model.save)`);
-    }
-    throw new Error(`cannot read ${file}: ${(error as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (error) {
-    throw new Error(`${file} is not valid JSON: ${(error as Error).message}`);
-  }
-}
-
-/**
- * Loads a model directory: an exported backbone (finetuner.json format "finetuner-backbone"), whose head
- * is removed and replaced by pooling, an optional projection and L2 normalisation; or a saved embedding
- * model (format "finetuner-embedding"), used as it was saved.
- */
-export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<EmbeddingModel> {
-  const caller = new Error();
-  const root = resolve(dir);
-  const metadataFile = join(root, METADATA_FILE);
-  const raw = await readJson(metadataFile);
-  const device = resolveDevice(options.device);
-  const binding = loadBinding();
-  try {
-    if (raw.format === EMBEDDING_FORMAT) {
-      const metadata = raw as unknown as EmbeddingMetadata;
-      validateMetadata(metadata.backbone, `${metadataFile} (backbone)`);
-      for (const key of ['pooling', 'outputDim', 'normalize', 'gemP'] as const) {
-        if (options[key] !== undefined) {
-          throw new Error(`option '${key}' cannot change a saved embedding model (${root}); load the backbone to rebuild the head`);
-        }
-      }
-      const preprocessing = scaledPreprocessing(metadata.preprocessing, options.imageSize);
-      const native = await binding.loadEmbeddingModel(join(root, metadata.model), { device });
-      return new EmbeddingModel(native, { ...metadata, preprocessing });
-    }
-    const backbone = validateMetadata(raw, metadataFile);
-    const pooling = options.pooling ?? backbone.pooling;
-    if (!['avg', 'max', 'gem'].includes(pooling)) {
-      throw new TypeError(`option 'pooling' must be 'avg', 'max' or 'gem', got ${JSON.stringify(pooling)}`);
-    }
-    const outputDim = options.outputDim === undefined ? 0 : positiveInteger(options.outputDim, 'outputDim');
-    const gemP = options.gemP ?? 3;
-    if (!(gemP > 0)) throw new TypeError(`option 'gemP' must be positive, got ${gemP}`);
-    const normalize = options.normalize ?? true;
-    const preprocessing = scaledPreprocessing(backbone.preprocessing, options.imageSize);
-    const native = await binding.buildFromBackbone(join(root, backbone.model), {
-      device,
-      modality: 'image',
-      trunk: backbone.trunk,
-      pooling,
-      gemP,
-      embeddingDim: backbone.embeddingDim,
-      outputDim,
-      normalize,
-      mean: backbone.preprocessing.mean,
-      std: backbone.preprocessing.std,
-      seed: options.seed ?? 0,
-    });
-    const metadata: EmbeddingMetadata = {
-      format: EMBEDDING_FORMAT,
-      formatVersion: EMBEDDING_FORMAT_VERSION,
-      name: backbone.name,
-      task: backbone.task,
-      architecture: backbone.architecture,
-      pooling,
-      outputDim: native.outputDim,
-      normalize,
-      preprocessing,
-      model: 'model.pt',
-      inputs: {
-        encode_pixels: 'uint8 tensor N x H x W x 3 (RGB, resized and centre-cropped as in preprocessing)',
-        forward: 'float32 tensor N x 3 x H x W, scaled to [0, 1] and normalised with preprocessing.mean/std',
-      },
-      backbone,
-    };
-    return new EmbeddingModel(native, metadata);
-  } catch (error) {
-    rethrowWithCallerStack(error, caller);
-  }
-}
-
 /** A loaded embedding model. Call dispose() (or use `await using`) to free its native memory. */
 export class EmbeddingModel {
   readonly metadata: EmbeddingMetadata;
   private readonly native: NativeEmbeddingModel;
+  private readonly textTokenizer?: TextTokenizer;
 
   /** @internal Use loadModel. */
-  constructor(native: NativeEmbeddingModel, metadata: EmbeddingMetadata) {
+  constructor(native: NativeEmbeddingModel, metadata: EmbeddingMetadata, tokenizer?: TextTokenizer) {
     this.native = native;
     this.metadata = metadata;
+    this.textTokenizer = tokenizer;
   }
 
   get name(): string {
     return this.metadata.name;
+  }
+  get modality(): Modality {
+    return this.metadata.modality;
   }
   get outputDim(): number {
     return this.native.outputDim;
@@ -208,8 +99,15 @@ export class EmbeddingModel {
   get device(): NativeDevice {
     return this.native.device;
   }
+  /** Image models: resize, crop, interpolation, mean and std. */
   get preprocessing(): ImagePreprocessing {
+    if (!this.metadata.preprocessing) throw new Error(`${this.name} is a text model: it has no image preprocessing`);
     return this.metadata.preprocessing;
+  }
+  /** Text models: the tokenizer read from the model's tokenizer.json. */
+  get tokenizer(): TextTokenizer {
+    if (!this.textTokenizer) throw new Error(`${this.name} is an image model: it has no tokenizer`);
+    return this.textTokenizer;
   }
   get disposed(): boolean {
     return this.native.disposed;
@@ -228,11 +126,16 @@ export class EmbeddingModel {
 
   /** Decodes, resizes and crops images as the model expects (sharp, off the event loop). */
   loadImages(inputs: readonly ImageInput[]): Promise<ImageBatch> {
-    return loadImageBatch(inputs, this.metadata.preprocessing);
+    return loadImageBatch(inputs, this.preprocessing);
   }
 
-  /** Encodes an already prepared pixel batch (uint8 NHWC RGB of the model's input size). */
-  async encodeBatch(batch: ImageBatch): Promise<Float32Array> {
+  /** Tokenizes, truncates and pads texts into one batch, in the order given. */
+  tokenize(texts: readonly string[], source = 'texts'): EncodedBatch {
+    return this.tokenizer.encodeBatch(texts, { source });
+  }
+
+  /** Encodes an already prepared batch: pixels (uint8 NHWC RGB at the input size) or token ids. */
+  async encodeBatch(batch: NativeBatch): Promise<Float32Array> {
     this.checkAlive();
     const caller = new Error();
     try {
@@ -243,12 +146,37 @@ export class EmbeddingModel {
   }
 
   /**
-   * Encodes images (file paths, encoded image Buffers or raw pixels) into one row per input, in input
-   * order. Decoding of the next batch runs while the current one is encoded.
+   * Encodes images (file paths, encoded image Buffers or raw pixels) for an image model, or strings for
+   * a text model, into one row per input, in input order.
    */
-  async encode(inputs: readonly ImageInput[], options: EncodeOptions = {}): Promise<Embeddings> {
+  async encode(inputs: readonly ImageInput[] | readonly string[], options: EncodeOptions = {}): Promise<Embeddings> {
     this.checkAlive();
-    if (!Array.isArray(inputs)) throw new TypeError('encode needs an array of images (paths, Buffers or raw pixels)');
+    if (!Array.isArray(inputs)) {
+      throw new TypeError(`encode needs an array of ${this.modality === 'text' ? 'strings' : 'images (paths, Buffers or raw pixels)'}`);
+    }
+    if (this.modality === 'text') {
+      return this.encodeTexts(inputs as readonly string[], {
+        batchSize: options.batchSize,
+        onProgress: options.onProgress && ((p) => options.onProgress!(p.done, p.total)),
+      });
+    }
+    return this.encodeImages(inputs as readonly ImageInput[], options);
+  }
+
+  /** Encodes texts in batches of similar token length; rows come back in input order. */
+  async encodeTexts(texts: readonly string[], options: TextEncodeOptions = {}): Promise<Embeddings> {
+    this.checkAlive();
+    const caller = new Error();
+    const batchSize = positiveInteger(options.batchSize ?? 32, 'batchSize');
+    try {
+      const data = await encodeTexts(this.native, this.tokenizer, texts, batchSize, options.onProgress);
+      return { rows: texts.length, dim: this.outputDim, data };
+    } catch (error) {
+      rethrowWithCallerStack(error, caller);
+    }
+  }
+
+  private async encodeImages(inputs: readonly ImageInput[], options: EncodeOptions): Promise<Embeddings> {
     const batchSize = positiveInteger(options.batchSize ?? 32, 'batchSize');
     const dim = this.outputDim;
     const data = new Float32Array(inputs.length * dim);
@@ -268,9 +196,9 @@ export class EmbeddingModel {
   }
 
   /**
-   * Writes the model to `dir` as model.pt (TorchScript: `torch.jit.load` in Python, no finetuner needed)
-   * and finetuner.json. Both are written into a temporary directory that replaces `dir` at the end, so a
-   * failure leaves no half-written directory.
+   * Writes the model to `dir` as model.pt (TorchScript: `torch.jit.load` in Python, no finetuner needed),
+   * finetuner.json and, for text models, tokenizer.json. All are written into a temporary directory that
+   * replaces `dir` at the end, so a failure leaves no half-written directory.
    */
   async save(dir: string, options: SaveOptions = {}): Promise<void> {
     this.checkAlive();
@@ -281,6 +209,10 @@ export class EmbeddingModel {
       await mkdir(staging, { recursive: true });
       await this.native.save(join(staging, this.metadata.model));
       const metadata: EmbeddingMetadata = { ...this.metadata, outputDim: this.outputDim };
+      if (this.textTokenizer) {
+        await copyFile(this.textTokenizer.file, join(staging, TOKENIZER_FILE));
+        metadata.text = { ...metadata.text!, tokenizer: TOKENIZER_FILE };
+      }
       if (options.training !== undefined) metadata.training = options.training;
       await writeFile(join(staging, METADATA_FILE), `${JSON.stringify(metadata, null, 2)}\n`);
       await replaceDirectory(staging, target);

@@ -321,7 +321,7 @@ describe('export errors', () => {
     const r = cli(['resnet51', '--out', join(tmp, 'errors', 'unknown'), '--random-init']);
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe(
-      "export_torchscript: error: unknown model 'resnet51'; known models: efficientnet_b0, efficientnet_b4, resnet152, resnet50",
+      "export_torchscript: error: unknown model 'resnet51'; known models: bert-base-cased, efficientnet_b0, efficientnet_b4, resnet152, resnet50, sentence-transformers/msmarco-distilbert-base-v3",
     );
   });
 

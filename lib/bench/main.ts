@@ -14,7 +14,7 @@ import type { ImageBatch } from '../data/images.js';
 import { exportModel } from '../export.js';
 import { loadBinding, packageRoot, runtimeInfo } from '../loader.js';
 import { readMetadata } from '../metadata.js';
-import { loadModel } from '../model.js';
+import { loadModel } from '../loadModel.js';
 import { PythonPeer } from './pythonPeer.js';
 import { writeReport, toMarkdown, type BenchReport } from './report.js';
 import { cpuNow, cpuSince, runSideBySide, type Comparison, type CpuUsage, type SideBySideEvent } from './sideBySide.js';

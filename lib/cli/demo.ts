@@ -10,7 +10,7 @@ import { readFashionMnist, type FashionMnist } from '../data/fashionMnist.js';
 import { evaluate, type RetrievalMetrics } from '../evaluateModel.js';
 import { exportModel } from '../export.js';
 import { fit } from '../fit.js';
-import { loadModel } from '../model.js';
+import { loadModel } from '../loadModel.js';
 import { Progress } from '../progress.js';
 import { getModel, requireAvailable, type Task } from '../registry.js';
 import { formatTable } from '../table.js';

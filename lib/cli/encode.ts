@@ -34,7 +34,7 @@ export const encodeCommand: Command = {
     if (images.length === 0) throw new UsageError(list !== undefined ? `--input-list ${list} lists no images` : 'no images to encode: pass IMAGE... or --input-list FILE');
     if (!existsSync(dirname(resolve(outFile)))) throw new Error(`--out ${outFile}: directory ${dirname(resolve(outFile))} does not exist`);
 
-    const { loadModel } = await import('../model.js'); // sharp and the addon load only for verbs that need them
+    const { loadModel } = await import('../loadModel.js'); // sharp and the addon load only for verbs that need them
     const model = await loadModel(modelDir, { device, imageSize });
     const progress = new PhasedProgress();
     try {

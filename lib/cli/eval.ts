@@ -29,7 +29,7 @@ export const evalCommand: Command = {
     const device = choiceOption(args, 'device', DEVICES);
     const json = flag(args, 'json');
 
-    const [{ loadModel }, { evaluate }] = await Promise.all([import('../model.js'), import('../evaluateModel.js')]);
+    const [{ loadModel }, { evaluate }] = await Promise.all([import('../loadModel.js'), import('../evaluateModel.js')]);
     const model = await loadModel(modelDir, { device, imageSize });
     const progress = new PhasedProgress();
     // evaluate encodes the queries, then the index: a pass ends when done reaches total.

@@ -2,23 +2,26 @@
 // format) read with `@huggingface/tokenizers`, truncated to the model's maximum length and padded to the
 // longest sequence of each batch, as flat Int32Array tensors (the native side widens them to int64).
 //
-// Choice of library, measured by scripts/bench-tokenizers.mjs (node 20.20, 2 CPUs, AMD EPYC) on BERT
-// WordPiece tokenizer.json files of 6,000 tokens built from WordNet glosses (lib/text/wordpiece.ts),
+// Choice of library, measured by scripts/bench-tokenizers.mjs (node 20.20, 2 shared CPUs, AMD EPYC) on
+// BERT WordPiece tokenizer.json files of 6,000 tokens built from WordNet glosses (lib/text/wordpiece.ts),
 // uncased and cased:
 //   exactness: ids of `@huggingface/tokenizers` 0.2.0 (pure JS) and `tokenizers` 0.23.2 (napi-rs binding
 //     of the Rust library, the reference) agree on all 4,036 texts of each tokenizer (4,000 glosses plus
 //     accents, combining marks, Chinese/Japanese/Korean, emoji and ZWJ sequences, control and zero-width
 //     characters, a 150-character word, literal [CLS]/[SEP] text, 40- and 300-gloss texts, and all of
 //     those upper-cased), and again with truncation to 32 tokens (Rust's truncation against ours here).
-//   speed, texts/s encoding 10,000 glosses, best of 3 (uncased / cased):
-//     @huggingface/tokenizers encode(), one text at a time, synchronous      49,743 / 48,040
-//     tokenizers encodeBatch(all 10,000), async on Rust threads                36,510 / 41,322
-//     tokenizers encodeBatch(256 at a time) + getIds/getAttentionMask/...    26,279 / 30,084
-//     tokenizers encode(), one text at a time                                  23,153 / 25,414
-// The pure JS library is exact here, faster at the batch sizes we encode (each Rust call pays for
-// crossing N-API and building one JS object per encoding), 650 kB with no dependencies, where
-// `tokenizers` installs 64 MB of prebuilt binaries for 13 platforms (linux-x64 among them, no download
-// at install). `@huggingface/transformers` tokenizes with this same JS library and pulls onnxruntime.
+//     test/tokenizer.test.ts repeats the comparison where `tokenizers` is installed.
+//   speed, texts/s encoding 10,000 glosses, best of 3 or 5, range over 4 runs (uncased and cased):
+//     @huggingface/tokenizers encode(), one text at a time, synchronous       47,967 - 49,887
+//     TextTokenizer.encodeBatch, 256 texts a batch (JS + truncate + pad)       45,376 - 47,817
+//     tokenizers encodeBatch(all 10,000), async on Rust threads                36,510 - 77,748
+//     tokenizers encodeBatch(256 at a time) + getIds/getAttentionMask/...     26,279 - 53,538
+//     tokenizers encode(), one text at a time                                  15,742 - 26,002
+// The pure JS library is exact here, as fast and far steadier at the batch sizes we encode (each Rust
+// call pays for crossing N-API and one JS object per encoding; only one huge batch on idle cores gains
+// from its threads), 650 kB with no dependencies, where `tokenizers` installs 64 MB of prebuilt binaries
+// for 13 platforms (linux-x64 among them, no download at install). `@huggingface/transformers`
+// tokenizes with this same JS library and pulls onnxruntime.
 // The JS library has no truncation or padding: both are done here, truncating the text's tokens and
 // keeping the template's special tokens ([CLS] ... [SEP]) as the Rust library does.
 
@@ -51,6 +54,8 @@ export interface EncodeBatchOptions {
   maxLength?: number;
   /** Names the input in error messages (`texts[3]`); default 'texts'. */
   source?: string;
+  /** Added to indices in error messages, when `texts` is a slice of a longer input. Default 0. */
+  offset?: number;
 }
 
 /** Token ids of each text, truncated, special tokens included, not padded. */
@@ -204,6 +209,7 @@ export class TextTokenizer {
   /** Token ids of each text, truncated to maxLength (special tokens kept), not padded. */
   encode(texts: readonly string[], options: EncodeBatchOptions = {}): TokenizedTexts {
     const source = options.source ?? 'texts';
+    const offset = options.offset ?? 0;
     if (!Array.isArray(texts)) throw new Error(`${source} must be an array of strings (got ${typeof texts})`);
     const maxLength = options.maxLength === undefined ? this.maxLength : checkMaxLength(options.maxLength, 'option `maxLength`', this.specialPrefix + this.specialSuffix + 1);
     const keep = maxLength - this.specialPrefix - this.specialSuffix;
@@ -213,8 +219,8 @@ export class TextTokenizer {
     let truncated = 0;
     for (let i = 0; i < texts.length; i++) {
       const text = texts[i];
-      if (typeof text !== 'string') throw new Error(`${source}[${i}]: expected a string, got ${text === null ? 'null' : typeof text}`);
-      if (text.trim() === '') throw new Error(`${source}[${i}]: empty text (${text === '' ? 'an empty string' : 'only whitespace'}); every text needs something to embed`);
+      if (typeof text !== 'string') throw new Error(`${source}[${i + offset}]: expected a string, got ${text === null ? 'null' : typeof text}`);
+      if (text.trim() === '') throw new Error(`${source}[${i + offset}]: empty text (${text === '' ? 'an empty string' : 'only whitespace'}); every text needs something to embed`);
       const e = this.#tokenizer.encode(text, { return_token_type_ids: true });
       let row = Int32Array.from(e.ids);
       let types = e.token_type_ids ? Int32Array.from(e.token_type_ids) : new Int32Array(row.length);
