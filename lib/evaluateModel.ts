@@ -1,13 +1,18 @@
-// evaluate(model, { queries, index, k }): encodes labelled queries and index and scores retrieval.
+// evaluate(model, { queries, index, k }): encodes queries and index and scores retrieval.
+//   images / labelled texts: an index item is relevant to a query when it has the same label; without an
+//     index, the queries search each other (each query left out of its own ranking).
+//   text pairs (query, document): each distinct query searches all documents; the documents of its own
+//     rows are the relevant ones.
+import { readTextData, type TextDataInput } from './data/textCsv.js';
 import { computeRetrievalMetrics, type RetrievalMetrics } from './evaluate.js';
 import { readLabelledInput, type LabelledInput } from './labelledData.js';
 import type { EmbeddingModel, EncodeOptions } from './model.js';
 
 export interface EvaluateOptions {
-  /** Labelled query items (CSV path or array of { image, label }). */
-  queries: LabelledInput;
+  /** Labelled items (CSV path or array of { image, label } / { text, label }), or text pairs. */
+  queries: LabelledInput | string | TextDataInput;
   /** Labelled index items; default: the queries themselves, each query left out of its own ranking. */
-  index?: LabelledInput;
+  index?: LabelledInput | string | TextDataInput;
   /** Cut-off of the @k metrics. Default 10. */
   k?: number;
   batchSize?: number;
@@ -16,26 +21,59 @@ export interface EvaluateOptions {
 
 export type { RetrievalMetrics };
 
+interface LabelledSet {
+  inputs: readonly unknown[];
+  labels: string[];
+}
+
+async function labelledSet(model: EmbeddingModel, input: EvaluateOptions['queries'], option: string): Promise<LabelledSet | { pairs: { query: string; document: string }[]; groups: Int32Array }> {
+  if (model.modality === 'image') {
+    const data = await readLabelledInput(input as LabelledInput, option);
+    return { inputs: data.items.map((item) => item.image), labels: data.items.map((item) => item.label) };
+  }
+  const data = await readTextData(input as string | TextDataInput, option);
+  if (data.kind === 'labelled') return { inputs: data.items.map((item) => item.text), labels: data.items.map((item) => item.label) };
+  if (data.kind === 'pairs') return { pairs: data.pairs, groups: data.groups };
+  throw new Error(`option '${option}': scored pairs have no relevant items to rank; evaluate with labelled texts or query-document pairs`);
+}
+
 export async function evaluate(model: EmbeddingModel, options: EvaluateOptions): Promise<RetrievalMetrics> {
   const k = options.k ?? 10;
   if (!Number.isInteger(k) || k < 1) throw new TypeError(`option 'k' must be a positive integer, got ${JSON.stringify(options.k)}`);
-  const queries = await readLabelledInput(options.queries, 'queries');
-  const queryEmbeddings = await model.encode(queries.items.map((item) => item.image), options);
-  const queryLabels = queries.items.map((item) => item.label);
+  const encode = (inputs: readonly unknown[]) => model.encode(inputs as string[], options);
+  const queries = await labelledSet(model, options.queries, 'queries');
+  if ('pairs' in queries) {
+    if (options.index !== undefined) throw new Error("option 'index' does not apply to query-document pairs: the pairs' documents are the index");
+    // One query per group (its first row); the index holds every row's document, labelled by its group.
+    const firstRow = new Map<number, number>();
+    queries.groups.forEach((group, row) => firstRow.has(group) || firstRow.set(group, row));
+    const queryRows = [...firstRow.values()];
+    const queryEmbeddings = await encode(queryRows.map((row) => queries.pairs[row]!.query));
+    const documentEmbeddings = await encode(queries.pairs.map((pair) => pair.document));
+    return computeRetrievalMetrics({
+      queries: { embeddings: queryEmbeddings.data, labels: queryRows.map((row) => queries.groups[row]!) },
+      index: { embeddings: documentEmbeddings.data, labels: Array.from(queries.groups) },
+      dim: queryEmbeddings.dim,
+      k,
+      excludeSelf: false,
+    });
+  }
+  const queryEmbeddings = await encode(queries.inputs);
   if (options.index === undefined) {
     return computeRetrievalMetrics({
-      queries: { embeddings: queryEmbeddings.data, labels: queryLabels },
-      index: { embeddings: queryEmbeddings.data, labels: queryLabels },
+      queries: { embeddings: queryEmbeddings.data, labels: queries.labels },
+      index: { embeddings: queryEmbeddings.data, labels: queries.labels },
       dim: queryEmbeddings.dim,
       k,
       excludeSelf: true,
     });
   }
-  const index = await readLabelledInput(options.index, 'index');
-  const indexEmbeddings = await model.encode(index.items.map((item) => item.image), options);
+  const index = await labelledSet(model, options.index, 'index');
+  if ('pairs' in index) throw new Error("option 'index' must hold labelled items, not pairs");
+  const indexEmbeddings = await encode(index.inputs);
   return computeRetrievalMetrics({
-    queries: { embeddings: queryEmbeddings.data, labels: queryLabels },
-    index: { embeddings: indexEmbeddings.data, labels: index.items.map((item) => item.label) },
+    queries: { embeddings: queryEmbeddings.data, labels: queries.labels },
+    index: { embeddings: indexEmbeddings.data, labels: index.labels },
     dim: queryEmbeddings.dim,
     k,
     excludeSelf: false,

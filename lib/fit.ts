@@ -1,32 +1,41 @@
-// fit(): fine-tunes an embedding model on labelled images with a mined triplet loss. The loop lives
-// here; every step's forward, loss, backward and optimizer update run in C++ on a worker thread, while
-// the next batch's images are decoded by sharp in parallel.
+// fit(): fine-tunes an embedding model. The loop lives here; every step's forward, loss, backward and
+// optimizer update run in C++ on a worker thread, while the next batch is prepared in JS (images decoded
+// by sharp, texts tokenized). What a step is for each kind of data is in trainingTasks.ts.
 
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { NativeMiner, NativeOptimizer } from './binding.js';
 import { ClassSampler } from './data/sampler.js';
-import type { ImageBatch, ImageInput } from './data/images.js';
-import type { LabelledData } from './data/csv.js';
+import { readTextData, type TextData, type TextDataInput } from './data/textCsv.js';
 import { evaluate, type RetrievalMetrics } from './evaluateModel.js';
 import { readLabelledInput, type LabelledInput } from './labelledData.js';
 import { loadModel } from './loadModel.js';
-import { EmbeddingModel, type Device, type Pooling } from './model.js';
+import { METADATA_FILE, type BackboneMetadata } from './metadata.js';
+import { EmbeddingModel, type Device, type Modality, type Pooling } from './model.js';
 import { learningRateAt, type Scheduler } from './schedule.js';
+import { labelledImageTask, lossFor, textTask, type Loss, type TrainingTask } from './trainingTasks.js';
 
-export type Loss = 'TripletMarginLoss';
+export type { Loss };
 
 export interface FitOptions {
   /** An exported backbone or saved model directory, or a model from loadModel. */
   model: string | EmbeddingModel;
-  /** Labelled training images: a CSV (header; image path, label) or an array of { image, label }. */
-  trainData: LabelledInput;
-  /** Labelled images to score after each epoch (retrieval among themselves). */
-  evalData?: LabelledInput;
-  /** Default 'TripletMarginLoss' (the only loss for labelled images). */
+  /**
+   * Images: a labelled CSV (header; image path, label) or an array of { image, label }.
+   * Texts: a CSV or array of labelled texts (text, label), query-document pairs (query, document
+   * [, negative]) or scored pairs (text, text, score in [0, 1]).
+   */
+  trainData: LabelledInput | string | TextDataInput;
+  /** Scored after each epoch: labelled items (retrieval among themselves) or, for texts, pairs. */
+  evalData?: LabelledInput | string | TextDataInput;
+  /** Chosen from the data when left out: TripletMarginLoss for labelled data, MultipleNegativesRankingLoss for pairs, CosineSimilarityLoss for scored pairs. */
   loss?: Loss;
   /** Triplet mining inside each batch. Default 'batch-hard'. */
   miner?: NativeMiner;
   /** Triplet margin, on L2 distances. Default 0.2. */
   margin?: number;
+  /** MultipleNegativesRankingLoss: scale of the cosine similarities. Default 20. */
+  scale?: number;
   /** Default 'adam'. */
   optimizer?: NativeOptimizer;
   /** Default 1e-4. */
@@ -41,30 +50,47 @@ export interface FitOptions {
   momentum?: number;
   /** Default 5. */
   epochs?: number;
-  /** Default 32; must be a multiple of numItemsPerClass. */
+  /** Default 32; for labelled data a multiple of numItemsPerClass. */
   batchSize?: number;
-  /** Items of each class in a batch (class sampler). Default 4. */
+  /** Labelled data: items of each class in a batch (class sampler). Default 4. */
   numItemsPerClass?: number;
-  /** Freeze the backbone trunk; only the projection head (and GeM's p) train. Default false. */
-  freeze?: boolean;
+  /**
+   * true freezes the backbone trunk (only the projection head and GeM's p train);
+   * { trainableLayers: N } on a transformer freezes all but its top N layers. Default false.
+   */
+  freeze?: boolean | { trainableLayers: number };
   /** Projection head width, when `model` is a backbone directory. */
   outputDim?: number;
   /** Pooling, when `model` is a backbone directory. */
   pooling?: Pooling;
-  /** Input size in pixels, when `model` is a directory (see LoadModelOptions.imageSize). */
+  /** Image input size in pixels, when `model` is a directory (see LoadModelOptions.imageSize). */
   imageSize?: number;
+  /** Text: tokens per text, when `model` is a directory (see LoadModelOptions.maxLength). */
+  maxLength?: number;
   device?: Device;
   /** Where the fine-tuned model is saved after training (written atomically). */
   outputDir?: string;
   /** k of the evaluation metrics. Default 10. */
   evalK?: number;
-  /** Seed of the class sampler and projection head. Default 0. */
+  /** Seed of the batch sampler and projection head. Default 0. */
   seed?: number;
   onProgress?: (event: FitProgress) => void;
 }
 
 export type FitProgress =
-  | { phase: 'train'; epoch: number; epochs: number; step: number; steps: number; loss: number; triplets: number; learningRate: number }
+  | {
+      phase: 'train';
+      epoch: number;
+      epochs: number;
+      step: number;
+      steps: number;
+      loss: number;
+      /** Examples that contributed to this step: mined triplets, or pairs. */
+      examples: number;
+      learningRate: number;
+      /** Texts truncated to the maximum length so far this epoch. */
+      truncated: number;
+    }
   | { phase: 'eval'; epoch: number; epochs: number; done: number; total: number }
   | { phase: 'epoch-end'; epoch: number; epochs: number; record: EpochRecord };
 
@@ -72,10 +98,12 @@ export interface EpochRecord {
   epoch: number;
   /** Mean loss over the epoch's steps. */
   loss: number;
-  /** Mean mined triplets per step. */
-  triplets: number;
+  /** Mean examples per step that contributed to the loss (mined triplets, or pairs). */
+  examples: number;
   steps: number;
   seconds: number;
+  /** Texts truncated to the model's maximum length during the epoch. */
+  truncated: number;
   eval?: RetrievalMetrics;
 }
 
@@ -87,6 +115,7 @@ export interface FitResult {
 interface ResolvedFit {
   miner: NativeMiner;
   margin: number;
+  scale: number;
   optimizer: NativeOptimizer;
   learningRate: number;
   scheduler: Scheduler;
@@ -97,6 +126,7 @@ interface ResolvedFit {
   batchSize: number;
   numItemsPerClass: number;
   freeze: boolean;
+  trainableLayers: number;
   evalK: number;
   seed: number;
 }
@@ -117,10 +147,19 @@ function oneOf<T extends string>(value: unknown, option: string, allowed: readon
 
 function resolveOptions(options: FitOptions): ResolvedFit {
   const integer = (v: number) => Number.isInteger(v) && v >= 1;
-  oneOf(options.loss ?? 'TripletMarginLoss', 'loss', ['TripletMarginLoss'] as const);
+  if (options.loss !== undefined) {
+    oneOf(options.loss, 'loss', ['TripletMarginLoss', 'MultipleNegativesRankingLoss', 'CosineSimilarityLoss'] as const);
+  }
+  const freeze = options.freeze ?? false;
+  if (typeof freeze !== 'boolean' && (typeof freeze !== 'object' || freeze === null)) {
+    throw new TypeError(`option 'freeze' must be true, false or { trainableLayers: N }, got ${JSON.stringify(freeze)}`);
+  }
+  const trainableLayers =
+    typeof freeze === 'object' ? number(freeze.trainableLayers, 'freeze.trainableLayers', integer, 'a positive integer') : 0;
   return {
     miner: oneOf(options.miner ?? 'batch-hard', 'miner', ['batch-hard', 'semi-hard', 'all'] as const),
     margin: number(options.margin ?? 0.2, 'margin', (v) => v > 0, 'a positive number'),
+    scale: number(options.scale ?? 20, 'scale', (v) => v > 0, 'a positive number'),
     optimizer: oneOf(options.optimizer ?? 'adam', 'optimizer', ['adam', 'adamw', 'sgd'] as const),
     learningRate: number(options.learningRate ?? 1e-4, 'learningRate', (v) => v > 0, 'a positive number'),
     scheduler: oneOf(options.scheduler ?? 'constant', 'scheduler', ['constant', 'linear', 'cosine'] as const),
@@ -130,16 +169,38 @@ function resolveOptions(options: FitOptions): ResolvedFit {
     epochs: number(options.epochs ?? 5, 'epochs', integer, 'a positive integer'),
     batchSize: number(options.batchSize ?? 32, 'batchSize', integer, 'a positive integer'),
     numItemsPerClass: number(options.numItemsPerClass ?? 4, 'numItemsPerClass', integer, 'a positive integer'),
-    freeze: options.freeze ?? false,
+    freeze: freeze !== false,
+    trainableLayers,
     evalK: number(options.evalK ?? 10, 'evalK', integer, 'a positive integer'),
     seed: number(options.seed ?? 0, 'seed', Number.isInteger, 'an integer'),
   };
 }
 
-function batchLabels(data: LabelledData<ImageInput>, indices: readonly number[]): Int32Array {
-  const labels = new Int32Array(indices.length);
-  indices.forEach((item, i) => (labels[i] = data.labelIds[item]!));
-  return labels;
+/** Whether `model` (a directory or a loaded model) embeds images or texts, read before loading it. */
+async function modalityOf(model: string | EmbeddingModel): Promise<Modality> {
+  if (model instanceof EmbeddingModel) return model.modality;
+  if (typeof model !== 'string') throw new TypeError("option 'model' must be a directory path or a model from loadModel");
+  const file = join(resolve(model), METADATA_FILE);
+  let meta: { task?: string; format?: string; backbone?: BackboneMetadata; modality?: Modality };
+  try {
+    meta = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new Error(code === 'ENOENT' ? `${file} not found: option 'model' must be an exported backbone or a saved model directory` : `cannot read ${file}: ${(error as Error).message}`);
+  }
+  if (meta.modality) return meta.modality;
+  const task = meta.backbone?.task ?? meta.task;
+  return task === 'text-to-text' ? 'text' : 'image';
+}
+
+type TrainData = { modality: 'image'; data: Awaited<ReturnType<typeof readLabelledInput>> } | { modality: 'text'; data: TextData };
+
+async function readTrainData(modality: Modality, input: FitOptions['trainData'], option: string): Promise<TrainData> {
+  if (modality === 'image') return { modality, data: await readLabelledInput(input as LabelledInput, option) };
+  if (typeof input !== 'string' && !Array.isArray(input)) {
+    throw new TypeError(`option '${option}' must be a CSV file path or an array of texts with labels, pairs or scored pairs`);
+  }
+  return { modality, data: await readTextData(input as string | TextDataInput, option) };
 }
 
 /**
@@ -151,15 +212,15 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   if (typeof options !== 'object' || options === null) throw new TypeError('fit needs an options object');
   const settings = resolveOptions(options);
   if (options.model === undefined) throw new TypeError("option 'model' is required (a model directory or a loaded model)");
-  if (options.trainData === undefined) throw new TypeError("option 'trainData' is required (a CSV path or an array of { image, label })");
-  const trainData = await readLabelledInput(options.trainData, 'trainData');
-  const evalData = options.evalData === undefined ? undefined : await readLabelledInput(options.evalData, 'evalData');
-  // Built before the model is loaded so that a batch size that cannot be sampled fails fast.
-  const sampler = new ClassSampler(trainData.labelIds, {
-    batchSize: settings.batchSize,
-    numItemsPerClass: settings.numItemsPerClass,
-    seed: settings.seed,
-  });
+  if (options.trainData === undefined) throw new TypeError("option 'trainData' is required (a CSV path or an array)");
+  const modality = await modalityOf(options.model);
+  const train = await readTrainData(modality, options.trainData, 'trainData');
+  const loss = lossFor(train.modality === 'image' ? 'images' : train.data.kind, options.loss);
+  if (options.evalData !== undefined) await readTrainData(modality, options.evalData, 'evalData'); // fail fast on bad eval data
+  // Labelled data: the class sampler is built before the model is loaded so that a batch size that
+  // cannot be sampled fails fast.
+  const labelIds = train.modality === 'image' ? train.data.labelIds : train.data.kind === 'labelled' ? train.data.labelIds : undefined;
+  if (labelIds) new ClassSampler(labelIds, settings);
 
   const ownsModel = typeof options.model === 'string';
   const model =
@@ -169,40 +230,49 @@ export async function fit(options: FitOptions): Promise<FitResult> {
           outputDim: options.outputDim,
           pooling: options.pooling,
           imageSize: options.imageSize,
+          maxLength: options.maxLength,
           seed: settings.seed,
         })
       : options.model;
-  if (!(model instanceof EmbeddingModel)) throw new TypeError("option 'model' must be a directory path or a model from loadModel");
 
   try {
+    const task: TrainingTask<unknown> =
+      train.modality === 'image'
+        ? (labelledImageTask(model, train.data, settings) as TrainingTask<unknown>)
+        : textTask(model, train.data, settings);
+    const text = model.metadata.text;
+    if (settings.trainableLayers > 0 && !text) throw new TypeError("option 'freeze.trainableLayers' is for transformer (text) models");
     model.nativeModel.configureTraining({
       optimizer: settings.optimizer,
       learningRate: settings.learningRate,
       weightDecay: settings.weightDecay,
       momentum: settings.momentum,
       freeze: settings.freeze ? 'trunk' : 'none',
+      trainableLayers: settings.trainableLayers,
+      layerPrefix: text?.layerPrefix,
+      numLayers: text?.numLayers,
       margin: settings.margin,
       miner: settings.miner,
+      scale: settings.scale,
     });
+    const totalSteps = settings.epochs * task.batchesPerEpoch;
     const history: EpochRecord[] = [];
     for (let epoch = 0; epoch < settings.epochs; epoch++) {
-      const stepsBefore = epoch * sampler.batchesPerEpoch;
-      const schedule = (step: number) =>
-        learningRateAt({ ...settings, totalSteps: settings.epochs * sampler.batchesPerEpoch }, stepsBefore + step);
-      const record = await trainEpoch(model, trainData, sampler.epoch(epoch), epoch, settings, options, schedule);
-      if (evalData) {
+      const stepsBefore = epoch * task.batchesPerEpoch;
+      const schedule = (step: number) => learningRateAt({ ...settings, totalSteps }, stepsBefore + step);
+      const record = await trainEpoch(model, task, epoch, settings, options, schedule);
+      if (options.evalData !== undefined) {
         record.eval = await evaluate(model, {
-          queries: evalData.items.map((item) => ({ image: item.image, label: item.label })),
+          queries: options.evalData as LabelledInput,
           k: settings.evalK,
-          onProgress: (done, total) =>
-            options.onProgress?.({ phase: 'eval', epoch, epochs: settings.epochs, done, total }),
+          onProgress: (done, total) => options.onProgress?.({ phase: 'eval', epoch, epochs: settings.epochs, done, total }),
         });
       }
       history.push(record);
       options.onProgress?.({ phase: 'epoch-end', epoch, epochs: settings.epochs, record });
     }
     if (options.outputDir !== undefined) {
-      await model.save(options.outputDir, { training: { ...settings, history } });
+      await model.save(options.outputDir, { training: { loss, ...settings, history } });
     }
     return { model, history };
   } catch (error) {
@@ -213,27 +283,28 @@ export async function fit(options: FitOptions): Promise<FitResult> {
 
 async function trainEpoch(
   model: EmbeddingModel,
-  data: LabelledData<ImageInput>,
-  batches: number[][],
+  task: TrainingTask<unknown>,
   epoch: number,
   settings: ResolvedFit,
   options: FitOptions,
   schedule: (step: number) => number,
 ): Promise<EpochRecord> {
   const started = performance.now();
-  const load = (indices: number[]): Promise<ImageBatch> => model.loadImages(indices.map((i) => data.items[i]!.image));
+  const batches = task.batches(epoch);
   let lossSum = 0;
-  let tripletSum = 0;
-  let pending: Promise<ImageBatch> | undefined = batches.length > 0 ? load(batches[0]!) : undefined;
+  let exampleSum = 0;
+  let truncated = 0;
+  let pending = batches.length > 0 ? task.prepare(batches[0]!) : undefined;
   for (let step = 0; step < batches.length; step++) {
-    const pixels = await pending!;
-    pending = step + 1 < batches.length ? load(batches[step + 1]!) : undefined;
+    const prepared = await pending!;
+    pending = step + 1 < batches.length ? task.prepare(batches[step + 1]!) : undefined;
     pending?.catch(() => undefined); // surfaced when awaited; never an unhandled rejection meanwhile
     const learningRate = schedule(step);
     model.nativeModel.setLearningRate(learningRate);
-    const result = await model.nativeModel.trainStep(pixels, batchLabels(data, batches[step]!));
+    const result = await task.step(prepared);
     lossSum += result.loss;
-    tripletSum += result.examples;
+    exampleSum += result.examples;
+    truncated += task.truncated(prepared);
     options.onProgress?.({
       phase: 'train',
       epoch,
@@ -241,16 +312,18 @@ async function trainEpoch(
       step: step + 1,
       steps: batches.length,
       loss: result.loss,
-      triplets: result.examples,
+      examples: result.examples,
       learningRate,
+      truncated,
     });
   }
   const steps = batches.length;
   return {
     epoch,
     loss: steps ? lossSum / steps : 0,
-    triplets: steps ? tripletSum / steps : 0,
+    examples: steps ? exampleSum / steps : 0,
     steps,
     seconds: (performance.now() - started) / 1000,
+    truncated,
   };
 }

@@ -128,7 +128,7 @@ describe('finetuner CLI', () => {
     expect(run.stderr).toMatch(/epoch 1\/1 .*loss=/); // the progress bar (plain lines: stderr is a pipe)
     expect(run.stderr).toMatch(/epoch 1\/1: mean loss \d/);
     expect(run.stdout).toContain('Training history');
-    expect(run.stdout).toMatch(/^epoch \| +loss \| triplets \| steps \| seconds \| precision@10 \|/m);
+    expect(run.stdout).toMatch(/^epoch \| +loss \| examples \| steps \| seconds \| precision@10 \|/m);
     expect(run.stdout).toMatch(/^ +1 \| /m);
     expect(run.stdout).toContain(`saved the fine-tuned model to ${tuned}`);
     const metadata = JSON.parse(readFileSync(join(tuned, 'finetuner.json'), 'utf8'));

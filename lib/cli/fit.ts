@@ -84,7 +84,9 @@ export const fitCommand: Command = {
     const onProgress = (event: FitProgress): void => {
       const epoch = `${event.epoch + 1}/${event.epochs}`;
       if (event.phase === 'train') {
-        progress.update(`train ${event.epoch}`, `epoch ${epoch}`, event.step, event.steps, 'step', { loss: event.loss });
+        const fields: Record<string, number> = { loss: event.loss };
+        if (event.truncated > 0) fields.truncated = event.truncated;
+        progress.update(`train ${event.epoch}`, `epoch ${epoch}`, event.step, event.steps, 'step', fields);
       } else if (event.phase === 'eval') {
         progress.update(`eval ${event.epoch}`, `eval ${epoch}`, event.done, event.total, 'img');
       } else {
@@ -143,7 +145,7 @@ function checkOutputDir(dir: string): void {
 }
 
 function epochSummary(record: EpochRecord): string {
-  const parts = [`mean loss ${round4(record.loss)}`, `${round4(record.triplets)} triplets/step`, `${record.seconds.toFixed(1)} s`];
+  const parts = [`mean loss ${round4(record.loss)}`, `${round4(record.examples)} examples/step`, `${record.seconds.toFixed(1)} s`];
   if (record.eval) parts.push(`eval mAP ${round4(record.eval.map)}, precision@${record.eval.k} ${round4(record.eval.precisionAtK)}`);
   return parts.join(', ');
 }
@@ -151,13 +153,13 @@ function epochSummary(record: EpochRecord): string {
 function historyTable(history: EpochRecord[]): string {
   const withEval = history.some((r) => r.eval);
   const k = history.find((r) => r.eval)?.eval?.k;
-  const columns = ['epoch', 'loss', 'triplets', 'steps', 'seconds'];
+  const columns = ['epoch', 'loss', 'examples', 'steps', 'seconds'];
   if (withEval) columns.push(`precision@${k}`, `recall@${k}`, 'mrr', `ndcg@${k}`, 'map');
   const rows = history.map((r) => {
     const row: Record<string, TableCell> = {
       epoch: r.epoch + 1,
       loss: round4(r.loss),
-      triplets: round4(r.triplets),
+      examples: round4(r.examples),
       steps: r.steps,
       seconds: Number(r.seconds.toFixed(1)),
     };
