@@ -1,10 +1,11 @@
-// exportModel(): runs the Python exporter (scripts/export_torchscript) that turns a torchvision model
-// into DIR/model.pt + DIR/finetuner.json. Python is needed for this step only; everything after it
-// (head removal, training, encoding) runs in the native addon.
+// exportModel(): runs the Python exporter (scripts/export_torchscript) that turns a torchvision model or a
+// Hugging Face text encoder (BERT, DistilBERT) into DIR/model.pt + DIR/finetuner.json (+ DIR/tokenizer.json
+// for text). Python is needed for this step only; everything after it (head removal, training, encoding)
+// runs in the native addon.
 
 import { requireAvailable } from './registry.js';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +20,11 @@ export const TORCH_INSTALL_COMMAND = 'apt-get install -y python3-torch python3-t
 export interface ExportOptions {
   /** Directory to write model.pt and finetuner.json into; created if needed. */
   outDir: string;
-  /** A torchvision checkpoint (state_dict saved with torch.save), e.g. resnet50-0676ba61.pth. */
+  /**
+   * Image models: a torchvision checkpoint (state_dict saved with torch.save), e.g. resnet50-0676ba61.pth.
+   * Text models: a Hugging Face model folder (config.json, model.safetensors or pytorch_model.bin, and
+   * usually tokenizer.json).
+   */
   weights?: string;
   /** Seeded random initialisation instead of a checkpoint. Exclusive with `weights`. */
   randomInit?: boolean;
@@ -27,6 +32,14 @@ export interface ExportOptions {
   size?: 'full' | 'tiny';
   /** Seed for `randomInit` (default 0). */
   seed?: number;
+  /**
+   * Text models: a Hugging Face tokenizer.json copied next to model.pt (default: the one in the `weights`
+   * folder). Needed to encode strings after a random-init export; with size 'tiny' it also sets the
+   * vocabulary size.
+   */
+  tokenizer?: string;
+  /** Text models, `randomInit` with size 'tiny' only: rows of the token embedding table (default: the tokenizer's, else 1000). */
+  vocabSize?: number;
   /** Python interpreter with torch and torchvision. Default: $FINETUNER_PYTHON, else /usr/bin/python3. */
   python?: string;
   /** Called with each progress line the exporter prints (its stderr). */
@@ -107,7 +120,7 @@ function validate(name: unknown, opts: ExportOptions | undefined): void {
   if (typeof opts !== 'object' || opts === null) return bad('options', 'an object with outDir', opts);
   if (typeof opts.outDir !== 'string' || opts.outDir.length === 0) bad('option "outDir"', 'a directory path', opts.outDir);
   if (opts.weights !== undefined && (typeof opts.weights !== 'string' || opts.weights.length === 0)) {
-    bad('option "weights"', 'a checkpoint file path', opts.weights);
+    bad('option "weights"', 'a checkpoint file or Hugging Face folder path', opts.weights);
   }
   if (opts.randomInit !== undefined && typeof opts.randomInit !== 'boolean') bad('option "randomInit"', 'a boolean', opts.randomInit);
   if (opts.weights !== undefined && opts.randomInit) {
@@ -117,21 +130,65 @@ function validate(name: unknown, opts: ExportOptions | undefined): void {
   if (opts.seed !== undefined && !(Number.isSafeInteger(opts.seed) && opts.seed >= 0)) {
     bad('option "seed"', 'a non-negative integer', opts.seed);
   }
+  if (opts.tokenizer !== undefined && (typeof opts.tokenizer !== 'string' || opts.tokenizer.length === 0)) {
+    bad('option "tokenizer"', 'a path to a tokenizer.json file', opts.tokenizer);
+  }
+  if (opts.vocabSize !== undefined && !(Number.isSafeInteger(opts.vocabSize) && opts.vocabSize >= 1)) {
+    bad('option "vocabSize"', 'a positive integer', opts.vocabSize);
+  }
   if (opts.python !== undefined && (typeof opts.python !== 'string' || opts.python.length === 0)) {
     bad('option "python"', 'a path to a Python interpreter', opts.python);
   }
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') bad('option "onProgress"', 'a function', opts.onProgress);
 }
 
+/** Checks the options that depend on the model's task, with the registry row in hand. */
+function validateForTask(name: string, task: string, opts: ExportOptions): void {
+  const text = task === 'text-to-text';
+  if (!text) {
+    const given = (['tokenizer', 'vocabSize'] as const).filter((k) => opts[k] !== undefined);
+    if (given.length > 0) {
+      throw new TypeError(
+        `exportModel: option${given.length > 1 ? 's' : ''} ${given.map((k) => `"${k}"`).join(' and ')} ` +
+          `appl${given.length > 1 ? 'y' : 'ies'} to text-to-text models, not ${name} (${task})`,
+      );
+    }
+  }
+  if (opts.weights !== undefined && existsSync(opts.weights)) {
+    const isDir = statSync(opts.weights).isDirectory();
+    if (text && !isDir) {
+      throw new TypeError(
+        `exportModel: option "weights" must be a Hugging Face model folder (config.json, model.safetensors or ` +
+          `pytorch_model.bin, tokenizer.json) for ${name}, got the file ${opts.weights}`,
+      );
+    }
+    if (!text && isDir) {
+      throw new TypeError(`exportModel: option "weights" must be a torchvision checkpoint file for ${name}, got the directory ${opts.weights}`);
+    }
+  }
+  if (opts.tokenizer !== undefined) {
+    if (!existsSync(opts.tokenizer)) throw new Error(`exportModel: option "tokenizer": ${opts.tokenizer} not found`);
+    if (!statSync(opts.tokenizer).isFile()) throw new TypeError(`exportModel: option "tokenizer" must be a tokenizer.json file, got the directory ${opts.tokenizer}`);
+  }
+  if (opts.vocabSize !== undefined && (opts.size !== 'tiny' || !opts.randomInit)) {
+    throw new TypeError(
+      'exportModel: option "vocabSize" applies to a "randomInit" export of "size" tiny only (other exports take the ' +
+        'vocabulary of the published config or of the weights folder\'s config.json)',
+    );
+  }
+}
+
 /**
- * Exports backbone `name` (e.g. "resnet50") to TorchScript in `opts.outDir` and resolves to its
- * validated finetuner.json. Without `weights` or `randomInit` the exporter uses torchvision's checkpoint
- * from the torch hub cache, and fails with a message saying what to pass when it is not there.
+ * Exports backbone `name` (e.g. "resnet50", "bert-base-cased") to TorchScript in `opts.outDir` and
+ * resolves to its validated finetuner.json. Without `weights` or `randomInit` the exporter uses the
+ * checkpoint in the torch hub cache (CNNs) or the Hugging Face hub cache (text models), and fails with a
+ * message saying what to pass when it is not there.
  */
 export async function exportModel(name: string, opts: ExportOptions): Promise<BackboneMetadata> {
   validate(name, opts);
   // Unknown names and rows whose task is not built yet fail here, with suggestions, before Python starts.
-  requireAvailable(name);
+  const info = requireAvailable(name);
+  validateForTask(name, info.task, opts);
   const python = opts.python ?? process.env.FINETUNER_PYTHON ?? DEFAULT_PYTHON;
   const script = exporterScript();
   await checkPython(python);
@@ -141,6 +198,8 @@ export async function exportModel(name: string, opts: ExportOptions): Promise<Ba
   if (opts.weights !== undefined) args.push('--weights', resolve(opts.weights));
   if (opts.randomInit) args.push('--random-init');
   if (opts.seed !== undefined) args.push('--seed', String(opts.seed));
+  if (opts.tokenizer !== undefined) args.push('--tokenizer', resolve(opts.tokenizer));
+  if (opts.vocabSize !== undefined) args.push('--vocab-size', String(opts.vocabSize));
 
   const stdout = await new Promise<string>((resolvePromise, reject) => {
     const child = spawn(python, args, {

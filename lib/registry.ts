@@ -14,6 +14,14 @@ export type Architecture = 'cnn' | 'transformer';
 export type ExportSource = 'torchvision' | 'huggingface' | 'open_clip' | 'open_clip-mclip';
 export type Interpolation = 'bilinear' | 'bicubic' | 'nearest';
 
+/** How texts are prepared for the model: WordPiece tokens up to maxLength (special tokens included), then pooled. */
+export interface TextPreprocessingInfo {
+  /** Most tokens per text (the model's position embeddings); longer texts are truncated. */
+  maxLength: number;
+  /** Pooling of the token states over the attention mask. */
+  pooling: 'mean' | 'cls' | 'max';
+}
+
 /** How images are prepared for the model: resize the shorter side, centre crop, normalise (RGB). */
 export interface ImagePreprocessing {
   resize: number;
@@ -33,10 +41,12 @@ export interface ModelInfo {
   architecture: Architecture;
   description: string;
   exportSource: ExportSource;
-  /** Whether this version of finetuner can export and train it (only the image-to-image CNNs for now). */
+  /** Whether this version of finetuner can export and train it (image-to-image CNNs and text-to-text encoders). */
   available: boolean;
   /** Image preprocessing, for models with an image tower. */
   preprocessing?: ImagePreprocessing;
+  /** Text preprocessing, for the text-to-text encoders. */
+  text?: TextPreprocessingInfo;
   /** open_clip rows: the `model::pretrained` name split in two. */
   openClip?: { model: string; pretrained: string };
   note?: string;
@@ -71,10 +81,12 @@ function cnn(name: string, dim: number, description: string, prep: ImagePreproce
   };
 }
 
+// BERT and DistilBERT both have 512 position embeddings; mean pooling over the attention mask is what
+// sentence-transformers uses for msmarco-distilbert-base-v3 and finetuner's default for text.
 function textModel(name: string, dim: number, description: string): ModelInfo {
   return {
     name, task: 'text-to-text', outputDim: dim, sourceTableOutputDim: dim, architecture: 'transformer',
-    description, exportSource: 'huggingface', available: false,
+    description, exportSource: 'huggingface', available: true, text: { maxLength: 512, pooling: 'mean' },
   };
 }
 
@@ -140,6 +152,7 @@ function copyInfo(info: ModelInfo): ModelInfo {
   return {
     ...info,
     ...(info.preprocessing && { preprocessing: { ...info.preprocessing } }),
+    ...(info.text && { text: { ...info.text } }),
     ...(info.openClip && { openClip: { ...info.openClip } }),
   };
 }

@@ -350,8 +350,8 @@ describe('export errors', () => {
     await expect(exportModel('resnet51', { outDir: join(tmp, 'errors', 'ts-unknown'), randomInit: true })).rejects.toThrow(
       /Unknown model "resnet51".*resnet50/,
     );
-    await expect(exportModel('bert-base-cased', { outDir: join(tmp, 'errors', 'ts-bert'), randomInit: true })).rejects.toThrow(
-      /"bert-base-cased" \(text-to-text\) is not built yet/,
+    await expect(exportModel('openai/clip-vit-base-patch32', { outDir: join(tmp, 'errors', 'ts-clip'), randomInit: true })).rejects.toThrow(
+      /"openai\/clip-vit-base-patch32" \(text-to-image\) is not built yet/,
     );
   });
 

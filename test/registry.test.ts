@@ -57,14 +57,34 @@ describe('registry', () => {
     }
   });
 
-  it('marks only the four image-to-image CNNs available, with torchvision preprocessing', () => {
+  it('marks the four image-to-image CNNs and the two text-to-text encoders available, not text-to-image', () => {
     const available = listModels().filter((m) => m.available);
-    expect(available.map((m) => m.name).sort()).toEqual(['efficientnet_b0', 'efficientnet_b4', 'resnet152', 'resnet50']);
-    expect(available.every((m) => m.task === 'image-to-image' && m.exportSource === 'torchvision')).toBe(true);
+    expect(available.map((m) => m.name).sort()).toEqual([
+      'bert-base-cased', 'efficientnet_b0', 'efficientnet_b4', 'resnet152', 'resnet50',
+      'sentence-transformers/msmarco-distilbert-base-v3',
+    ]);
+    const cnns = available.filter((m) => m.task === 'image-to-image');
+    expect(cnns).toHaveLength(4);
+    expect(cnns.every((m) => m.exportSource === 'torchvision' && m.architecture === 'cnn')).toBe(true);
+    expect(listModels().filter((m) => m.task === 'text-to-image').every((m) => !m.available)).toBe(true);
     expect(getModel('resnet50').preprocessing).toMatchObject({ resize: 256, crop: 224, interpolation: 'bilinear' });
     expect(getModel('efficientnet_b0').preprocessing).toMatchObject({ resize: 256, crop: 224, interpolation: 'bicubic' });
     expect(getModel('efficientnet_b4').preprocessing).toMatchObject({ resize: 384, crop: 380, interpolation: 'bicubic' });
     expect(getModel('resnet152').preprocessing?.mean).toEqual([0.485, 0.456, 0.406]);
+  });
+
+  it('gives the text-to-text encoders their 768-dim output and text preprocessing', () => {
+    for (const name of ['bert-base-cased', 'sentence-transformers/msmarco-distilbert-base-v3']) {
+      const m = getModel(name);
+      expect(m).toMatchObject({
+        task: 'text-to-text', architecture: 'transformer', exportSource: 'huggingface', available: true, outputDim: 768,
+        text: { maxLength: 512, pooling: 'mean' },
+      });
+      expect(m.preprocessing).toBeUndefined();
+    }
+    const copy = getModel('bert-base-cased');
+    copy.text!.maxLength = 1;
+    expect(getModel('bert-base-cased').text!.maxLength).toBe(512);
   });
 
   it('gives CLIP rows bicubic CLIP preprocessing at their image size', () => {
@@ -94,8 +114,11 @@ describe('registry', () => {
 
   it('refuses models that are not built yet', () => {
     expect(requireAvailable('resnet50').name).toBe('resnet50');
-    expect(() => requireAvailable('bert-base-cased')).toThrow(/"bert-base-cased" \(text-to-text\) is not built yet in this version/);
-    expect(() => requireAvailable('ViT-B-32::openai')).toThrow(/not built yet.*Available now: efficientnet_b0/);
+    expect(requireAvailable('bert-base-cased').task).toBe('text-to-text');
+    expect(() => requireAvailable('openai/clip-vit-base-patch32')).toThrow(
+      /"openai\/clip-vit-base-patch32" \(text-to-image\) is not built yet in this version/,
+    );
+    expect(() => requireAvailable('ViT-B-32::openai')).toThrow(/not built yet.*Available now: bert-base-cased, .*efficientnet_b0/);
     expect(() => requireAvailable('nope')).toThrow(/Unknown model "nope"/);
   });
 });

@@ -143,6 +143,14 @@ export function existingFile(args: ParsedArgs, name: string): string | undefined
   return path;
 }
 
+/** A file or directory option (e.g. a checkpoint file or a Hugging Face model folder), checked up front. */
+export function existingPath(args: ParsedArgs, name: string): string | undefined {
+  const path = stringOption(args, name);
+  if (path === undefined) return undefined;
+  if (!existsSync(path)) throw new Error(`--${name} ${path}: no such file or directory`);
+  return path;
+}
+
 export function flag(args: ParsedArgs, name: string): boolean {
   return args.values[name] === true;
 }

@@ -1,209 +1,33 @@
-// `npm run demo`: the main job end to end on real data that installs from Debian (Fashion-MNIST).
-// Exports a CNN backbone from the registry, measures image-to-image retrieval on held-out test images,
-// fine-tunes on training images with the mined triplet loss, and measures again.
+// `finetuner demo [--task T]`: dispatches to the demo of a task (images: Fashion-MNIST; text: WordNet).
+import { isTask } from '../registry.js';
 
-import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { readFashionMnist, type FashionMnist } from '../data/fashionMnist.js';
-import { evaluate, type RetrievalMetrics } from '../evaluateModel.js';
-import { exportModel } from '../export.js';
-import { fit } from '../fit.js';
-import { loadModel } from '../loadModel.js';
-import { Progress } from '../progress.js';
-import { getModel, requireAvailable, type Task } from '../registry.js';
-import { formatTable } from '../table.js';
+const TASK_DEMOS = {
+  'image-to-image': async (argv: string[]) => (await import('./demo/images.js')).runImageDemo(argv),
+  'text-to-text': async (argv: string[]) => (await import('./demo/text.js')).runTextDemo(argv),
+} as const;
 
-const DEMO_HELP = `finetuner demo: fine-tune a backbone on Fashion-MNIST and compare retrieval before and after
-
-Options (defaults in brackets):
-  --task T            image-to-image [image-to-image]
-  --model NAME        registry backbone to export [resnet50]
-  --train N           training images, balanced over the 10 classes [4000]
-  --eval N            held-out test images used as queries and index [1000]
-  --epochs N          [3]
-  --batch-size N      [32]
-  --image-size N      input side in pixels (Fashion-MNIST is 28x28) [32]
-  --output-dim N      projection head width [128]
-  --learning-rate X   [0.001]
-  --miner M           batch-hard | semi-hard | all [semi-hard]
-  --device D          cpu | cuda | auto [auto]
-  --work-dir DIR      where the backbone and fine-tuned model go [$TMPDIR/finetuner-demo]
-`;
-
-interface DemoOptions {
-  task: Task;
-  model: string;
-  train: number;
-  eval: number;
-  epochs: number;
-  batchSize: number;
-  imageSize: number;
-  outputDim: number;
-  learningRate: number;
-  miner: 'batch-hard' | 'semi-hard' | 'all';
-  device: 'cpu' | 'cuda' | 'auto';
-  workDir: string;
-}
-
-function positive(value: string | undefined, option: string, fallback: number, integer = true): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed <= 0 || (integer && !Number.isInteger(parsed))) {
-    throw new Error(`--${option} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(value)}`);
+/** Takes `--task T` / `--task=T` out of argv; the rest goes to that task's demo. */
+function splitTask(argv: string[]): { task: string; rest: string[] } {
+  const rest: string[] = [];
+  let task = 'image-to-image';
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--task') {
+      const value = argv[++i];
+      if (value === undefined) throw new Error('--task needs a value: image-to-image or text-to-text');
+      task = value;
+    } else if (arg.startsWith('--task=')) {
+      task = arg.slice('--task='.length);
+    } else {
+      rest.push(arg);
+    }
   }
-  return parsed;
-}
-
-function parseDemoArgs(argv: string[]): DemoOptions | undefined {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      task: { type: 'string' },
-      model: { type: 'string' },
-      train: { type: 'string' },
-      eval: { type: 'string' },
-      epochs: { type: 'string' },
-      'batch-size': { type: 'string' },
-      'image-size': { type: 'string' },
-      'output-dim': { type: 'string' },
-      'learning-rate': { type: 'string' },
-      miner: { type: 'string' },
-      device: { type: 'string' },
-      'work-dir': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(DEMO_HELP);
-    return undefined;
-  }
-  const task = (values.task ?? 'image-to-image') as Task;
-  if (task !== 'image-to-image') {
-    throw new Error(`--task ${task}: this version's demo covers image-to-image; text-to-text and text-to-image are not built yet`);
-  }
-  const model = values.model ?? 'resnet50';
-  const info = requireAvailable(model);
-  if (info.task !== task) throw new Error(`--model ${model} is a ${info.task} backbone, not ${task}`);
-  const miner = (values.miner ?? 'semi-hard') as DemoOptions['miner'];
-  if (!['batch-hard', 'semi-hard', 'all'].includes(miner)) throw new Error(`--miner must be batch-hard, semi-hard or all, got ${miner}`);
-  const device = (values.device ?? 'auto') as DemoOptions['device'];
-  if (!['cpu', 'cuda', 'auto'].includes(device)) throw new Error(`--device must be cpu, cuda or auto, got ${device}`);
-  return {
-    task,
-    model,
-    train: positive(values.train, 'train', 4000),
-    eval: positive(values.eval, 'eval', 1000),
-    epochs: positive(values.epochs, 'epochs', 3),
-    batchSize: positive(values['batch-size'], 'batch-size', 32),
-    imageSize: positive(values['image-size'], 'image-size', 32),
-    outputDim: positive(values['output-dim'], 'output-dim', 128),
-    learningRate: positive(values['learning-rate'], 'learning-rate', 1e-3, false),
-    miner,
-    device,
-    workDir: values['work-dir'] ?? join(tmpdir(), 'finetuner-demo'),
-  };
-}
-
-/** The first `count` items of a split, balanced over the classes (Fashion-MNIST is shuffled already). */
-function balanced(data: FashionMnist, count: number): Array<{ image: FashionMnist['images'][number]; label: string }> {
-  const perClass = Math.ceil(count / data.classNames.length);
-  const taken = new Map<number, number>();
-  const items: Array<{ image: FashionMnist['images'][number]; label: string }> = [];
-  for (let i = 0; i < data.labels.length && items.length < count; i++) {
-    const label = data.labels[i]!;
-    const seen = taken.get(label) ?? 0;
-    if (seen >= perClass) continue;
-    taken.set(label, seen + 1);
-    items.push({ image: data.images[i]!, label: data.classNames[label]! });
-  }
-  return items;
-}
-
-const METRIC_ROWS: Array<[keyof RetrievalMetrics, string]> = [
-  ['map', 'mAP'],
-  ['mrr', 'MRR'],
-  ['precisionAtK', 'precision@k'],
-  ['recallAtK', 'recall@k'],
-  ['ndcgAtK', 'nDCG@k'],
-  ['hitAtK', 'hit@k'],
-];
-
-function comparisonTable(before: RetrievalMetrics, after: RetrievalMetrics): string {
-  const rows = METRIC_ROWS.map(([key, label]) => {
-    const b = before[key] as number;
-    const a = after[key] as number;
-    return { metric: label, before: b.toFixed(4), after: a.toFixed(4), change: `${a >= b ? '+' : ''}${(a - b).toFixed(4)}` };
-  });
-  return formatTable(`Held-out retrieval, k = ${before.k} (${before.queries} queries)`, ['metric', 'before', 'after', 'change'], rows);
+  return { task, rest };
 }
 
 export async function runDemo(argv: string[]): Promise<void> {
-  const options = parseDemoArgs(argv);
-  if (!options) return;
-  const log = (line: string) => process.stderr.write(`${line}\n`);
-  const started = performance.now();
-  const info = getModel(options.model);
-  log(`demo: ${info.name} (${info.description}), ${options.task} on Fashion-MNIST`);
-
-  // No pretrained weights can be downloaded here: the backbone starts from random initialisation, so
-  // "before" is what an untrained network retrieves and the gain is all from fine-tuning.
-  const backboneDir = join(options.workDir, `${options.model}-backbone`);
-  if (!existsSync(join(backboneDir, 'finetuner.json'))) {
-    log(`demo: exporting ${options.model} (random initialisation) to ${backboneDir}`);
-    await exportModel(options.model, { outDir: backboneDir, randomInit: true, onProgress: (line) => log(`  ${line}`) });
-  }
-
-  const [trainSplit, testSplit] = await Promise.all([readFashionMnist({ split: 'train' }), readFashionMnist({ split: 'test' })]);
-  const trainData = balanced(trainSplit, options.train);
-  const heldOut = balanced(testSplit, options.eval);
-  log(`demo: ${trainData.length} training images, ${heldOut.length} held-out test images, ${options.imageSize}x${options.imageSize} px`);
-
-  const model = await loadModel(backboneDir, { device: options.device, outputDim: options.outputDim, imageSize: options.imageSize });
-  try {
-    log(`demo: model on ${model.device}, ${model.parameterCount().total.toLocaleString('en-US')} parameters, ${model.outputDim}-d embeddings`);
-    const measure = async (label: string) => {
-      const bar = new Progress({ label: `encode (${label})`, total: heldOut.length, unit: 'img' });
-      const metrics = await evaluate(model, { queries: heldOut, k: 10, onProgress: (done) => bar.update(done) });
-      bar.finish();
-      return metrics;
-    };
-    const before = await measure('before');
-
-    let bar: Progress | undefined;
-    const { history } = await fit({
-      model,
-      trainData,
-      epochs: options.epochs,
-      batchSize: options.batchSize,
-      numItemsPerClass: 4,
-      learningRate: options.learningRate,
-      miner: options.miner,
-      // Cosine decay: the high early rate moves the random weights, the low late rate settles them.
-      scheduler: 'cosine',
-      outputDir: join(options.workDir, `${options.model}-fine-tuned`),
-      onProgress: (event) => {
-        if (event.phase !== 'train') return;
-        if (event.step === 1) bar = new Progress({ label: `fit epoch ${event.epoch + 1}/${event.epochs}`, total: event.steps, unit: 'step' });
-        bar!.update(event.step, { loss: event.loss.toFixed(4) });
-        if (event.step === event.steps) bar!.finish();
-      },
-    });
-    const after = await measure('after');
-
-    process.stdout.write(`\n${comparisonTable(before, after)}\n`);
-    const losses = history.map((epoch) => epoch.loss.toFixed(4)).join(' -> ');
-    process.stdout.write(
-      `\nTraining loss by epoch: ${losses}\n` +
-        `Fine-tuned model: ${join(options.workDir, `${options.model}-fine-tuned`)} (torch.jit.load in Python, or loadModel in Node)\n` +
-        `Total time: ${((performance.now() - started) / 1000).toFixed(0)} s\n`,
-    );
-    if (!(after.map > before.map)) {
-      throw new Error(`fine-tuning did not improve mAP (${before.map.toFixed(4)} -> ${after.map.toFixed(4)})`);
-    }
-  } finally {
-    model.dispose();
-  }
+  const { task, rest } = splitTask(argv);
+  if (!isTask(task)) throw new Error(`--task ${task}: unknown task; demos exist for ${Object.keys(TASK_DEMOS).join(' and ')}`);
+  if (!(task in TASK_DEMOS)) throw new Error(`--task ${task}: this version's demos cover ${Object.keys(TASK_DEMOS).join(' and ')}; ${task} is not built yet`);
+  await TASK_DEMOS[task as keyof typeof TASK_DEMOS](rest);
 }

@@ -1,23 +1,33 @@
-// finetuner encode: images to a float32 .npy matrix, one row per image in input order.
+// finetuner encode: images or texts to a float32 .npy matrix, one row per input in input order.
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import type { EmbeddingModel, Embeddings } from '../model.js';
 import { writeNpy } from '../npy.js';
-import { DEVICE_OPTION, DEVICES, UsageError, choiceOption, integerOption, out, requiredString, stringOption, type Command } from './command.js';
+import { DEVICE_OPTION, DEVICES, UsageError, choiceOption, integerOption, note, out, requiredString, stringOption, type Command } from './command.js';
+import { checkModalityOptions, peekModelDir } from './modelDir.js';
 import { PhasedProgress } from './progressBars.js';
 
 export const encodeCommand: Command = {
   name: 'encode',
-  summary: 'Encode images into embeddings and write them as a float32 .npy matrix (rows in input order).',
-  usage: ['encode --model DIR [--out FILE.npy] [options] IMAGE...', 'encode --model DIR --input-list FILE [--out FILE.npy] [options]'],
-  details: 'Read the result in Python with numpy.load(FILE); it has shape (images, output dim).',
+  summary: 'Encode images or texts into embeddings and write them as a float32 .npy matrix (rows in input order).',
+  usage: [
+    'encode --model DIR [--out FILE.npy] [options] IMAGE...|TEXT...',
+    'encode --model DIR --input-list FILE [--out FILE.npy] [options]',
+  ],
+  details:
+    'The inputs follow the model: image paths for an image model, texts for a text model (one argument\n' +
+    'per text, quoted; put -- before texts that start with -). With --input-list, an image model reads one image path per line (relative to the\n' +
+    'list; blank lines and # comments skipped) and a text model one text per line (an empty line is an\n' +
+    'error). Read the result in Python with numpy.load(FILE); it has shape (inputs, output dim).',
   positionals: { min: 0, max: Number.POSITIVE_INFINITY },
   options: {
     model: { type: 'string', value: 'DIR', description: 'saved model or exported backbone directory', required: true },
-    'input-list': { type: 'string', value: 'FILE', description: 'text file with one image path per line (relative to the file)' },
+    'input-list': { type: 'string', value: 'FILE', description: 'text file with one image path or one text per line' },
     out: { type: 'string', value: 'FILE', description: 'the .npy file to write', default: 'embeddings.npy' },
-    'batch-size': { type: 'string', value: 'N', description: 'images per native call', default: '32' },
-    'image-size': { type: 'string', value: 'N', description: 'input side in pixels', default: "the model's" },
+    'batch-size': { type: 'string', value: 'N', description: 'inputs per native call', default: '32' },
+    'image-size': { type: 'string', value: 'N', description: 'image models: input side in pixels', default: "the model's" },
+    'max-length': { type: 'string', value: 'N', description: 'text models: tokens per text (longer texts are truncated)', default: "the model's" },
     device: DEVICE_OPTION,
   },
   async run(args) {
@@ -25,23 +35,28 @@ export const encodeCommand: Command = {
     const outFile = stringOption(args, 'out') ?? 'embeddings.npy';
     const batchSize = integerOption(args, 'batch-size', 1);
     const imageSize = integerOption(args, 'image-size', 1);
+    const maxLength = integerOption(args, 'max-length', 1);
     const device = choiceOption(args, 'device', DEVICES);
     const list = stringOption(args, 'input-list');
     if (list !== undefined && args.positionals.length > 0) {
-      throw new UsageError('pass images either as arguments or with --input-list, not both');
+      throw new UsageError('pass inputs either as arguments or with --input-list, not both');
     }
-    const images = list !== undefined ? await readInputList(list) : checkImageArgs(args.positionals);
-    if (images.length === 0) throw new UsageError(list !== undefined ? `--input-list ${list} lists no images` : 'no images to encode: pass IMAGE... or --input-list FILE');
+    if (list === undefined && args.positionals.length === 0) {
+      throw new UsageError('nothing to encode: pass IMAGE... or TEXT... arguments, or --input-list FILE');
+    }
     if (!existsSync(dirname(resolve(outFile)))) throw new Error(`--out ${outFile}: directory ${dirname(resolve(outFile))} does not exist`);
+    const info = await peekModelDir(modelDir);
+    checkModalityOptions(info, modelDir, { image: { 'image-size': imageSize }, text: { 'max-length': maxLength } });
 
     const { loadModel } = await import('../loadModel.js'); // sharp and the addon load only for verbs that need them
-    const model = await loadModel(modelDir, { device, imageSize });
+    // Inputs are checked before the model loads when finetuner.json says what they are; otherwise the
+    // loaded model's modality decides.
+    let inputs = info ? await readInputs(info.modality, list, args.positionals) : undefined;
+    const model = await loadModel(modelDir, { device, imageSize, maxLength });
     const progress = new PhasedProgress();
     try {
-      const embeddings = await model.encode(images, {
-        batchSize,
-        onProgress: (done, total) => progress.update('encode', 'encode', done, total, 'img'),
-      });
+      inputs ??= await readInputs(model.modality, list, args.positionals);
+      const embeddings = await encode(model, inputs, batchSize, progress);
       progress.finish();
       await writeNpy(outFile, embeddings.data, [embeddings.rows, embeddings.dim]);
       out(`wrote ${outFile}: ${embeddings.rows} x ${embeddings.dim} float32 (${model.name}, ${model.device})`);
@@ -52,6 +67,34 @@ export const encodeCommand: Command = {
   },
 };
 
+async function encode(model: EmbeddingModel, inputs: string[], batchSize: number | undefined, progress: PhasedProgress): Promise<Embeddings> {
+  if (model.modality !== 'text') {
+    return model.encode(inputs, { batchSize, onProgress: (done, total) => progress.update('encode', 'encode', done, total, 'img') });
+  }
+  let truncated = 0;
+  const embeddings = await model.encodeTexts(inputs, {
+    batchSize,
+    onProgress: (p) => {
+      truncated = p.truncated;
+      progress.update('encode', 'encode', p.done, p.total, 'text', p.truncated > 0 ? { truncated: p.truncated } : undefined);
+    },
+  });
+  progress.finish();
+  if (truncated > 0) note(`${truncated} of ${inputs.length} text(s) were truncated to ${model.tokenizer.maxLength} tokens`);
+  return embeddings;
+}
+
+async function readInputs(modality: 'image' | 'text', list: string | undefined, positionals: string[]): Promise<string[]> {
+  if (modality === 'text') {
+    const texts = list !== undefined ? await readTextList(list) : checkTextArgs(positionals);
+    if (texts.length === 0) throw new UsageError(`--input-list ${list} lists no texts`);
+    return texts;
+  }
+  const images = list !== undefined ? await readImageList(list) : checkImageArgs(positionals);
+  if (images.length === 0) throw new UsageError(`--input-list ${list} lists no images`);
+  return images;
+}
+
 function checkImageArgs(paths: string[]): string[] {
   for (const path of paths) {
     if (!existsSync(path)) throw new Error(`image not found: ${path}`);
@@ -60,18 +103,27 @@ function checkImageArgs(paths: string[]): string[] {
   return paths;
 }
 
-/** One path per line; blank lines and lines starting with # are skipped; relative paths are relative to the list. */
-async function readInputList(file: string): Promise<string[]> {
-  let text: string;
+function checkTextArgs(texts: string[]): string[] {
+  texts.forEach((text, i) => {
+    if (text.trim() === '') throw new Error(`text argument ${i + 1} is empty`);
+  });
+  return texts;
+}
+
+async function readList(file: string): Promise<string[]> {
   try {
-    text = await readFile(file, 'utf8');
+    return (await readFile(file, 'utf8')).replace(/^\uFEFF/, '').split(/\r?\n/);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new Error(`cannot read --input-list ${file}: ${code === 'ENOENT' ? 'file not found' : (error as Error).message}`);
   }
+}
+
+/** One path per line; blank lines and lines starting with # are skipped; relative paths are relative to the list. */
+async function readImageList(file: string): Promise<string[]> {
   const base = dirname(resolve(file));
   const images: string[] = [];
-  text.split(/\r?\n/).forEach((raw, i) => {
+  (await readList(file)).forEach((raw, i) => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const path = isAbsolute(line) ? line : resolve(base, line);
@@ -79,4 +131,16 @@ async function readInputList(file: string): Promise<string[]> {
     images.push(path);
   });
   return images;
+}
+
+/** One text per line, taken as written (a line starting with # is a text too); an empty line is an error. */
+async function readTextList(file: string): Promise<string[]> {
+  const lines = await readList(file);
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop(); // the final newline ends the last line
+  lines.forEach((line, i) => {
+    if (line.trim() === '') {
+      throw new Error(`${file} line ${i + 1}: empty line; a text model's --input-list has one non-empty text per line`);
+    }
+  });
+  return lines;
 }

@@ -1,22 +1,29 @@
-// finetuner eval: retrieval metrics of a model on labelled queries (and an optional separate index).
+// finetuner eval: retrieval metrics of a model on labelled queries (and an optional separate index), or
+// on query-document text pairs.
 import type { RetrievalMetrics } from '../evaluate.js';
 import { formatTable } from '../table.js';
 import { DEVICE_OPTION, DEVICES, choiceOption, existingFile, flag, integerOption, out, requiredString, type Command } from './command.js';
+import { checkModalityOptions, peekModelDir } from './modelDir.js';
 import { PhasedProgress, round4 } from './progressBars.js';
 
 export const evalCommand: Command = {
   name: 'eval',
-  summary: 'Score image retrieval: each query ranks the index by cosine similarity; same label = relevant.',
+  summary: 'Score retrieval: each query ranks the index by cosine similarity; relevant = same label, or its own documents.',
   usage: ['eval --model DIR --queries CSV [--index CSV] [--k N] [--json]'],
-  details: 'Without --index, the queries are also the index, each query left out of its own ranking.',
+  details:
+    'Image models: CSVs of image paths and labels. Text models: labelled texts (text,label), or\n' +
+    'query-document pairs (query,document), where every distinct query ranks all the documents and the\n' +
+    'documents of its own rows are the relevant ones (no --index then). Labelled data without --index:\n' +
+    'the queries are also the index, each query left out of its own ranking.',
   options: {
     model: { type: 'string', value: 'DIR', description: 'saved model or exported backbone directory', required: true },
-    queries: { type: 'string', value: 'CSV', description: 'labelled query images', required: true },
-    index: { type: 'string', value: 'CSV', description: 'labelled index images', default: 'the queries' },
+    queries: { type: 'string', value: 'CSV', description: 'labelled query images or texts, or text pairs', required: true },
+    index: { type: 'string', value: 'CSV', description: 'labelled index images or texts', default: 'the queries (or the pairs\' documents)' },
     k: { type: 'string', value: 'N', description: 'cut-off of the @k metrics', default: '10' },
     json: { type: 'boolean', description: 'print the metrics as JSON' },
-    'batch-size': { type: 'string', value: 'N', description: 'images per native call', default: '32' },
-    'image-size': { type: 'string', value: 'N', description: 'input side in pixels', default: "the model's" },
+    'batch-size': { type: 'string', value: 'N', description: 'inputs per native call', default: '32' },
+    'image-size': { type: 'string', value: 'N', description: 'image models: input side in pixels', default: "the model's" },
+    'max-length': { type: 'string', value: 'N', description: 'text models: tokens per text (longer texts are truncated)', default: "the model's" },
     device: DEVICE_OPTION,
   },
   async run(args) {
@@ -26,11 +33,15 @@ export const evalCommand: Command = {
     const k = integerOption(args, 'k', 1);
     const batchSize = integerOption(args, 'batch-size', 1);
     const imageSize = integerOption(args, 'image-size', 1);
+    const maxLength = integerOption(args, 'max-length', 1);
     const device = choiceOption(args, 'device', DEVICES);
     const json = flag(args, 'json');
 
     const [{ loadModel }, { evaluate }] = await Promise.all([import('../loadModel.js'), import('../evaluateModel.js')]);
-    const model = await loadModel(modelDir, { device, imageSize });
+    const info = await peekModelDir(modelDir);
+    checkModalityOptions(info, modelDir, { image: { 'image-size': imageSize }, text: { 'max-length': maxLength } });
+    const model = await loadModel(modelDir, { device, imageSize, maxLength });
+    const unit = model.modality === 'text' ? 'text' : 'img';
     const progress = new PhasedProgress();
     // evaluate encodes the queries, then the index: a pass ends when done reaches total.
     let pass = 0;
@@ -45,7 +56,7 @@ export const evalCommand: Command = {
         onProgress: (done, total) => {
           if (last.done >= last.total || done <= last.done) pass++;
           last = { done, total };
-          progress.update(String(pass), pass <= 1 ? 'encode queries' : 'encode index', done, total, 'img');
+          progress.update(String(pass), pass <= 1 ? 'encode queries' : 'encode index', done, total, unit);
         },
       });
     } finally {

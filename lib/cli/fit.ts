@@ -1,4 +1,5 @@
-// finetuner fit: fine-tunes a backbone or saved model on a labelled CSV and saves it to --output-dir.
+// finetuner fit: fine-tunes a backbone or saved model on a CSV (labelled images, or labelled texts, text
+// pairs or scored text pairs) and saves it to --output-dir.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { EpochRecord, FitProgress } from '../fit.js';
@@ -8,55 +9,103 @@ import {
   DEVICE_OPTION, DEVICES, UsageError, choiceOption, existingFile, flag, integerOption, note, numberOption, out, requiredString,
   type Command,
 } from './command.js';
+import { checkModalityOptions, peekModelDir } from './modelDir.js';
 import { PhasedProgress, round4 } from './progressBars.js';
+
+const LOSSES = ['TripletMarginLoss', 'MultipleNegativesRankingLoss', 'CosineSimilarityLoss'] as const;
+const POOLINGS = ['avg', 'max', 'gem', 'mean', 'cls'] as const;
+const IMAGE_POOLINGS: readonly string[] = ['avg', 'max', 'gem'];
+const TEXT_POOLINGS: readonly string[] = ['mean', 'cls', 'max'];
 
 export const fitCommand: Command = {
   name: 'fit',
-  summary: 'Fine-tune an embedding model on labelled images with a mined triplet loss.',
+  summary: 'Fine-tune an embedding model on labelled images, or on labelled texts, text pairs or scored text pairs.',
   usage: ['fit --model DIR --train-data CSV --output-dir DIR [options]'],
   details:
-    'CSV files have a header row, then one image path (relative to the CSV) and its label per row.\n' +
-    '--model is a backbone from `finetuner export` or a model saved by an earlier fit. The fine-tuned model\n' +
-    'is written to --output-dir (replacing a model directory there) and loads with `--model DIR` in\n' +
-    'encode and eval, or torch.jit.load(DIR/model.pt) in Python.',
+    'CSV files have a header row. Image models: an image path (relative to the CSV) and its label per row,\n' +
+    'trained with a mined TripletMarginLoss. Text models, by the columns:\n' +
+    '  text,label                 labelled texts       TripletMarginLoss (mined)\n' +
+    '  query,document[,negative]  query-document pairs MultipleNegativesRankingLoss (in-batch negatives)\n' +
+    '  text1,text2,score          scores in [0, 1]     CosineSimilarityLoss\n' +
+    'The loss follows from the data (--loss only confirms it). --model is a backbone from `finetuner\n' +
+    'export` or a model saved by an earlier fit. The fine-tuned model is written to --output-dir (replacing\n' +
+    'a model directory there) and loads with `--model DIR` in encode and eval, or torch.jit.load(DIR/model.pt)\n' +
+    'in Python.',
   options: {
     model: { type: 'string', value: 'DIR', description: 'exported backbone or saved model directory', required: true },
-    'train-data': { type: 'string', value: 'CSV', description: 'labelled training images', required: true },
-    'eval-data': { type: 'string', value: 'CSV', description: 'labelled images scored (retrieval among themselves) after each epoch' },
+    'train-data': { type: 'string', value: 'CSV', description: 'training data: labelled images, or texts as above', required: true },
+    'eval-data': {
+      type: 'string', value: 'CSV',
+      description: 'scored after each epoch: labelled items (retrieval among themselves) or text pairs',
+    },
     'output-dir': {
       type: 'string', value: 'DIR', description: 'where the fine-tuned model is saved', required: true,
       requiredWhy: 'without it the trained model would be lost',
     },
     epochs: { type: 'string', value: 'N', description: 'passes over the training data', default: '5' },
-    'batch-size': { type: 'string', value: 'N', description: 'images per step, a multiple of --num-items-per-class', default: '32' },
-    'num-items-per-class': { type: 'string', value: 'N', description: 'images of each class in a batch', default: '4' },
+    'batch-size': {
+      type: 'string', value: 'N', description: 'items (or pairs) per step; for labelled data a multiple of --num-items-per-class',
+      default: '32',
+    },
+    'num-items-per-class': { type: 'string', value: 'N', description: 'labelled data: items of each class in a batch', default: '4' },
+    loss: { type: 'string', value: 'L', description: `${LOSSES.join(', ')}; must match the data`, default: 'from the data' },
     'learning-rate': { type: 'string', value: 'X', description: 'optimizer learning rate', default: '1e-4' },
     scheduler: { type: 'string', value: 'S', description: 'learning-rate schedule: constant, linear or cosine (decay to 0)', default: 'constant' },
     'warmup-steps': { type: 'string', value: 'N', description: 'steps of linear learning-rate warm-up', default: '0' },
     optimizer: { type: 'string', value: 'O', description: 'adam, adamw or sgd', default: 'adam' },
     miner: { type: 'string', value: 'M', description: 'triplet mining in a batch: batch-hard, semi-hard or all', default: 'batch-hard' },
     margin: { type: 'string', value: 'X', description: 'triplet margin on L2 distances', default: '0.2' },
+    scale: { type: 'string', value: 'X', description: 'MultipleNegativesRankingLoss: scale of the cosine similarities', default: '20' },
     'weight-decay': { type: 'string', value: 'X', description: 'optimizer weight decay', default: '0' },
     freeze: { type: 'boolean', description: 'freeze the backbone; train only the projection head (use with --output-dim)' },
+    'trainable-layers': {
+      type: 'string', value: 'N', description: 'text models: freeze all but the top N transformer layers', default: 'all trainable',
+    },
     'output-dim': { type: 'string', value: 'N', description: 'add a projection head of this width, for backbones', default: 'none' },
-    pooling: { type: 'string', value: 'P', description: 'pooling of the feature map, for backbones: avg, max or gem', default: "the backbone's" },
-    'image-size': { type: 'string', value: 'N', description: 'input side in pixels; smaller trains faster', default: "the backbone's crop" },
+    pooling: {
+      type: 'string', value: 'P', description: 'pooling, for backbones: avg, max or gem (images); mean, cls or max (text)',
+      default: "the backbone's",
+    },
+    'image-size': { type: 'string', value: 'N', description: 'image models: input side in pixels; smaller trains faster', default: "the backbone's crop" },
+    'max-length': {
+      type: 'string', value: 'N', description: 'text models: tokens per text (longer texts are truncated)', default: "the model's (512)",
+    },
     device: DEVICE_OPTION,
     seed: { type: 'string', value: 'N', description: 'seed of the batch sampler and projection head', default: '0' },
   },
   async run(args) {
     const outputDir = requiredString(args, 'output-dir', 'without it the trained model would be lost');
+    const modelDir = requiredString(args, 'model');
     const epochs = integerOption(args, 'epochs', 1);
     const batchSize = integerOption(args, 'batch-size', 1);
     const numItemsPerClass = integerOption(args, 'num-items-per-class', 1);
-    // Checked here too so the message names the CLI's options rather than the library's.
+    const trainableLayers = integerOption(args, 'trainable-layers', 1);
+    const imageSize = integerOption(args, 'image-size', 1);
+    const maxLength = integerOption(args, 'max-length', 1);
+    const pooling = choiceOption(args, 'pooling', POOLINGS);
+    if (trainableLayers !== undefined && flag(args, 'freeze')) {
+      throw new UsageError('options --freeze and --trainable-layers exclude each other: --freeze freezes the whole backbone');
+    }
+    const info = await peekModelDir(modelDir);
+    checkModalityOptions(info, modelDir, {
+      image: { 'image-size': imageSize },
+      text: { 'trainable-layers': trainableLayers, 'max-length': maxLength },
+    });
+    if (info && pooling !== undefined && !(info.modality === 'text' ? TEXT_POOLINGS : IMAGE_POOLINGS).includes(pooling)) {
+      throw new UsageError(
+        `option --pooling must be one of ${(info.modality === 'text' ? TEXT_POOLINGS : IMAGE_POOLINGS).join(', ')} for ` +
+          `${info.modality === 'text' ? 'a text' : 'an image'} model, got '${pooling}'`,
+      );
+    }
+    // Checked here too so the message names the CLI's options rather than the library's. Text data may be
+    // pairs, which have no classes; the library checks labelled texts.
     const effectiveBatch = batchSize ?? 32;
     const effectiveItems = numItemsPerClass ?? 4;
-    if (effectiveBatch % effectiveItems !== 0) {
+    if (info?.modality !== 'text' && effectiveBatch % effectiveItems !== 0) {
       throw new UsageError(`--batch-size (${effectiveBatch}) must be a multiple of --num-items-per-class (${effectiveItems})`);
     }
     const options = {
-      model: requiredString(args, 'model'),
+      model: modelDir,
       trainData: existingFile(args, 'train-data')!,
       evalData: existingFile(args, 'eval-data'),
       outputDir,
@@ -69,11 +118,14 @@ export const fitCommand: Command = {
       optimizer: choiceOption(args, 'optimizer', ['adam', 'adamw', 'sgd'] as const),
       miner: choiceOption(args, 'miner', ['batch-hard', 'semi-hard', 'all'] as const),
       margin: numberOption(args, 'margin', { min: 0, minExclusive: true }),
+      scale: numberOption(args, 'scale', { min: 0, minExclusive: true }),
+      loss: choiceOption(args, 'loss', LOSSES),
       weightDecay: numberOption(args, 'weight-decay', { min: 0 }),
-      freeze: flag(args, 'freeze'),
+      freeze: trainableLayers !== undefined ? { trainableLayers } : flag(args, 'freeze'),
       outputDim: integerOption(args, 'output-dim', 1),
-      pooling: choiceOption(args, 'pooling', ['avg', 'max', 'gem'] as const),
-      imageSize: integerOption(args, 'image-size', 1),
+      pooling,
+      imageSize,
+      maxLength,
       device: choiceOption(args, 'device', DEVICES),
       seed: integerOption(args, 'seed', 0),
     };
@@ -88,7 +140,7 @@ export const fitCommand: Command = {
         if (event.truncated > 0) fields.truncated = event.truncated;
         progress.update(`train ${event.epoch}`, `epoch ${epoch}`, event.step, event.steps, 'step', fields);
       } else if (event.phase === 'eval') {
-        progress.update(`eval ${event.epoch}`, `eval ${epoch}`, event.done, event.total, 'img');
+        progress.update(`eval ${event.epoch}`, `eval ${epoch}`, event.done, event.total, info?.modality === 'text' ? 'text' : 'img');
       } else {
         progress.finish();
         note(`epoch ${epoch}: ${epochSummary(event.record)}`);
@@ -117,13 +169,19 @@ const CLI_NAMES: Record<string, string> = {
   weightDecay: '--weight-decay',
   outputDim: '--output-dim',
   imageSize: '--image-size',
+  maxLength: '--max-length',
+  'freeze.trainableLayers': '--trainable-layers',
+  trainableLayers: '--trainable-layers',
+  loss: '--loss',
+  scale: '--scale',
+  pooling: '--pooling',
   trainData: '--train-data',
   evalData: '--eval-data',
 };
 
 function withCliNames(error: unknown): unknown {
   if (error instanceof Error) {
-    error.message = error.message.replace(/`(\w+)`|'(\w+)'/g, (match, a?: string, b?: string) => CLI_NAMES[(a ?? b)!] ?? match);
+    error.message = error.message.replace(/`([\w.]+)`|'([\w.]+)'/g, (match, a?: string, b?: string) => CLI_NAMES[(a ?? b)!] ?? match);
   }
   return error;
 }
@@ -146,6 +204,7 @@ function checkOutputDir(dir: string): void {
 
 function epochSummary(record: EpochRecord): string {
   const parts = [`mean loss ${round4(record.loss)}`, `${round4(record.examples)} examples/step`, `${record.seconds.toFixed(1)} s`];
+  if (record.truncated > 0) parts.push(`${record.truncated} text(s) truncated to the maximum length`);
   if (record.eval) parts.push(`eval mAP ${round4(record.eval.map)}, precision@${record.eval.k} ${round4(record.eval.precisionAtK)}`);
   return parts.join(', ');
 }

@@ -1,0 +1,31 @@
+// The before/after table both demos end with.
+import type { RetrievalMetrics } from '../../evaluate.js';
+import { formatTable } from '../../table.js';
+
+const METRIC_ROWS: Array<[keyof RetrievalMetrics, string]> = [
+  ['map', 'mAP'],
+  ['mrr', 'MRR'],
+  ['precisionAtK', 'precision@k'],
+  ['recallAtK', 'recall@k'],
+  ['ndcgAtK', 'nDCG@k'],
+  ['hitAtK', 'hit@k'],
+];
+
+export function comparisonTable(before: RetrievalMetrics, after: RetrievalMetrics): string {
+  const rows = METRIC_ROWS.map(([key, label]) => {
+    const b = before[key] as number;
+    const a = after[key] as number;
+    return { metric: label, before: b.toFixed(4), after: a.toFixed(4), change: `${a >= b ? '+' : ''}${(a - b).toFixed(4)}` };
+  });
+  return formatTable(`Held-out retrieval, k = ${before.k} (${before.queries} queries)`, ['metric', 'before', 'after', 'change'], rows);
+}
+
+/** Parses a positive number option of the demo, naming it in the error. */
+export function positive(value: string | undefined, option: string, fallback: number, integer = true): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0 || (integer && !Number.isInteger(parsed))) {
+    throw new Error(`--${option} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(value)}`);
+  }
+  return parsed;
+}
