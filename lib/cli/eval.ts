@@ -59,6 +59,10 @@ export const evalCommand: Command = {
           progress.update(String(pass), pass <= 1 ? 'encode queries' : 'encode index', done, total, unit);
         },
       });
+    } catch (error) {
+      // The library names its options ('queries', 'index'); a CLI user knows them as flags.
+      if (error instanceof Error) error.message = error.message.replace(/option '(queries|index|k)'/g, '--$1');
+      throw error;
     } finally {
       progress.finish();
       model.dispose();
