@@ -1,11 +1,14 @@
-// The compiled `finetuner` CLI end to end on a tiny random-init backbone: export, fit, encode, eval,
-// describe, and the errors users hit first (exit codes 2 for usage, 1 for data and library errors).
+// The compiled `finetuner` CLI end to end on tiny random-init backbones (a CNN on images, a BERT with a
+// WordPiece tokenizer built from WordNet on text pairs): export, fit, encode, eval, describe, and the
+// errors users hit first (exit codes 2 for usage, 1 for data and library errors).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readWordnetPairs } from '../lib/data/wordnet.js';
 import { readNpy } from '../lib/npy.js';
+import { writeBertTokenizer } from '../lib/text/wordpiece.js';
 import { PYTHON, REPO_ROOT, random, tempDir } from './helpers/fixtures.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
@@ -198,6 +201,135 @@ describe('finetuner CLI', () => {
     expect(run.stderr).toContain('finetuner: image not found: images/missing.png');
   });
 
+});
+
+/** One CSV line, fields quoted where needed (WordNet definitions hold commas and quotes). */
+function csvLine(fields: Array<string | number>): string {
+  return fields.map((f) => (typeof f === 'string' && /[",\n]/.test(f) ? `"${f.replace(/"/g, '""')}"` : String(f))).join(',');
+}
+
+describe('finetuner CLI on a text model', () => {
+  const bert = join(dir, 'bert');
+  const bertTuned = join(dir, 'bert-tuned');
+  let pairCount = 0;
+  let queryCount = 0;
+
+  beforeAll(async () => {
+    const pairs = await readWordnetPairs({ seed: 5, limit: 200 });
+    await writeBertTokenizer(join(dir, 'tokenizer.json'), pairs.flatMap((p) => [p.query, p.document]), { vocabSize: 1200, lowercase: true });
+    const rows = pairs.slice(0, 96);
+    pairCount = rows.length;
+    queryCount = new Set(rows.map((p) => p.query)).size;
+    writeFileSync(join(dir, 'pairs.csv'), `query,document\n${rows.map((p) => csvLine([p.query, p.document])).join('\n')}\n`);
+  });
+
+  it('export writes a tiny random-init BERT with the tokenizer given', () => {
+    const run = cli('export', 'bert-base-cased', '--size', 'tiny', '--random-init', '--tokenizer', 'tokenizer.json', '--out', bert);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/exported bert-base-cased \(tiny, random-init, embedding dim \d+, tokenizer tokenizer\.json\)/);
+    const metadata = JSON.parse(readFileSync(join(bert, 'finetuner.json'), 'utf8'));
+    expect(metadata).toMatchObject({ format: 'finetuner-backbone', task: 'text-to-text', text: { tokenizer: 'tokenizer.json' } });
+    expect(existsSync(join(bert, 'tokenizer.json'))).toBe(true);
+  });
+
+  it('export names text-only options given to an image model, and a file as a text model\'s --weights', () => {
+    const tokenizer = cli('export', 'resnet50', '--size', 'tiny', '--random-init', '--tokenizer', 'tokenizer.json', '--out', join(dir, 'x1'));
+    expect(tokenizer.status).toBe(1);
+    expect(tokenizer.stderr).toContain('finetuner: --tokenizer applies to text-to-text models, not resnet50 (image-to-image)');
+    const weights = cli('export', 'bert-base-cased', '--weights', 'tokenizer.json', '--out', join(dir, 'x2'));
+    expect(weights.status).toBe(1);
+    expect(weights.stderr).toMatch(/^finetuner: --weights must be a Hugging Face model folder .*tokenizer\.json$/m);
+    const vocab = cli('export', 'bert-base-cased', '--vocab-size', '100', '--random-init', '--out', join(dir, 'x3'));
+    expect(vocab.status).toBe(1);
+    expect(vocab.stderr).toContain('--vocab-size applies to a --random-init export of --size tiny only');
+    expect(existsSync(join(dir, 'x1')) || existsSync(join(dir, 'x2')) || existsSync(join(dir, 'x3'))).toBe(false);
+  });
+
+  it('fit trains one epoch on query-document pairs and saves a text model', () => {
+    const run = cli(
+      'fit', '--model', bert, '--train-data', 'pairs.csv', '--output-dir', bertTuned, '--epochs', '1', '--batch-size', '16',
+      '--loss', 'MultipleNegativesRankingLoss', '--scale', '20', '--max-length', '32', '--trainable-layers', '1',
+      '--scheduler', 'linear', '--warmup-steps', '2', '--learning-rate', '1e-3', '--device', 'cpu',
+    );
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/epoch 1\/1: mean loss \d/);
+    expect(run.stdout).toMatch(/^ +1 \| /m);
+    const metadata = JSON.parse(readFileSync(join(bertTuned, 'finetuner.json'), 'utf8'));
+    expect(metadata).toMatchObject({
+      format: 'finetuner-embedding', modality: 'text', text: { tokenizer: 'tokenizer.json', maxLength: 32 },
+      training: { loss: 'MultipleNegativesRankingLoss', trainableLayers: 1, scheduler: 'linear' },
+    });
+  });
+
+  it('encode writes one row per text, from arguments or --input-list', async () => {
+    const texts = ['a domestic animal that barks', 'a large body of salt water', 'the #1 place to live'];
+    const run = cli('encode', '--model', bertTuned, '--out', 'text.npy', ...texts);
+    expect(run.status, run.stderr).toBe(0);
+    const code = 'import sys, json, numpy as np\na = np.load(sys.argv[1])\nprint(json.dumps({"shape": list(a.shape), "dtype": a.dtype.str}))';
+    const loaded = JSON.parse(execFileSync(PYTHON, ['-c', code, join(dir, 'text.npy')], { encoding: 'utf8' }));
+    expect(loaded.shape[0]).toBe(3);
+    expect(loaded.dtype).toBe('<f4');
+    expect(run.stdout).toContain(`wrote text.npy: 3 x ${loaded.shape[1]} float32`);
+
+    writeFileSync(join(dir, 'texts.txt'), `${texts.join('\n')}\n`);
+    const listed = cli('encode', '--model', bertTuned, '--input-list', 'texts.txt', '--out', 'texts.npy');
+    expect(listed.status, listed.stderr).toBe(0);
+    const a = await readNpy(join(dir, 'text.npy'));
+    const b = await readNpy(join(dir, 'texts.npy'));
+    expect(b.shape).toEqual(a.shape);
+    for (let i = 0; i < a.data.length; i++) expect(b.data[i]).toBeCloseTo(a.data[i]!, 5);
+
+    writeFileSync(join(dir, 'gap.txt'), `${texts[0]}\n\n${texts[1]}\n`);
+    const gap = cli('encode', '--model', bertTuned, '--input-list', 'gap.txt', '--out', 'gap.npy');
+    expect(gap.status).toBe(1);
+    expect(gap.stderr).toMatch(/^finetuner: gap\.txt line 2: empty line/m);
+    expect(existsSync(join(dir, 'gap.npy'))).toBe(false);
+  });
+
+  it('eval scores the pairs (each query ranks all documents) as JSON', () => {
+    const run = cli('eval', '--model', bertTuned, '--queries', 'pairs.csv', '--k', '5', '--json');
+    expect(run.status, run.stderr).toBe(0);
+    const metrics = JSON.parse(run.stdout);
+    expect(metrics).toMatchObject({ k: 5, queries: queryCount, excludedSelf: false });
+    expect(pairCount).toBeGreaterThanOrEqual(queryCount);
+    for (const key of ['precisionAtK', 'recallAtK', 'mrr', 'map']) {
+      expect(metrics[key]).toBeGreaterThanOrEqual(0);
+      expect(metrics[key]).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('fit names the file and row of a malformed text CSV', () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['one.csv', 'text\nhello\nworld\n', /^finetuner: one\.csv row 1: the header has 1 column \(text\); a text CSV has 2 or 3 columns/m],
+      ['four.csv', 'a,b,c,d\nw,x,y,z\n', /^finetuner: four\.csv row 1: the header has 4 columns \(a, b, c, d\)/m],
+      ['ragged.csv', 'query,document\na dog,dog\na cat,cat,extra\n', /^finetuner: ragged\.csv row 3: has 3 column\(s\), expected 2/m],
+      ['nan.csv', 'a,b,score\nx,y,0.5\nx,z,high\n', /^finetuner: nan\.csv row 3: score "high" is not a number \(column "score"\)$/m],
+      ['range.csv', 'a,b,score\nx,y,0.5\nx,z,0.2\ny,z,1.5\n', /^finetuner: range\.csv row 4: score 1\.5 is outside \[0, 1\] \(column "score"\)$/m],
+    ];
+    for (const [file, text, message] of cases) {
+      writeFileSync(join(dir, file), text);
+      const run = cli('fit', '--model', bert, '--train-data', file, '--output-dir', join(dir, 'o-text'), '--device', 'cpu');
+      expect(run.status, file).toBe(1);
+      expect(run.stderr, file).toMatch(message);
+      expect(run.stderr).not.toMatch(/^\s+at /m);
+    }
+    expect(existsSync(join(dir, 'o-text'))).toBe(false);
+  });
+
+  it('fit refuses options of the other modality: --trainable-layers on an image model, --image-size on a text model', () => {
+    const layers = cli('fit', '--model', backbone, '--train-data', 'train.csv', '--output-dir', join(dir, 'o3'), '--trainable-layers', '2');
+    expect(layers.status).toBe(1);
+    expect(layers.stderr).toContain(`finetuner: --trainable-layers applies to text (transformer) models; --model ${backbone} is an image model (resnet50)`);
+    const size = cli('fit', '--model', bert, '--train-data', 'pairs.csv', '--output-dir', join(dir, 'o4'), '--image-size', '32');
+    expect(size.status).toBe(1);
+    expect(size.stderr).toContain(`finetuner: --image-size applies to image models; --model ${bert} is a text model (bert-base-cased)`);
+    const both = cli('fit', '--model', bert, '--train-data', 'pairs.csv', '--output-dir', join(dir, 'o5'), '--trainable-layers', '1', '--freeze');
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain('options --freeze and --trainable-layers exclude each other');
+  });
+});
+
+describe('finetuner CLI, last', () => {
   it('info prints the LibTorch versions and the binary that loaded', () => {
     const run = cli('info');
     expect(run.status, run.stderr).toBe(0);

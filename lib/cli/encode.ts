@@ -16,10 +16,11 @@ export const encodeCommand: Command = {
     'encode --model DIR --input-list FILE [--out FILE.npy] [options]',
   ],
   details:
-    'The inputs follow the model: image paths for an image model, texts for a text model (one argument\n' +
-    'per text, quoted; put -- before texts that start with -). With --input-list, an image model reads one image path per line (relative to the\n' +
-    'list; blank lines and # comments skipped) and a text model one text per line (an empty line is an\n' +
-    'error). Read the result in Python with numpy.load(FILE); it has shape (inputs, output dim).',
+    'The inputs follow the model: image paths for an image model, texts for a text model (one quoted\n' +
+    'argument per text; put -- before texts that start with -). With --input-list, an image model reads\n' +
+    'one image path per line (relative to the list; blank lines and # comments skipped), a text model one\n' +
+    'text per line (an empty line is an error). Read the result in Python with numpy.load(FILE); it has\n' +
+    'shape (inputs, output dim).',
   positionals: { min: 0, max: Number.POSITIVE_INFINITY },
   options: {
     model: { type: 'string', value: 'DIR', description: 'saved model or exported backbone directory', required: true },

@@ -68,7 +68,7 @@ export const fitCommand: Command = {
     },
     'image-size': { type: 'string', value: 'N', description: 'image models: input side in pixels; smaller trains faster', default: "the backbone's crop" },
     'max-length': {
-      type: 'string', value: 'N', description: 'text models: tokens per text (longer texts are truncated)', default: "the model's (512)",
+      type: 'string', value: 'N', description: 'text models: tokens per text (longer texts are truncated)', default: "the model's",
     },
     device: DEVICE_OPTION,
     seed: { type: 'string', value: 'N', description: 'seed of the batch sampler and projection head', default: '0' },

@@ -14,7 +14,8 @@ import { infoCommand, packageVersion } from './info.js';
 const COMMANDS: readonly Command[] = [
   describeCommand, exportCommand, fitCommand, encodeCommand, evalCommand, buildNativeCommand, infoCommand,
 ];
-const DEMO_SUMMARY = 'Fine-tune a backbone on Fashion-MNIST and compare retrieval before and after (demo --help).';
+const DEMO_SUMMARY =
+  'Fine-tune a backbone on real data (Fashion-MNIST; --task text-to-text: WordNet) and compare retrieval before and after (demo --help).';
 
 function mainHelp(): string {
   const verbs = [...COMMANDS.map((c) => [c.name, c.summary]), ['demo', DEMO_SUMMARY]];

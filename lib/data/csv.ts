@@ -7,7 +7,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse } from 'csv-parse/sync';
+import { parseCsvRecords } from './csvRecords.js';
 import { imageInputProblem, type ImageInput } from './images.js';
 
 export interface LabelledItem<I = ImageInput> {
@@ -82,21 +82,7 @@ export async function readLabelledCsv(file: string, options: ReadCsvOptions = {}
 
 /** The parsing half of readLabelledCsv, for CSV text already in memory. `file` names it in errors and anchors relative paths. */
 export function parseLabelledCsv(text: string, file: string, options: ReadCsvOptions = {}): LabelledData<string> {
-  let records: Array<{ record: string[]; info: { lines: number } }>;
-  try {
-    records = parse(text, {
-      bom: true,
-      delimiter: options.delimiter ?? ',',
-      info: true,
-      // Column counts are checked below, so the message can say which row and what was expected.
-      relax_column_count: true,
-      skip_empty_lines: true,
-    }) as unknown as typeof records; // csv-parse's types do not model `info: true`
-  } catch (err) {
-    const e = err as Error & { lines?: number };
-    throw new Error(`${file}${e.lines ? ` row ${e.lines}` : ''}: not valid CSV: ${e.message}`, { cause: err });
-  }
-  if (records.length === 0) throw new Error(`${file}: the file is empty; expected a header row, then image,label rows`);
+  const records = parseCsvRecords(text, file, options.delimiter, 'image,label');
   const header = records[0]!.record.map((h) => h.trim());
   if (header.length < 2) {
     throw new Error(`${file} row ${records[0]!.info.lines}: the header has ${header.length} column; expected an image column and a label column`);

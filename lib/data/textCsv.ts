@@ -9,7 +9,7 @@
 // validation. Rows in error messages are 1-based lines of the file, header included, as in csv.ts.
 
 import { readFile } from 'node:fs/promises';
-import { parse } from 'csv-parse/sync';
+import { parseCsvRecords } from './csvRecords.js';
 
 export type TextDataKind = 'labelled' | 'pairs' | 'scored';
 
@@ -165,20 +165,7 @@ export async function readTextCsv(file: string, options: ReadTextCsvOptions = {}
 /** The parsing half of readTextCsv, for CSV text already in memory; `file` names it in errors. */
 export function parseTextCsv(text: string, file: string, options: ReadTextCsvOptions = {}): TextData {
   const wanted = checkKind(options.kind ?? 'auto');
-  let records: Array<{ record: string[]; info: { lines: number } }>;
-  try {
-    records = parse(text, {
-      bom: true,
-      delimiter: options.delimiter ?? ',',
-      info: true,
-      relax_column_count: true,
-      skip_empty_lines: true,
-    }) as unknown as typeof records; // csv-parse's types do not model `info: true`
-  } catch (err) {
-    const e = err as Error & { lines?: number };
-    throw new Error(`${file}${e.lines ? ` row ${e.lines}` : ''}: not valid CSV: ${e.message}`, { cause: err });
-  }
-  if (records.length === 0) throw new Error(`${file}: the file is empty; expected a header row, then rows of ${SHAPES}`);
+  const records = parseCsvRecords(text, file, options.delimiter, SHAPES);
   const header = records[0]!.record.map((h) => h.trim());
   const { kind, negative } = csvKind(header, wanted, `${file} row ${records[0]!.info.lines}`);
   if (records.length === 1) throw new Error(`${file}: the file has a header row but no data rows`);

@@ -10,6 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { mulberry32 } from './sampler.js';
 
 export type WordnetPos = 'noun' | 'verb' | 'adj' | 'adv';
 const POS: readonly WordnetPos[] = ['noun', 'verb', 'adj', 'adv'];
@@ -54,17 +55,8 @@ export function wordnetDictDir(): string {
   }
 }
 
-/** A deterministic PRNG (mulberry32) for seeded shuffles. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic PRNG for seeded shuffles (the class sampler's mulberry32). */
+export const seededRandom = mulberry32;
 
 function shuffle<T>(items: T[], seed: number): T[] {
   const random = seededRandom(seed);

@@ -14,6 +14,7 @@ import torch
 
 from . import safetensors
 from .registry import ExportError
+from .weights import first_keys, state_dict_problems
 
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -22,13 +23,6 @@ TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 # Buffers some checkpoints carry that our models compute instead.
 BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
-_SHOW_KEYS = 5
-
-
-def _first(keys: Sequence[str]) -> str:
-    keys = list(keys)
-    more = f" (+{len(keys) - _SHOW_KEYS} more)" if len(keys) > _SHOW_KEYS else ""
-    return ", ".join(keys[:_SHOW_KEYS]) + more
 
 
 def _read_json(path: str, what: str) -> dict:
@@ -155,24 +149,13 @@ def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], path: s
         renamed[k] = tensor
 
     missing = [k for k in expected if k not in renamed]
-    required = [k for k in missing if not any(k.startswith(o) for o in optional)]
-    unexpected = [k for k in renamed if k not in expected]
-    problems = []
-    if required:
-        problems.append(f"missing keys: {_first(required)}")
-    if unexpected:
-        problems.append(f"unexpected keys: {_first(unexpected)}")
-    if not problems:
-        wrong = [f"{k} {tuple(renamed[k].shape)} vs {tuple(expected[k].shape)}"
-                 for k in renamed if renamed[k].shape != expected[k].shape]
-        if wrong:
-            problems.append(f"shape mismatches (checkpoint vs config.json): {_first(wrong)}")
+    problems = state_dict_problems(renamed, expected, "config.json", optional)
     if problems:
         raise ExportError(f"checkpoint {path} does not fit {name}: " + "; ".join(problems))
     if ignored:
-        progress(f"{name}: ignoring {len(ignored)} keys outside the encoder (task heads): {_first(ignored)}")
+        progress(f"{name}: ignoring {len(ignored)} keys outside the encoder (task heads): {first_keys(ignored)}")
     if missing:
-        progress(f"{name}: note: the checkpoint has no {_first(missing)}; left at their random initialisation "
+        progress(f"{name}: note: the checkpoint has no {first_keys(missing)}; left at their random initialisation "
                  "(not used for token states)")
     # Checkpoints may be float16/bfloat16: load_state_dict copies into the float32 parameters.
     model.load_state_dict(renamed, strict=False)

@@ -37,10 +37,28 @@ def resolve(spec: ModelSpec, size: str, weights: Optional[str], random_init: boo
                       f"FILE with a torchvision checkpoint such as {file_name}, or --random-init", exit_code=2)
 
 
-def _first(keys) -> str:
+def first_keys(keys) -> str:
     keys = list(keys)
     more = f" (+{len(keys) - _SHOW_KEYS} more)" if len(keys) > _SHOW_KEYS else ""
     return ", ".join(keys[:_SHOW_KEYS]) + more
+
+
+def state_dict_problems(state, expected, what: str, optional=()) -> list:
+    """Missing keys (except those under an ``optional`` prefix), unexpected keys, and, when the names
+    agree, shape mismatches between a checkpoint's ``state`` and the model's ``expected`` state dict."""
+    missing = [k for k in expected if k not in state and not any(k.startswith(o) for o in optional)]
+    unexpected = [k for k in state if k not in expected]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {first_keys(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {first_keys(unexpected)}")
+    if not problems:
+        wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+                 for k in state if state[k].shape != expected[k].shape]
+        if wrong:
+            problems.append(f"shape mismatches (checkpoint vs {what}): {first_keys(wrong)}")
+    return problems
 
 
 def load_checkpoint(model: torch.nn.Module, path: str, name: str) -> None:
@@ -57,19 +75,7 @@ def load_checkpoint(model: torch.nn.Module, path: str, name: str) -> None:
                           "as torchvision saves them")
 
     # Checked here rather than left to load_state_dict so the error is one line naming the first keys.
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    problems = []
-    if missing:
-        problems.append(f"missing keys: {_first(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys: {_first(unexpected)}")
-    if not problems:
-        wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
-                 for k, v in expected.items() if state[k].shape != v.shape]
-        if wrong:
-            problems.append(f"shape mismatches (checkpoint vs model): {_first(wrong)}")
+    problems = state_dict_problems(state, model.state_dict(), "model")
     if problems:
         raise ExportError(f"checkpoint {path} does not fit {name}: " + "; ".join(problems))
     model.load_state_dict(state, strict=True)

@@ -1,0 +1,50 @@
+// What every model bench of `npm run bench` shares: its settings, the shape of a prepared model bench
+// (comparisons run in phases, then closed), and helpers to read the Python worker's answers.
+
+import type { Comparison, ComparisonResult, CpuUsage } from './sideBySide.js';
+
+export type BenchKind = 'train' | 'encode';
+
+/** Settings of one model's bench, after defaults and flags. */
+export interface ModelBenchSettings {
+  threads: number;
+  quick: boolean;
+  /** Training steps per side per round. */
+  trainSteps: number;
+  /** Encodes of the batch per side per round. */
+  encodeReps: number;
+  /** Which rows to run. */
+  kinds: ReadonlySet<BenchKind>;
+  /** Exported model cache. */
+  cache: string;
+  log: (message: string) => void;
+}
+
+export interface PreparedBench {
+  /**
+   * Comparisons, in phases: each phase is a separate runSideBySide (warm-ups, then its rounds). Encoding
+   * goes in a phase before training because a training step invalidates the addon's frozen inference
+   * module: interleaved with training, every encode would pay to freeze and optimise it again.
+   */
+  phases: { comparisons: Comparison[]; rounds: number }[];
+  /** This model's settings, for the report. */
+  settings: Record<string, unknown>;
+  /** The Python worker's ready line (interpreter, torch version, threads). */
+  python: Record<string, unknown>;
+  /** Lines for the report after the tables, and data for the JSON report, once the rounds are done. */
+  finish?(results: ComparisonResult[]): { notes: string[]; data?: Record<string, unknown> };
+  /** Disposes of the model and stops the Python worker. */
+  close(): Promise<void>;
+}
+
+export function seconds(response: Record<string, unknown>): number {
+  const s = response.seconds;
+  if (typeof s !== 'number' || !(s > 0)) throw new Error(`python worker answered without seconds: ${JSON.stringify(response)}`);
+  return s;
+}
+
+export function pythonCpu(response: Record<string, unknown>): CpuUsage | undefined {
+  const cpu = response.cpu as Partial<CpuUsage> | undefined;
+  if (!cpu || typeof cpu.user !== 'number' || typeof cpu.system !== 'number') return undefined;
+  return { user: cpu.user, system: cpu.system, minorFaults: cpu.minorFaults ?? 0 };
+}
