@@ -1,54 +1,59 @@
 #!/usr/bin/env node
-// `npm run bench`: resnet50 at batch 16 on the CPU, the addon against the same model in PyTorch eager
-// (/usr/bin/python3, same thread count), measured side by side in one run. Prints a markdown table and
-// writes bench-results/latest.md and latest.json.
+// `npm run bench`: the addon against the same models in PyTorch eager (/usr/bin/python3, same thread
+// count) on the CPU, measured side by side in one run: resnet50 at batch 16 (training steps/s, encode
+// images/s) and bert-base-cased at batch 32 x 128 tokens (MultipleNegativesRankingLoss training steps/s,
+// encode sentences/s, the share of encode time spent tokenizing). Prints a markdown table and writes
+// bench-results/latest.md and latest.json.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, platform, release, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import type { NativeTrainOptions } from '../binding.js';
-import type { ImageBatch } from '../data/images.js';
-import { exportModel } from '../export.js';
 import { loadBinding, packageRoot, runtimeInfo } from '../loader.js';
-import { readMetadata } from '../metadata.js';
-import { loadModel } from '../loadModel.js';
-import { PythonPeer } from './pythonPeer.js';
+import { BERT_DEFAULTS, BERT_LENGTH, BERT_MODEL, BERT_ROWS, prepareBertBench } from './bert.js';
 import { writeReport, toMarkdown, type BenchReport } from './report.js';
-import { cpuNow, cpuSince, runSideBySide, type Comparison, type CpuUsage, type SideBySideEvent } from './sideBySide.js';
+import { prepareResnetBench, RESNET_BATCH, RESNET_DEFAULTS, RESNET_MODEL } from './resnet.js';
+import type { BenchKind, ModelBenchSettings, PreparedBench } from './shared.js';
+import { runSideBySide, type ComparisonResult, type CpuUsage, type SideBySideEvent } from './sideBySide.js';
 
 const GOAL_RATIO = 0.95;
-const MODEL = 'resnet50';
-const BATCH = 16;
-const ITEMS_PER_CLASS = 4;
-const IMAGE_SIZE = 224;
-const TRAINING: NativeTrainOptions = {
-  optimizer: 'adam',
-  learningRate: 1e-4,
-  weightDecay: 0,
-  momentum: 0.9,
-  freeze: 'none',
-  margin: 0.2,
-  miner: 'batch-hard',
+
+type BenchModel = 'resnet' | 'bert';
+const MODELS: readonly BenchModel[] = ['resnet', 'bert'];
+const KINDS: readonly BenchKind[] = ['train', 'encode'];
+/** Names accepted for each model in --models and --only. */
+const MODEL_ALIASES: Record<string, BenchModel> = {
+  resnet: 'resnet',
+  resnet50: 'resnet',
+  bert: 'bert',
+  'bert-base': 'bert',
+  [BERT_MODEL]: 'bert',
 };
 
 const USAGE = `usage: npm run bench -- [options]
 
-Benchmarks ${MODEL} (batch ${BATCH}, ${IMAGE_SIZE}x${IMAGE_SIZE}, CPU): training steps/s and encode images/s of the
-finetuner addon and of the same model in PyTorch eager (/usr/bin/python3), alternating the two sides
-round by round, and reports the median of the per-round ratios addon/python (goal >= ${GOAL_RATIO}).
+Benchmarks the finetuner addon against the same model in PyTorch eager (/usr/bin/python3) on the CPU,
+alternating the two sides round by round, and reports the median of the per-round ratios addon/python
+(goal >= ${GOAL_RATIO}):
+  resnet  ${RESNET_MODEL}, batch ${RESNET_BATCH}, 224x224: training steps/s (batch-hard triplet, adam) and encode images/s
+  bert    ${BERT_MODEL} full size, random weights, batch ${BERT_ROWS} texts x ${BERT_LENGTH} tokens: training steps/s
+          (MultipleNegativesRankingLoss on ${BERT_ROWS} pairs, adam lr 2e-5) and encode sentences/s (model.encode(texts),
+          tokenization included), plus the share of encode time spent tokenizing
+Encoding is measured before training (a training step makes the addon rebuild its frozen inference module).
 
 options:
-  --rounds N         measured rounds (default 5; 2 with --quick)
+  --models LIST      comma-separated: resnet, bert (default: both)
+  --only LIST        comma-separated rows: train, encode (of every model), a model (resnet, bert) or one row:
+                     resnet-train, resnet-encode, bert-train, bert-encode (default: all rows)
+  --rounds N         measured rounds of every row (default: resnet 5; bert encode 5, bert train 3; --quick 2/2/1)
   --threads N        intra-op threads of both sides (default: os.availableParallelism() = ${availableParallelism()})
-  --only WHICH       train or encode (default: both)
-  --quick            smoke run: 2 rounds, minimal warm-up (figures are rough)
-  --train-steps N    training steps per side per round (default 2; 1 with --quick)
-  --encode-reps N    encodes of the batch per side per round (default 2)
+  --quick            smoke run: fewer rounds, minimal warm-up (figures are rough)
+  --train-steps N    training steps per side per round (default: resnet 2, bert 1; 1 with --quick)
+  --encode-reps N    encodes of the batch per side per round (default: resnet 2, bert 1; 1 with --quick)
   --out DIR          where latest.md and latest.json go (default: bench-results/ in the package)
-  --cache DIR        exported model cache (default: $FINETUNER_BENCH_CACHE or <tmpdir>/finetuner-bench)
+  --cache DIR        exported models (default: $FINETUNER_BENCH_CACHE or <tmpdir>/finetuner-bench); bert-base-cased
+                     and its tokenizer are built there once (~1 minute)
   --omp-wait-policy P  passive (default, or $OMP_WAIT_POLICY when set), active or default (libgomp's own),
                      set on BOTH sides before LibTorch loads. Why: libgomp spins at barriers for up to 300k
                      iterations unless a process manages more OpenMP threads than CPUs. The addon does (one
@@ -58,24 +63,26 @@ options:
   --strict           exit with code 1 when a ratio misses the goal
   -h, --help         this text
 
-A full run takes 3-8 minutes on 2 cores (a resnet50 training step at batch 16 takes 3-8 s there, more when
-other processes load the machine; --quick about 1-2 minutes).`;
+On 2 idle cores: resnet takes 3-8 minutes (a training step at batch 16 takes 3-8 s), bert about 6 (an encode
+of the batch ~6 s, a training step ~30 s); more when other processes load the machine. --quick: 1-2 and ~3.`;
 
 interface Settings {
-  rounds: number;
+  models: BenchModel[];
+  /** Rows per model. */
+  rows: Map<BenchModel, Set<BenchKind>>;
+  rounds: number | undefined;
   threads: number;
-  only: 'train' | 'encode' | undefined;
   quick: boolean;
-  trainSteps: number;
-  encodeReps: number;
+  trainSteps: number | undefined;
+  encodeReps: number | undefined;
   out: string;
   cache: string;
   strict: boolean;
   ompWaitPolicy: 'passive' | 'active' | 'default';
 }
 
-function positive(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
+function positive(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
   return n;
@@ -83,10 +90,56 @@ function positive(value: string | undefined, flag: string, fallback: number): nu
 
 class UsageError extends Error {}
 
+function list(value: string | undefined): string[] | undefined {
+  return value?.split(',').map((v) => v.trim().toLowerCase()).filter((v) => v !== '');
+}
+
+function modelOf(name: string, flag: string): BenchModel {
+  const model = MODEL_ALIASES[name];
+  if (!model) throw new UsageError(`${flag}: unknown model ${JSON.stringify(name)}; use ${MODELS.join(' or ')}`);
+  return model;
+}
+
+/** --models and --only: which rows of which models run. */
+function selectRows(modelsFlag: string | undefined, onlyFlag: string | undefined): Map<BenchModel, Set<BenchKind>> {
+  const listed = list(modelsFlag);
+  if (listed && listed.length === 0) throw new UsageError('--models needs at least one model');
+  const models = new Set(listed ? listed.map((m) => modelOf(m, '--models')) : MODELS);
+  const only = list(onlyFlag);
+  if (only && only.length === 0) throw new UsageError('--only needs at least one row');
+  const rows = new Map<BenchModel, Set<BenchKind>>();
+  const add = (model: BenchModel, kind: BenchKind, named: boolean) => {
+    if (!models.has(model)) {
+      if (named && listed) throw new UsageError(`--only ${onlyFlag} names ${model} rows, but --models ${modelsFlag} leaves ${model} out`);
+      if (!named) return;
+    }
+    if (!rows.has(model)) rows.set(model, new Set());
+    rows.get(model)!.add(kind);
+  };
+  if (!only) {
+    for (const model of models) for (const kind of KINDS) add(model, kind, false);
+    return rows;
+  }
+  // Rows named with their model select only those models unless --models says otherwise.
+  const generic = only.filter((o) => (KINDS as readonly string[]).includes(o)) as BenchKind[];
+  const specific = only.filter((o) => !(KINDS as readonly string[]).includes(o));
+  if (specific.length > 0 && !listed) models.clear();
+  for (const token of specific) {
+    const kind = KINDS.find((k) => token.endsWith(`-${k}`));
+    const model = modelOf(kind ? token.slice(0, -kind.length - 1) : token, '--only');
+    models.add(model);
+    for (const k of kind ? [kind] : KINDS) add(model, k, true);
+  }
+  for (const model of models) for (const kind of generic) add(model, kind, false);
+  if (rows.size === 0) throw new UsageError(`--only ${onlyFlag} selects no row`);
+  return rows;
+}
+
 function parseSettings(argv: string[]): Settings | undefined {
   const { values } = parseArgs({
     args: argv,
     options: {
+      models: { type: 'string' },
       rounds: { type: 'string' },
       threads: { type: 'string' },
       only: { type: 'string' },
@@ -103,22 +156,19 @@ function parseSettings(argv: string[]): Settings | undefined {
     allowPositionals: false,
   });
   if (values.help) return undefined;
-  const only = values.only;
-  if (only !== undefined && only !== 'train' && only !== 'encode') {
-    throw new UsageError(`--only must be train or encode, got ${JSON.stringify(only)}`);
-  }
-  const quick = values.quick!;
+  const rows = selectRows(values.models, values.only);
   const policy = (values['omp-wait-policy'] ?? process.env.OMP_WAIT_POLICY ?? 'passive').toLowerCase();
   if (policy !== 'passive' && policy !== 'active' && policy !== 'default') {
     throw new UsageError(`--omp-wait-policy must be passive, active or default, got ${JSON.stringify(policy)}`);
   }
   return {
-    rounds: positive(values.rounds, '--rounds', quick ? 2 : 5),
-    threads: positive(values.threads, '--threads', availableParallelism()),
-    only,
-    quick,
-    trainSteps: positive(values['train-steps'], '--train-steps', quick ? 1 : 2),
-    encodeReps: positive(values['encode-reps'], '--encode-reps', quick ? 1 : 2),
+    models: MODELS.filter((m) => rows.has(m)),
+    rows,
+    rounds: positive(values.rounds, '--rounds'),
+    threads: positive(values.threads, '--threads') ?? availableParallelism(),
+    quick: values.quick!,
+    trainSteps: positive(values['train-steps'], '--train-steps'),
+    encodeReps: positive(values['encode-reps'], '--encode-reps'),
     out: resolve(values.out ?? join(packageRoot(), 'bench-results')),
     cache: resolve(values.cache ?? process.env.FINETUNER_BENCH_CACHE ?? join(tmpdir(), 'finetuner-bench')),
     strict: values.strict!,
@@ -140,55 +190,6 @@ function log(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
 }
 
-/** The exported backbone (random init, full size), once per cache directory. */
-async function exportedModel(cache: string): Promise<string> {
-  const dir = join(cache, `${MODEL}-full-random`);
-  if (existsSync(join(dir, 'finetuner.json'))) {
-    try {
-      await readMetadata(dir);
-      return dir;
-    } catch {
-      // stale or partial: export again
-    }
-  }
-  log(`exporting ${MODEL} (random init) to ${dir}`);
-  await exportModel(MODEL, { outDir: dir, randomInit: true });
-  return dir;
-}
-
-/** A fixed batch of random pixels (seeded, so every run and both sides see the same images). */
-function randomBatch(seed: number): ImageBatch {
-  const pixels = new Uint8Array(BATCH * IMAGE_SIZE * IMAGE_SIZE * 3);
-  let state = seed >>> 0;
-  for (let i = 0; i < pixels.length; i++) {
-    // mulberry32
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    pixels[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff;
-  }
-  return { pixels, rows: BATCH, height: IMAGE_SIZE, width: IMAGE_SIZE };
-}
-
-function labels(): Int32Array {
-  const result = new Int32Array(BATCH);
-  for (let i = 0; i < BATCH; i++) result[i] = Math.floor(i / ITEMS_PER_CLASS);
-  return result;
-}
-
-function seconds(response: Record<string, unknown>): number {
-  const s = response.seconds;
-  if (typeof s !== 'number' || !(s > 0)) throw new Error(`python worker answered without seconds: ${JSON.stringify(response)}`);
-  return s;
-}
-
-function pythonCpu(response: Record<string, unknown>): CpuUsage | undefined {
-  const cpu = response.cpu as Partial<CpuUsage> | undefined;
-  if (!cpu || typeof cpu.user !== 'number' || typeof cpu.system !== 'number') return undefined;
-  return { user: cpu.user, system: cpu.system, minorFaults: cpu.minorFaults ?? 0 };
-}
-
 function cpuText(m: { seconds: number; cpu?: CpuUsage }): string {
   return m.cpu ? ` [cpu ${((m.cpu.user + m.cpu.system) / m.seconds).toFixed(2)}x wall, sys ${(m.cpu.system / m.seconds).toFixed(2)}x]` : '';
 }
@@ -205,12 +206,32 @@ function describeEvent(event: SideBySideEvent): string {
   );
 }
 
+function prepare(model: BenchModel, settings: Settings): Promise<PreparedBench> {
+  const { quick } = settings;
+  const common: ModelBenchSettings = {
+    threads: settings.threads,
+    quick,
+    trainSteps: settings.trainSteps ?? (model === 'bert' ? BERT_DEFAULTS.trainSteps() : RESNET_DEFAULTS.trainSteps(quick)),
+    encodeReps: settings.encodeReps ?? (model === 'bert' ? BERT_DEFAULTS.encodeReps() : RESNET_DEFAULTS.encodeReps(quick)),
+    kinds: settings.rows.get(model)!,
+    cache: settings.cache,
+    log,
+  };
+  if (model === 'resnet') return prepareResnetBench({ ...common, rounds: settings.rounds ?? RESNET_DEFAULTS.rounds(quick) });
+  return prepareBertBench({
+    ...common,
+    encodeRounds: settings.rounds ?? BERT_DEFAULTS.encodeRounds(quick),
+    trainRounds: settings.rounds ?? BERT_DEFAULTS.trainRounds(quick),
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   let settings: Settings | undefined;
   try {
     settings = parseSettings(argv);
   } catch (error) {
-    process.stderr.write(`bench: ${(error as Error).message}\n\n${USAGE}\n`);
+    if (!(error instanceof UsageError) && !(error instanceof TypeError)) throw error;
+    process.stderr.write(`bench: ${error.message}\n\n${USAGE}\n`);
     return 2;
   }
   if (!settings) {
@@ -219,141 +240,67 @@ async function main(argv: string[]): Promise<number> {
   }
   const started = performance.now();
   // libgomp reads OMP_WAIT_POLICY once, when LibTorch is loaded: set it before loadBinding(); the Python
-  // worker inherits it.
+  // workers inherit it.
   if (settings.ompWaitPolicy === 'default') delete process.env.OMP_WAIT_POLICY;
   else process.env.OMP_WAIT_POLICY = settings.ompWaitPolicy.toUpperCase();
   const binding = loadBinding();
   binding.setNumThreads(settings.threads);
   const runtime = runtimeInfo();
 
-  const modelDir = await exportedModel(settings.cache);
-  const batch = randomBatch(1234);
-  const batchLabels = labels();
-  const pixelsFile = join(settings.cache, `pixels-${BATCH}x${IMAGE_SIZE}.bin`);
-  await writeFile(pixelsFile, batch.pixels);
-
-  log(`starting the python worker (${settings.threads} threads)`);
-  const peer = await PythonPeer.start({
-    script: 'torch_eager.py',
-    args: [
-      '--model', MODEL,
-      '--threads', String(settings.threads),
-      '--batch', String(BATCH),
-      '--size', String(IMAGE_SIZE),
-      '--items-per-class', String(ITEMS_PER_CLASS),
-      '--pixels', pixelsFile,
-      '--lr', String(TRAINING.learningRate),
-      '--margin', String(TRAINING.margin),
-    ],
-  });
-  const killPeer = () => peer.kill();
-  process.once('exit', killPeer);
-  if (peer.info.threads !== settings.threads) {
-    log(`warning: the python worker reports torch.get_num_threads() = ${String(peer.info.threads)}, not ${settings.threads}`);
+  const results: ComparisonResult[] = [];
+  const modelSettings: Record<string, Record<string, unknown>> = {};
+  const notes: string[] = [];
+  const extra: Record<string, unknown> = {};
+  let python: Record<string, unknown> = {};
+  // One model at a time: each has its own Python worker, and both sides of bert-base hold ~2 GB.
+  for (const model of settings.models) {
+    const bench = await prepare(model, settings);
+    try {
+      const modelResults: ComparisonResult[] = [];
+      for (const phase of bench.phases) {
+        log(`${phase.rounds} rounds of ${phase.comparisons.map((c) => c.id).join(' + ')}, sides alternating`);
+        modelResults.push(...(await runSideBySide(phase.comparisons, { rounds: phase.rounds, onEvent: (event) => log(describeEvent(event)) })));
+      }
+      // Report rows in a fixed order: train, then encode, as before.
+      modelResults.sort((x, y) => Number(x.id.endsWith('-encode')) - Number(y.id.endsWith('-encode')));
+      results.push(...modelResults);
+      modelSettings[model === 'bert' ? BERT_MODEL : RESNET_MODEL] = bench.settings;
+      python = { ...bench.python, ...python, ready: undefined };
+      const finished = bench.finish?.(modelResults);
+      if (finished) {
+        notes.push(...finished.notes);
+        if (finished.data) extra[model] = finished.data;
+      }
+    } finally {
+      await bench.close();
+    }
   }
 
-  log(`loading ${modelDir} in the addon (${settings.threads} threads)`);
-  const model = await loadModel(modelDir, { device: 'cpu' });
-  try {
-    const native = model.nativeModel;
-    native.configureTraining(TRAINING);
-
-    const { trainSteps, encodeReps, quick } = settings;
-    const comparisons: Comparison[] = [];
-    if (settings.only !== 'encode') {
-      comparisons.push({
-        id: `${MODEL}-train`,
-        title: `${MODEL} train (batch ${BATCH})`,
-        unit: 'steps/s',
-        a: {
-          label: 'addon',
-          // TorchScript's profiling executor profiles, then optimises: the first 2-3 runs are slow.
-          warmUp: Math.max(1, Math.ceil((quick ? 2 : 3) / trainSteps)),
-          async measure() {
-            const before = cpuNow();
-            const t0 = performance.now();
-            for (let i = 0; i < trainSteps; i++) await native.trainStep(batch, batchLabels);
-            return { seconds: (performance.now() - t0) / 1000, units: trainSteps, cpu: cpuSince(before) };
-          },
-        },
-        b: {
-          label: 'python',
-          warmUp: 1,
-          async measure() {
-            const response = await peer.request({ cmd: 'train', steps: trainSteps });
-            return { seconds: seconds(response), units: trainSteps, cpu: pythonCpu(response) };
-          },
-        },
-      });
-    }
-    if (settings.only !== 'train') {
-      comparisons.push({
-        id: `${MODEL}-encode`,
-        title: `${MODEL} encode (batch ${BATCH})`,
-        unit: 'images/s',
-        a: {
-          label: 'addon',
-          warmUp: Math.max(1, Math.ceil((quick ? 2 : 3) / encodeReps)),
-          async measure() {
-            const before = cpuNow();
-            const t0 = performance.now();
-            for (let i = 0; i < encodeReps; i++) await model.encodeBatch(batch);
-            return { seconds: (performance.now() - t0) / 1000, units: encodeReps * BATCH, cpu: cpuSince(before) };
-          },
-        },
-        b: {
-          label: 'python',
-          warmUp: 1,
-          async measure() {
-            const response = await peer.request({ cmd: 'encode', reps: encodeReps });
-            return { seconds: seconds(response), units: encodeReps * BATCH, cpu: pythonCpu(response) };
-          },
-        },
-      });
-    }
-
-    log(`${settings.rounds} rounds of ${comparisons.map((c) => c.id).join(' + ')}, sides alternating`);
-    const results = await runSideBySide(comparisons, {
-      rounds: settings.rounds,
-      onEvent: (event) => log(describeEvent(event)),
-    });
-
-    const report: BenchReport = {
-      title: `finetuner bench: addon vs PyTorch eager, ${MODEL} on CPU`,
-      date: new Date().toISOString(),
-      machine: {
-        cpu: cpuModel(),
-        cores: availableParallelism(),
-        threads: settings.threads,
-        platform: `${platform()} ${release()}`,
-        node: process.version,
-      },
-      libtorch: { builtAgainst: runtime.builtAgainst, runtime: runtime.runtime, addonPath: runtime.path },
-      python: { ...peer.info, ready: undefined },
-      goalRatio: GOAL_RATIO,
-      settings: {
-        model: `${MODEL} (random init)`,
-        batch: BATCH,
-        image: `${IMAGE_SIZE}x${IMAGE_SIZE}`,
-        rounds: settings.rounds,
-        trainStepsPerRound: trainSteps,
-        encodeRepsPerRound: encodeReps,
-        quick: settings.quick,
-        ompWaitPolicy: settings.ompWaitPolicy,
-        training: 'adam lr 1e-4, batch-hard triplet margin 0.2',
-      },
-      results,
-      pass: results.every((r) => r.medianRatio >= GOAL_RATIO),
-    };
-    const files = await writeReport(report, settings.out);
-    process.stdout.write(`\n${toMarkdown(report)}\n`);
-    log(`wrote ${files.markdown} and ${files.json} (${((performance.now() - started) / 1000).toFixed(0)} s in all)`);
-    return settings.strict && !report.pass ? 1 : 0;
-  } finally {
-    model.dispose();
-    await peer.close();
-    process.off('exit', killPeer);
-  }
+  const names = settings.models.map((m) => (m === 'bert' ? BERT_MODEL : RESNET_MODEL));
+  const report: BenchReport = {
+    title: `finetuner bench: addon vs PyTorch eager, ${names.join(' and ')} on CPU`,
+    date: new Date().toISOString(),
+    machine: {
+      cpu: cpuModel(),
+      cores: availableParallelism(),
+      threads: settings.threads,
+      platform: `${platform()} ${release()}`,
+      node: process.version,
+    },
+    libtorch: { builtAgainst: runtime.builtAgainst, runtime: runtime.runtime, addonPath: runtime.path },
+    python,
+    goalRatio: GOAL_RATIO,
+    settings: { quick: settings.quick, ompWaitPolicy: settings.ompWaitPolicy },
+    models: modelSettings,
+    results,
+    notes,
+    extra,
+    pass: results.every((r) => r.medianRatio >= GOAL_RATIO),
+  };
+  const files = await writeReport(report, settings.out);
+  process.stdout.write(`\n${toMarkdown(report)}\n`);
+  log(`wrote ${files.markdown} and ${files.json} (${((performance.now() - started) / 1000).toFixed(0)} s in all)`);
+  return settings.strict && !report.pass ? 1 : 0;
 }
 
 main(process.argv.slice(2)).then(
