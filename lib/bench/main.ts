@@ -230,8 +230,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     settings = parseSettings(argv);
   } catch (error) {
-    if (!(error instanceof UsageError) && !(error instanceof TypeError)) throw error;
-    process.stderr.write(`bench: ${error.message}\n\n${USAGE}\n`);
+    process.stderr.write(`bench: ${(error as Error).message}\n\n${USAGE}\n`);
     return 2;
   }
   if (!settings) {

@@ -25,8 +25,15 @@ export interface BenchReport {
   python: Record<string, unknown>;
   /** The goal each ratio is checked against (addon rate / python rate >= goal). */
   goalRatio: number;
+  /** Settings of the whole run (thread policy, quick). */
   settings: Record<string, unknown>;
+  /** Settings of each model's rows, by model name. */
+  models?: Record<string, Record<string, unknown>>;
   results: ComparisonResult[];
+  /** Lines printed after the tables (e.g. the share of encode time spent tokenizing). */
+  notes?: string[];
+  /** Further measurements, by model, for the JSON report. */
+  extra?: Record<string, unknown>;
   /** Every row's median ratio meets the goal. */
   pass: boolean;
 }
@@ -36,6 +43,12 @@ function fmt(value: number): string {
   if (value >= 100) return value.toFixed(1);
   if (value >= 1) return value.toFixed(2);
   return value.toPrecision(3);
+}
+
+function settingsText(settings: Record<string, unknown>): string {
+  return Object.entries(settings)
+    .map(([k, v]) => `${k} ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(', ');
 }
 
 function mark(ratio: number, goal: number): string {
@@ -50,19 +63,18 @@ export function toMarkdown(report: BenchReport): string {
     `- date: ${report.date}`,
     `- machine: ${machine.cpu}, ${machine.cores} logical CPUs, ${machine.platform}; threads used by both sides: ${machine.threads}`,
     `- addon: LibTorch ${libtorch.runtime} (built against ${libtorch.builtAgainst}), Node ${machine.node}`,
-    `- python: torch ${String(python.torch)}, torchvision ${String(python.torchvision)}, Python ${String(python.python)}, ` +
-      `torch.get_num_threads() = ${String(python.threads)}`,
-    `- settings: ${Object.entries(report.settings)
-      .map(([k, v]) => `${k} ${typeof v === 'string' ? v : JSON.stringify(v)}`)
-      .join(', ')}`,
+    `- python: torch ${String(python.torch)}${python.torchvision === undefined ? '' : `, torchvision ${String(python.torchvision)}`}, ` +
+      `Python ${String(python.python)}, torch.get_num_threads() = ${String(python.threads)}`,
+    `- settings: ${settingsText(report.settings)}`,
+    ...Object.entries(report.models ?? {}).map(([name, settings]) => `- ${name}: ${settingsText(settings)}`),
     '',
-    `| benchmark | addon | python eager | ratio addon/python (median of ${report.results[0]?.rounds.length ?? 0} rounds) | range | goal >= ${report.goalRatio} |`,
-    '|---|---:|---:|---:|---:|:---:|',
+    `| benchmark | addon | python eager | ratio addon/python (median over rounds) | range | rounds | goal >= ${report.goalRatio} |`,
+    '|---|---:|---:|---:|---:|---:|:---:|',
   ];
   for (const r of report.results) {
     lines.push(
       `| ${r.title} | ${fmt(r.medianRate.a)} ${r.unit} | ${fmt(r.medianRate.b)} ${r.unit} | ${r.medianRatio.toFixed(3)} | ` +
-        `${r.minRatio.toFixed(3)} – ${r.maxRatio.toFixed(3)} | ${mark(r.medianRatio, report.goalRatio)} |`,
+        `${r.minRatio.toFixed(3)} – ${r.maxRatio.toFixed(3)} | ${r.rounds.length} | ${mark(r.medianRatio, report.goalRatio)} |`,
     );
   }
   lines.push(
@@ -77,6 +89,7 @@ export function toMarkdown(report: BenchReport): string {
     `CPU use is the median over the rounds; with ${report.machine.threads} threads a side that had the CPUs to itself shows about ` +
       `${report.machine.threads}.00x. Much less means other processes on the machine took CPU time from that side.`,
   );
+  if (report.notes && report.notes.length > 0) lines.push('', ...report.notes.map((n) => `- ${n}`));
   lines.push('', `**${report.pass ? 'PASS' : 'FAIL'}**: the addon ${report.pass ? 'is' : 'is not'} within the goal (ratio >= ${report.goalRatio}) on every row.`);
   lines.push('', 'Rates are medians over the rounds; the ratio is the median of the per-round ratios (the sides alternate A B / B A).');
   return `${lines.join('\n')}\n`;
