@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, fit, loadModel, runtimeInfo, type EmbeddingModel } from '../lib/index.js';
-import { exportTiny, PYTHON, syntheticImages, tempDir } from './helpers/fixtures.js';
+import { exportTiny, maxAbsDiff, PYTHON, readFloats, syntheticImages, tempDir } from './helpers/fixtures.js';
 
 const work = tempDir('model');
 let resnetDir: string;
@@ -17,18 +17,6 @@ beforeAll(() => {
   efficientnetDir = exportTiny('efficientnet_b0', join(work.dir, 'efficientnet_b0-tiny'));
 });
 afterAll(() => work.cleanup());
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
-}
-
-function readFloats(file: string): Float32Array {
-  const bytes = readFileSync(file);
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-}
 
 /** Pixels of a batch of synthetic images at the model's input size, as uint8 NHWC. */
 async function pixelBatch(model: EmbeddingModel, count: number, seed: number) {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, fit, loadModel, type EmbeddingModel } from '../lib/index.js';
 import { readWordnetPairs, splitHeldOut, type WordnetPair } from '../lib/data/wordnet.js';
 import { writeBertTokenizer } from '../lib/text/wordpiece.js';
-import { PYTHON, REPO_ROOT, tempDir } from './helpers/fixtures.js';
+import { maxAbsDiff, PYTHON, readFloats, REPO_ROOT, tempDir } from './helpers/fixtures.js';
 
 const work = tempDir('text');
 let bertDir: string;
@@ -32,18 +32,6 @@ beforeAll(async () => {
   distilDir = exportText('sentence-transformers/msmarco-distilbert-base-v3', join(work.dir, 'distil'), ['--tokenizer', tokenizer]);
 });
 afterAll(() => work.cleanup());
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
-}
-
-function readFloats(file: string): Float32Array {
-  const bytes = readFileSync(file);
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-}
 
 // Writes a token batch for Python: ids, mask and types as int32 files.
 function writeTokens(model: EmbeddingModel, texts: string[], prefix: string) {

@@ -2,9 +2,10 @@
 // synthetic labelled image set whose classes differ by colour and pattern, so a few training steps can
 // separate them.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { expect } from 'vitest';
 import type { RawImage } from '../../lib/data/images.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
@@ -63,4 +64,18 @@ export function syntheticImages(classes: number, perClass: number, size: number,
     }
   }
   return items;
+}
+
+/** Largest element-wise difference of two equally long float arrays. */
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
+
+/** A raw float32 file (as numpy's tofile writes it). */
+export function readFloats(file: string): Float32Array {
+  const bytes = readFileSync(file);
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
 }
