@@ -5,10 +5,13 @@
 // encode sentences/s, the share of encode time spent tokenizing). Prints a markdown table and writes
 // bench-results/latest.md and latest.json.
 
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { availableParallelism, cpus, platform, release, tmpdir } from 'node:os';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { availableParallelism, constants, cpus, platform, release, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadBinding, packageRoot, runtimeInfo } from '../loader.js';
 import { BERT_DEFAULTS, BERT_LENGTH, BERT_MODEL, BERT_ROWS, prepareBertBench } from './bert.js';
@@ -18,6 +21,11 @@ import type { BenchKind, ModelBenchSettings, PreparedBench } from './shared.js';
 import { runSideBySide, type ComparisonResult, type CpuUsage, type SideBySideEvent } from './sideBySide.js';
 
 const GOAL_RATIO = 0.95;
+/** --malloc release: glibc mmaps every allocation from this size up and unmaps it when freed. */
+const MMAP_THRESHOLD = 131072;
+type MallocPolicy = 'auto' | 'release' | 'default';
+/** Set in the child process that runs one model's rows (see runModelInChild). */
+const CHILD_ENV = 'FINETUNER_BENCH_CHILD';
 
 type BenchModel = 'resnet' | 'bert';
 const MODELS: readonly BenchModel[] = ['resnet', 'bert'];
@@ -60,11 +68,21 @@ options:
                      team per libuv worker), so it spins only ~100; Python does not. On a shared machine
                      that alone made PyTorch eager ~2x slower, so the sides must run under the same policy.
                      'active' spins forever: idle threads of one side then slow down the other.
+  --list             print the rows the options select, and exit
+  --malloc P         auto (default), release or default: glibc's malloc settings for BOTH sides of a model.
+                     release sets MALLOC_MMAP_THRESHOLD_=${MMAP_THRESHOLD}: freed tensors go back to the system.
+                     auto: release for bert, glibc's default for resnet. Why: with glibc's own dynamic threshold,
+                     bert-base training at 32 pairs x 128 keeps ~17-20 GB resident per process after 3 steps (the
+                     addon and PyTorch eager alike: freed activations stay in fragmented heaps), so the two sides
+                     together run out of memory on a 24 GB machine; with release each peaks at ~9 GB and idles at
+                     ~2.5 GB, but pays page faults for every large tensor (resnet50 runs ~35% slower on both sides).
+                     glibc reads these settings at process start, so each model runs in its own child process.
   --strict           exit with code 1 when a ratio misses the goal
   -h, --help         this text
 
-On 2 idle cores: resnet takes 3-8 minutes (a training step at batch 16 takes 3-8 s), bert about 6 (an encode
-of the batch ~6 s, a training step ~30 s); more when other processes load the machine. --quick: 1-2 and ~3.`;
+On 2 idle cores: resnet takes 3-8 minutes (a training step at batch 16 takes 3-8 s), bert about 7 (an encode
+of the batch ~6 s, a training step ~40 s; peak memory ~12 GB); more when other processes load the machine.
+--quick: 1-2 and ~3 minutes.`;
 
 interface Settings {
   models: BenchModel[];
@@ -78,7 +96,9 @@ interface Settings {
   out: string;
   cache: string;
   strict: boolean;
+  list: boolean;
   ompWaitPolicy: 'passive' | 'active' | 'default';
+  malloc: MallocPolicy;
 }
 
 function positive(value: string | undefined, flag: string): number | undefined {
@@ -100,7 +120,10 @@ function modelOf(name: string, flag: string): BenchModel {
   return model;
 }
 
-/** --models and --only: which rows of which models run. */
+/**
+ * --models and --only: which rows of which models run. A kind alone (train, encode) selects that row of
+ * every model in --models (default all); a model (bert) or a row (bert-train) selects just that.
+ */
 function selectRows(modelsFlag: string | undefined, onlyFlag: string | undefined): Map<BenchModel, Set<BenchKind>> {
   const listed = list(modelsFlag);
   if (listed && listed.length === 0) throw new UsageError('--models needs at least one model');
@@ -108,30 +131,20 @@ function selectRows(modelsFlag: string | undefined, onlyFlag: string | undefined
   const only = list(onlyFlag);
   if (only && only.length === 0) throw new UsageError('--only needs at least one row');
   const rows = new Map<BenchModel, Set<BenchKind>>();
-  const add = (model: BenchModel, kind: BenchKind, named: boolean) => {
-    if (!models.has(model)) {
-      if (named && listed) throw new UsageError(`--only ${onlyFlag} names ${model} rows, but --models ${modelsFlag} leaves ${model} out`);
-      if (!named) return;
-    }
+  const add = (model: BenchModel, kind: BenchKind) => {
     if (!rows.has(model)) rows.set(model, new Set());
     rows.get(model)!.add(kind);
   };
-  if (!only) {
-    for (const model of models) for (const kind of KINDS) add(model, kind, false);
-    return rows;
-  }
-  // Rows named with their model select only those models unless --models says otherwise.
-  const generic = only.filter((o) => (KINDS as readonly string[]).includes(o)) as BenchKind[];
-  const specific = only.filter((o) => !(KINDS as readonly string[]).includes(o));
-  if (specific.length > 0 && !listed) models.clear();
-  for (const token of specific) {
+  for (const token of only ?? KINDS) {
+    if ((KINDS as readonly string[]).includes(token)) {
+      for (const model of models) add(model, token as BenchKind);
+      continue;
+    }
     const kind = KINDS.find((k) => token.endsWith(`-${k}`));
     const model = modelOf(kind ? token.slice(0, -kind.length - 1) : token, '--only');
-    models.add(model);
-    for (const k of kind ? [kind] : KINDS) add(model, k, true);
+    if (!models.has(model)) throw new UsageError(`--only ${onlyFlag} names ${model} rows, but --models ${modelsFlag} leaves ${model} out`);
+    for (const k of kind ? [kind] : KINDS) add(model, k);
   }
-  for (const model of models) for (const kind of generic) add(model, kind, false);
-  if (rows.size === 0) throw new UsageError(`--only ${onlyFlag} selects no row`);
   return rows;
 }
 
@@ -150,6 +163,8 @@ function parseSettings(argv: string[]): Settings | undefined {
       cache: { type: 'string' },
       strict: { type: 'boolean', default: false },
       'omp-wait-policy': { type: 'string' },
+      malloc: { type: 'string' },
+      list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -160,6 +175,10 @@ function parseSettings(argv: string[]): Settings | undefined {
   const policy = (values['omp-wait-policy'] ?? process.env.OMP_WAIT_POLICY ?? 'passive').toLowerCase();
   if (policy !== 'passive' && policy !== 'active' && policy !== 'default') {
     throw new UsageError(`--omp-wait-policy must be passive, active or default, got ${JSON.stringify(policy)}`);
+  }
+  const malloc = values.malloc ?? 'auto';
+  if (malloc !== 'auto' && malloc !== 'release' && malloc !== 'default') {
+    throw new UsageError(`--malloc must be auto, release or default, got ${JSON.stringify(malloc)}`);
   }
   return {
     models: MODELS.filter((m) => rows.has(m)),
@@ -172,7 +191,9 @@ function parseSettings(argv: string[]): Settings | undefined {
     out: resolve(values.out ?? join(packageRoot(), 'bench-results')),
     cache: resolve(values.cache ?? process.env.FINETUNER_BENCH_CACHE ?? join(tmpdir(), 'finetuner-bench')),
     strict: values.strict!,
+    list: values.list!,
     ompWaitPolicy: policy,
+    malloc,
   };
 }
 
@@ -237,6 +258,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  if (settings.list) {
+    for (const model of settings.models) for (const kind of KINDS) if (settings.rows.get(model)!.has(kind)) process.stdout.write(`${model}-${kind}\n`);
+    return 0;
+  }
+  if (process.env[CHILD_ENV] !== '1') return runModelsInChildren(settings);
+
   const started = performance.now();
   // libgomp reads OMP_WAIT_POLICY once, when LibTorch is loaded: set it before loadBinding(); the Python
   // workers inherit it.
@@ -251,7 +278,8 @@ async function main(argv: string[]): Promise<number> {
   const notes: string[] = [];
   const extra: Record<string, unknown> = {};
   let python: Record<string, unknown> = {};
-  // One model at a time: each has its own Python worker, and both sides of bert-base hold ~2 GB.
+  const threshold = process.env.MALLOC_MMAP_THRESHOLD_;
+  const mallocText = threshold ? `MALLOC_MMAP_THRESHOLD_=${threshold} (both sides)` : 'glibc default';
   for (const model of settings.models) {
     const bench = await prepare(model, settings);
     try {
@@ -263,7 +291,7 @@ async function main(argv: string[]): Promise<number> {
       // Report rows in a fixed order: train, then encode, as before.
       modelResults.sort((x, y) => Number(x.id.endsWith('-encode')) - Number(y.id.endsWith('-encode')));
       results.push(...modelResults);
-      modelSettings[model === 'bert' ? BERT_MODEL : RESNET_MODEL] = bench.settings;
+      modelSettings[model === 'bert' ? BERT_MODEL : RESNET_MODEL] = { ...bench.settings, malloc: mallocText };
       python = { ...bench.python, ...python, ready: undefined };
       const finished = bench.finish?.(modelResults);
       if (finished) {
@@ -275,9 +303,8 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
-  const names = settings.models.map((m) => (m === 'bert' ? BERT_MODEL : RESNET_MODEL));
   const report: BenchReport = {
-    title: `finetuner bench: addon vs PyTorch eager, ${names.join(' and ')} on CPU`,
+    title: benchTitle(settings.models),
     date: new Date().toISOString(),
     machine: {
       cpu: cpuModel(),
@@ -289,7 +316,7 @@ async function main(argv: string[]): Promise<number> {
     libtorch: { builtAgainst: runtime.builtAgainst, runtime: runtime.runtime, addonPath: runtime.path },
     python,
     goalRatio: GOAL_RATIO,
-    settings: { quick: settings.quick, ompWaitPolicy: settings.ompWaitPolicy },
+    settings: { quick: settings.quick, ompWaitPolicy: settings.ompWaitPolicy, malloc: settings.malloc },
     models: modelSettings,
     results,
     notes,
@@ -297,9 +324,96 @@ async function main(argv: string[]): Promise<number> {
     pass: results.every((r) => r.medianRatio >= GOAL_RATIO),
   };
   const files = await writeReport(report, settings.out);
-  process.stdout.write(`\n${toMarkdown(report)}\n`);
-  log(`wrote ${files.markdown} and ${files.json} (${((performance.now() - started) / 1000).toFixed(0)} s in all)`);
-  return settings.strict && !report.pass ? 1 : 0;
+  log(`${settings.models.join(', ')}: wrote ${files.json} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  return 0;
+}
+
+function benchTitle(models: readonly BenchModel[]): string {
+  return `finetuner bench: addon vs PyTorch eager, ${models.map((m) => (m === 'bert' ? BERT_MODEL : RESNET_MODEL)).join(' and ')} on CPU`;
+}
+
+function mallocEnv(model: BenchModel, policy: MallocPolicy): Record<string, string | undefined> {
+  const release = policy === 'release' || (policy === 'auto' && model === 'bert');
+  // 'default' leaves whatever the caller's environment says.
+  if (release) return { MALLOC_MMAP_THRESHOLD_: String(MMAP_THRESHOLD) };
+  return policy === 'auto' ? { MALLOC_MMAP_THRESHOLD_: undefined } : {};
+}
+
+/**
+ * Runs each model's rows in a child process of its own (glibc reads its malloc settings at process
+ * start, and a model's figures then do not depend on which others ran before it), then merges their
+ * JSON reports into one table.
+ */
+async function runModelsInChildren(settings: Settings): Promise<number> {
+  const started = performance.now();
+  const scratch = await mkdtemp(join(tmpdir(), 'finetuner-bench-run-'));
+  try {
+    const reports: BenchReport[] = [];
+    for (const model of settings.models) {
+      const out = join(scratch, model);
+      const rows = KINDS.filter((k) => settings.rows.get(model)!.has(k)).map((k) => `${model}-${k}`);
+      const args = [
+        '--only', rows.join(','),
+        '--threads', String(settings.threads),
+        '--cache', settings.cache,
+        '--out', out,
+        '--omp-wait-policy', settings.ompWaitPolicy,
+        '--malloc', settings.malloc,
+      ];
+      if (settings.rounds !== undefined) args.push('--rounds', String(settings.rounds));
+      if (settings.trainSteps !== undefined) args.push('--train-steps', String(settings.trainSteps));
+      if (settings.encodeReps !== undefined) args.push('--encode-reps', String(settings.encodeReps));
+      if (settings.quick) args.push('--quick');
+      const env: Record<string, string | undefined> = { ...mallocEnv(model, settings.malloc), [CHILD_ENV]: '1' };
+      log(`${model}: ${env.MALLOC_MMAP_THRESHOLD_ ? `MALLOC_MMAP_THRESHOLD_=${env.MALLOC_MMAP_THRESHOLD_}` : 'glibc malloc defaults'}`);
+      const code = await runChild(args, env);
+      if (code !== 0) throw new Error(`the ${model} bench failed (exit code ${code})`);
+      reports.push(JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as BenchReport);
+    }
+    const first = reports[0]!;
+    const results = reports.flatMap((r) => r.results);
+    const report: BenchReport = {
+      ...first,
+      title: benchTitle(settings.models),
+      date: new Date().toISOString(),
+      python: Object.assign({}, ...reports.map((r) => r.python).reverse()) as Record<string, unknown>,
+      models: Object.assign({}, ...reports.map((r) => r.models)) as Record<string, Record<string, unknown>>,
+      results,
+      notes: reports.flatMap((r) => r.notes ?? []),
+      extra: Object.assign({}, ...reports.map((r) => r.extra)) as Record<string, unknown>,
+      pass: results.every((r) => r.medianRatio >= GOAL_RATIO),
+    };
+    const files = await writeReport(report, settings.out);
+    process.stdout.write(`\n${toMarkdown(report)}\n`);
+    log(`wrote ${files.markdown} and ${files.json} (${((performance.now() - started) / 1000).toFixed(0)} s in all)`);
+    return settings.strict && !report.pass ? 1 : 0;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Runs this bench in a child process with `env` applied (undefined: removed); resolves to its exit code. */
+function runChild(argv: string[], env: Record<string, string | undefined>): Promise<number> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined) delete childEnv[key];
+    else childEnv[key] = value;
+  }
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: childEnv,
+  });
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  return new Promise((resolvePromise, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      resolvePromise(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
+    });
+  });
 }
 
 main(process.argv.slice(2)).then(
