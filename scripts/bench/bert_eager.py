@@ -31,7 +31,7 @@ minor page faults over the same span. Errors answer {"error": "..."}.
 import argparse
 import json
 import os
-import resource
+from rusage import cpu_since, usage  # the script's own folder is on sys.path
 import sys
 import time
 
@@ -70,16 +70,6 @@ def build_backbone(torch, model_dir):
     state = torch.jit.load(os.path.join(model_dir, meta["model"]), map_location="cpu").state_dict()
     model.load_state_dict(state, strict=True)
     return model, meta
-
-
-def usage():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime, r.ru_stime, r.ru_minflt
-
-
-def cpu_since(before):
-    after = usage()
-    return {"user": after[0] - before[0], "system": after[1] - before[1], "minorFaults": after[2] - before[2]}
 
 
 def main(argv):

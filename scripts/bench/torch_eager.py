@@ -22,7 +22,7 @@ worker prints goes to stderr). On start it writes {"ready": true, ...}. Commands
 
 import argparse
 import json
-import resource
+from rusage import cpu_since, usage  # the script's own folder is on sys.path
 import sys
 import time
 
@@ -95,16 +95,6 @@ def batch_hard_triplet_loss(torch, embeddings, labels, margin):
     triplets = violations.numel()
     loss = violations.mean() if triplets > 0 else embeddings.sum() * 0.0
     return loss, triplets
-
-
-def usage():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime, r.ru_stime, r.ru_minflt
-
-
-def cpu_since(before):
-    after = usage()
-    return {"user": after[0] - before[0], "system": after[1] - before[1], "minorFaults": after[2] - before[2]}
 
 
 def main(argv):

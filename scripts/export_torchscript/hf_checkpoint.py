@@ -14,7 +14,7 @@ import torch
 
 from . import safetensors
 from .registry import ExportError
-from .weights import first_keys, state_dict_problems
+from .weights import first_keys, read_torch_save, state_dict_problems
 
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -76,12 +76,7 @@ def read_folder(path: str) -> HfFolder:
 
 
 def _load_bin(path: str) -> Dict[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same one-line error
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise ExportError(f"cannot read checkpoint {path} as a file saved with torch.save "
-                          f"({type(e).__name__}: {detail})") from e
+    state = read_torch_save(path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

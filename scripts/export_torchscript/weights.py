@@ -61,15 +61,20 @@ def state_dict_problems(state, expected, what: str, optional=()) -> list:
     return problems
 
 
-def load_checkpoint(model: torch.nn.Module, path: str, name: str) -> None:
-    """Strictly loads a torchvision-style checkpoint (a state_dict saved with torch.save) into model."""
+def read_torch_save(path: str):
+    """torch.load of a checkpoint file, with one clear line when it cannot be read."""
     try:
         # weights_only: a checkpoint is tensors, so refuse to unpickle arbitrary objects from it.
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same one-line error
         detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise ExportError(f"cannot read checkpoint {path} as a file saved with torch.save "
                           f"({type(e).__name__}: {detail})") from e
+
+
+def load_checkpoint(model: torch.nn.Module, path: str, name: str) -> None:
+    """Strictly loads a torchvision-style checkpoint (a state_dict saved with torch.save) into model."""
+    state = read_torch_save(path)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ExportError(f"checkpoint {path} is not a state_dict (a mapping of names to tensors) "
                           "as torchvision saves them")
