@@ -203,6 +203,14 @@ async function readTrainData(modality: Modality, input: FitOptions['trainData'],
   return { modality, data: await readTextData(input as string | TextDataInput, option) };
 }
 
+/** Parsed evaluation data in the array form evaluate() takes. */
+function evaluationInput(data: TrainData): LabelledInput | TextDataInput {
+  if (data.modality === 'image') return data.data.items;
+  if (data.data.kind === 'labelled') return data.data.items;
+  if (data.data.kind === 'pairs') return data.data.pairs;
+  throw new Error("option 'evalData': scored pairs have no relevant items to rank; evaluate with labelled texts or query-document pairs");
+}
+
 /**
  * Fine-tunes `options.model` and returns it with a per-epoch history. A model loaded here from a
  * directory is returned to the caller (dispose it when done); on error it is disposed, and outputDir is
@@ -216,7 +224,8 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   const modality = await modalityOf(options.model);
   const train = await readTrainData(modality, options.trainData, 'trainData');
   const loss = lossFor(train.modality === 'image' ? 'images' : train.data.kind, options.loss);
-  if (options.evalData !== undefined) await readTrainData(modality, options.evalData, 'evalData'); // fail fast on bad eval data
+  // Read once, up front: bad eval data fails before training, and epochs do not re-read the file.
+  const evalData = options.evalData === undefined ? undefined : evaluationInput(await readTrainData(modality, options.evalData, 'evalData'));
   // Labelled data: the class sampler is built before the model is loaded so that a batch size that
   // cannot be sampled fails fast.
   const labelIds = train.modality === 'image' ? train.data.labelIds : train.data.kind === 'labelled' ? train.data.labelIds : undefined;
@@ -261,9 +270,9 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       const stepsBefore = epoch * task.batchesPerEpoch;
       const schedule = (step: number) => learningRateAt({ ...settings, totalSteps }, stepsBefore + step);
       const record = await trainEpoch(model, task, epoch, settings, options, schedule);
-      if (options.evalData !== undefined) {
+      if (evalData !== undefined) {
         record.eval = await evaluate(model, {
-          queries: options.evalData as LabelledInput,
+          queries: evalData,
           k: settings.evalK,
           onProgress: (done, total) => options.onProgress?.({ phase: 'eval', epoch, epochs: settings.epochs, done, total }),
         });

@@ -66,6 +66,13 @@ function shuffledBatches(rows: number, batchSize: number, seed: number, epoch: n
   return batches;
 }
 
+/** Shuffled batching of pair rows, refusing data too small to make one batch. */
+function pairBatching(rows: number, settings: BatchSettings, tooFew: string) {
+  const batchesPerEpoch = shuffledBatches(rows, settings.batchSize, settings.seed, 0).length;
+  if (batchesPerEpoch === 0) throw new Error(`trainData: ${tooFew}, got ${rows}`);
+  return { batchesPerEpoch, batches: (epoch: number) => shuffledBatches(rows, settings.batchSize, settings.seed, epoch) };
+}
+
 export function labelledImageTask(model: EmbeddingModel, data: LabelledData<ImageInput>, settings: BatchSettings) {
   const sampler = new ClassSampler(data.labelIds, settings);
   return {
@@ -108,12 +115,9 @@ export function textPairsTask(model: EmbeddingModel, data: TextPairData, setting
   if (hasNegatives && !data.pairs.every((pair) => pair.negative !== undefined)) {
     throw new Error('trainData: either every pair has a hard negative or none has');
   }
-  const batchesPerEpoch = shuffledBatches(data.pairs.length, settings.batchSize, settings.seed, 0).length;
-  if (batchesPerEpoch === 0) throw new Error(`trainData: pairs need at least 2 rows for in-batch negatives, got ${data.pairs.length}`);
   return {
     loss: 'MultipleNegativesRankingLoss',
-    batchesPerEpoch,
-    batches: (epoch) => shuffledBatches(data.pairs.length, settings.batchSize, settings.seed, epoch),
+    ...pairBatching(data.pairs.length, settings, 'pairs need at least 2 rows for in-batch negatives'),
     prepare: async (indices) => ({
       queries: model.tokenize(indices.map((i) => data.pairs[i]!.query), 'trainData queries'),
       documents: model.tokenize(indices.map((i) => data.pairs[i]!.document), 'trainData documents'),
@@ -132,12 +136,9 @@ interface ScoredBatches {
 }
 
 export function scoredPairsTask(model: EmbeddingModel, data: ScoredPairData, settings: BatchSettings): TrainingTask<ScoredBatches> {
-  const batchesPerEpoch = shuffledBatches(data.pairs.length, settings.batchSize, settings.seed, 0).length;
-  if (batchesPerEpoch === 0) throw new Error(`trainData: scored pairs need at least 2 rows, got ${data.pairs.length}`);
   return {
     loss: 'CosineSimilarityLoss',
-    batchesPerEpoch,
-    batches: (epoch) => shuffledBatches(data.pairs.length, settings.batchSize, settings.seed, epoch),
+    ...pairBatching(data.pairs.length, settings, 'scored pairs need at least 2 rows'),
     prepare: async (indices) => ({
       first: model.tokenize(indices.map((i) => data.pairs[i]!.a), 'trainData'),
       second: model.tokenize(indices.map((i) => data.pairs[i]!.b), 'trainData'),

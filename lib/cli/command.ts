@@ -208,3 +208,11 @@ export function out(text: string): void {
 export function note(text: string): void {
   process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 }
+
+/** Options of the verbs that load a model and encode with it (encode, eval). */
+export const ENCODING_OPTIONS: Record<string, OptionSpec> = {
+  'batch-size': { type: 'string', value: 'N', description: 'inputs per native call', default: '32' },
+  'image-size': { type: 'string', value: 'N', description: 'image models: input side in pixels', default: "the model's" },
+  'max-length': { type: 'string', value: 'N', description: 'text models: tokens per text (longer texts are truncated)', default: "the model's" },
+  device: DEVICE_OPTION,
+};

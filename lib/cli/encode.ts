@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { EmbeddingModel, Embeddings } from '../model.js';
 import { writeNpy } from '../npy.js';
-import { DEVICE_OPTION, DEVICES, UsageError, choiceOption, integerOption, note, out, requiredString, stringOption, type Command } from './command.js';
+import { ENCODING_OPTIONS, DEVICES, UsageError, choiceOption, integerOption, note, out, requiredString, stringOption, type Command } from './command.js';
 import { checkModalityOptions, peekModelDir } from './modelDir.js';
 import { PhasedProgress } from './progressBars.js';
 
@@ -26,10 +26,7 @@ export const encodeCommand: Command = {
     model: { type: 'string', value: 'DIR', description: 'saved model or exported backbone directory', required: true },
     'input-list': { type: 'string', value: 'FILE', description: 'text file with one image path or one text per line' },
     out: { type: 'string', value: 'FILE', description: 'the .npy file to write', default: 'embeddings.npy' },
-    'batch-size': { type: 'string', value: 'N', description: 'inputs per native call', default: '32' },
-    'image-size': { type: 'string', value: 'N', description: 'image models: input side in pixels', default: "the model's" },
-    'max-length': { type: 'string', value: 'N', description: 'text models: tokens per text (longer texts are truncated)', default: "the model's" },
-    device: DEVICE_OPTION,
+    ...ENCODING_OPTIONS,
   },
   async run(args) {
     const modelDir = requiredString(args, 'model');

@@ -2,7 +2,7 @@
 // on query-document text pairs.
 import type { RetrievalMetrics } from '../evaluate.js';
 import { formatTable } from '../table.js';
-import { DEVICE_OPTION, DEVICES, choiceOption, existingFile, flag, integerOption, out, requiredString, type Command } from './command.js';
+import { ENCODING_OPTIONS, DEVICES, choiceOption, existingFile, flag, integerOption, out, requiredString, type Command } from './command.js';
 import { checkModalityOptions, peekModelDir } from './modelDir.js';
 import { PhasedProgress, round4 } from './progressBars.js';
 
@@ -21,10 +21,7 @@ export const evalCommand: Command = {
     index: { type: 'string', value: 'CSV', description: 'labelled index images or texts', default: 'the queries (or the pairs\' documents)' },
     k: { type: 'string', value: 'N', description: 'cut-off of the @k metrics', default: '10' },
     json: { type: 'boolean', description: 'print the metrics as JSON' },
-    'batch-size': { type: 'string', value: 'N', description: 'inputs per native call', default: '32' },
-    'image-size': { type: 'string', value: 'N', description: 'image models: input side in pixels', default: "the model's" },
-    'max-length': { type: 'string', value: 'N', description: 'text models: tokens per text (longer texts are truncated)', default: "the model's" },
-    device: DEVICE_OPTION,
+    ...ENCODING_OPTIONS,
   },
   async run(args) {
     const modelDir = requiredString(args, 'model');

@@ -5,9 +5,8 @@
 // Rows in error messages are 1-based lines of the file, header included, so "row 3" is the third line
 // an editor shows (for a quoted field spanning lines, the line the record ends on).
 
-import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseCsvRecords } from './csvRecords.js';
+import { parseCsvRecords, readCsvText } from './csvRecords.js';
 import { imageInputProblem, type ImageInput } from './images.js';
 
 export interface LabelledItem<I = ImageInput> {
@@ -70,13 +69,7 @@ function finish<I>(items: Array<LabelledItem<I>>, source: string): LabelledData<
  * problem: missing image or label, wrong column count, empty file, fewer than 2 classes.
  */
 export async function readLabelledCsv(file: string, options: ReadCsvOptions = {}): Promise<LabelledData<string>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`Cannot read CSV ${file}: ${code === 'ENOENT' ? 'file not found' : (err as Error).message}`, { cause: err });
-  }
+  const text = await readCsvText(file);
   return parseLabelledCsv(text, file, options);
 }
 

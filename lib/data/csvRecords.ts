@@ -1,5 +1,6 @@
 // CSV parsing shared by the image and text readers: records with the file line each ends on, so
 // errors can name the row; column counts are left to the callers, which know what each row should hold.
+import { readFile } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
 
 export interface CsvRecord {
@@ -23,4 +24,14 @@ export function parseCsvRecords(text: string, file: string, delimiter: string | 
   }
   if (records.length === 0) throw new Error(`${file}: the file is empty; expected a header row, then ${expected} rows`);
   return records;
+}
+
+/** The CSV file's text, or an Error naming the file. */
+export async function readCsvText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`Cannot read CSV ${file}: ${code === 'ENOENT' ? 'file not found' : (err as Error).message}`, { cause: err });
+  }
 }

@@ -8,8 +8,7 @@
 // The kind follows from the column count and the header unless given. CSV and arrays go through the same
 // validation. Rows in error messages are 1-based lines of the file, header included, as in csv.ts.
 
-import { readFile } from 'node:fs/promises';
-import { parseCsvRecords } from './csvRecords.js';
+import { parseCsvRecords, readCsvText } from './csvRecords.js';
 
 export type TextDataKind = 'labelled' | 'pairs' | 'scored';
 
@@ -152,13 +151,7 @@ function csvKind(header: string[], kind: 'auto' | TextDataKind, at: string): { k
  */
 export async function readTextCsv(file: string, options: ReadTextCsvOptions = {}): Promise<TextData> {
   checkKind(options.kind ?? 'auto');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`Cannot read CSV ${file}: ${code === 'ENOENT' ? 'file not found' : (err as Error).message}`, { cause: err });
-  }
+  const text = await readCsvText(file);
   return parseTextCsv(text, file, options);
 }
 
