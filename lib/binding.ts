@@ -3,7 +3,8 @@
 // Every method that does real work returns a promise and runs on a libuv worker thread.
 
 export type NativeDevice = 'cpu' | 'cuda';
-export type NativeModality = 'image' | 'text';
+/** 'text-image': a CLIP model, encoding both into one shared space. */
+export type NativeModality = 'image' | 'text' | 'text-image';
 /** Images: avg, max, gem. Text (over the attention mask): mean, max, cls. */
 export type NativePooling = 'avg' | 'max' | 'gem' | 'mean' | 'cls';
 export type NativeOptimizer = 'adam' | 'adamw' | 'sgd';
@@ -26,6 +27,7 @@ export interface NativeBuildOptions {
   modality: NativeModality;
   /** Images: names of the backbone's direct children that form the trunk, run in this order. */
   trunk?: string[];
+  /** Ignored for 'text-image' (CLIP's towers pool by themselves). */
   pooling: NativePooling;
   /** Images: initial GeM exponent (learnable), used when pooling is 'gem'. */
   gemP?: number;
@@ -34,7 +36,7 @@ export interface NativeBuildOptions {
   /** 0: no projection head; otherwise a linear layer embeddingDim -> outputDim. */
   outputDim: number;
   normalize: boolean;
-  /** Images: per-channel normalisation applied in C++ to uint8 HWC pixels. */
+  /** Images and CLIP: per-channel normalisation applied in C++ to uint8 HWC pixels. */
   mean?: number[];
   std?: number[];
   /** Seed for the projection head's initialisation. */
@@ -51,8 +53,13 @@ export interface NativeTrainOptions {
   weightDecay: number;
   /** SGD only. */
   momentum: number;
-  /** 'none' trains everything; 'trunk' freezes the backbone trunk (projection and GeM still train). */
-  freeze: 'none' | 'trunk';
+  /**
+   * 'none' trains everything; 'trunk' freezes the backbone trunk (projection and GeM still train);
+   * CLIP models: 'image' or 'text' freezes that tower (the other and the temperature train).
+   */
+  freeze: 'none' | 'trunk' | 'image' | 'text';
+  /** Keep a copy of the weights before the first step, for interpolateWeights (WiSE-FT). */
+  keepInitialWeights?: boolean;
   /** With freeze 'trunk' on a transformer: the top N layers still train (0: all frozen). */
   trainableLayers?: number;
   /** Parameter-name prefix of the transformer's layers inside the backbone, e.g. 'encoder.layer.'. */
@@ -93,7 +100,7 @@ export interface NativeEmbeddingModel {
   readonly device: NativeDevice;
   readonly modality: NativeModality;
   readonly outputDim: number;
-  /** Encodes a batch of the model's modality; resolves to rows * outputDim floats. */
+  /** Encodes a batch of the model's modality (either, for CLIP); resolves to rows * outputDim floats. */
   encode(batch: NativeBatch): Promise<Float32Array>;
   /** Sets up the optimizer; must be called before trainStep. Safe to call again to change options. */
   configureTraining(options: NativeTrainOptions): void;
@@ -108,6 +115,15 @@ export interface NativeEmbeddingModel {
   trainPairsStep(queries: NativeBatch, documents: NativeBatch, negatives: NativeBatch | null, groups: Int32Array): Promise<NativeTrainStepResult>;
   /** CosineSimilarityLoss: cos(first, second) regressed on scores in [0, 1]. */
   trainScoredStep(first: NativeBatch, second: NativeBatch, scores: Float32Array): Promise<NativeTrainStepResult>;
+  /**
+   * CLIP models: the contrastive loss (symmetric cross-entropy over in-batch pairs, learned temperature)
+   * on matching text / image rows; rows with the same group id match each other too.
+   */
+  trainContrastiveStep(texts: NativeTokenBatch, images: NativeImageBatch, groups: Int32Array): Promise<NativeTrainStepResult>;
+  /** WiSE-FT: weights = (1 - alpha) * before training + alpha * now. Needs keepInitialWeights. */
+  interpolateWeights(alpha: number): Promise<void>;
+  /** CLIP models: the learned log inverse temperature (logit_scale). */
+  logitScale(): number;
   /** Writes a self-contained TorchScript embedding model to `path` (temporary name, then rename). */
   save(path: string): Promise<void>;
   /** Number of parameters: all, and those that currently require gradients. */

@@ -7,13 +7,14 @@ import { join, resolve } from 'node:path';
 import type { NativeMiner, NativeOptimizer } from './binding.js';
 import { ClassSampler } from './data/sampler.js';
 import { readTextData, type TextData, type TextDataInput } from './data/textCsv.js';
-import { evaluate, type RetrievalMetrics } from './evaluateModel.js';
+import { readTextImageData, type TextImageData, type TextImageInput } from './data/textImageCsv.js';
+import { evaluate, type EvaluationResult, type RetrievalMetrics } from './evaluateModel.js';
 import { readLabelledInput, type LabelledInput } from './labelledData.js';
 import { loadModel } from './loadModel.js';
 import { METADATA_FILE, type BackboneMetadata } from './metadata.js';
 import { EmbeddingModel, type Device, type Modality, type Pooling } from './model.js';
 import { learningRateAt, type Scheduler } from './schedule.js';
-import { labelledImageTask, lossFor, textTask, type Loss, type TrainingTask } from './trainingTasks.js';
+import { labelledImageTask, lossFor, textImageTask, textTask, type Loss, type TrainingTask } from './trainingTasks.js';
 
 export type { Loss };
 
@@ -24,10 +25,15 @@ export interface FitOptions {
    * Images: a labelled CSV (header; image path, label) or an array of { image, label }.
    * Texts: a CSV or array of labelled texts (text, label), query-document pairs (query, document
    * [, negative]) or scored pairs (text, text, score in [0, 1]).
+   * CLIP (text-to-image): a CSV of (text, image path) rows, each a matching pair, or
+   * { texts, images } / [{ text, image }].
    */
-  trainData: LabelledInput | string | TextDataInput;
-  /** Scored after each epoch: labelled items (retrieval among themselves) or, for texts, pairs. */
-  evalData?: LabelledInput | string | TextDataInput;
+  trainData: LabelledInput | string | TextDataInput | TextImageInput;
+  /**
+   * Scored after each epoch: labelled items (retrieval among themselves), for texts pairs, for CLIP
+   * text-image pairs (text-to-image retrieval, and image-to-text in `eval.imageToText`).
+   */
+  evalData?: LabelledInput | string | TextDataInput | TextImageInput;
   /** Chosen from the data when left out: TripletMarginLoss for labelled data, MultipleNegativesRankingLoss for pairs, CosineSimilarityLoss for scored pairs. */
   loss?: Loss;
   /** Triplet mining inside each batch. Default 'batch-hard'. */
@@ -38,7 +44,7 @@ export interface FitOptions {
   scale?: number;
   /** Default 'adam'. */
   optimizer?: NativeOptimizer;
-  /** Default 1e-4. */
+  /** Default 1e-4; 1e-5 for CLIP models (CLIP fine-tuning is fragile: large steps wreck the shared space). */
   learningRate?: number;
   /** Learning-rate schedule over all steps of all epochs. Default 'constant'. */
   scheduler?: Scheduler;
@@ -56,9 +62,16 @@ export interface FitOptions {
   numItemsPerClass?: number;
   /**
    * true freezes the backbone trunk (only the projection head and GeM's p train);
-   * { trainableLayers: N } on a transformer freezes all but its top N layers. Default false.
+   * { trainableLayers: N } on a transformer freezes all but its top N layers;
+   * CLIP: 'image' or 'text' freezes that tower (the other tower and the temperature train). Default false.
    */
-  freeze?: boolean | { trainableLayers: number };
+  freeze?: boolean | { trainableLayers: number } | 'image' | 'text';
+  /**
+   * WiSE-FT (Wortsman et al. 2022, as the Python finetuner offered for CLIP): after training, the
+   * weights become (1 - wiseFt) * pretrained + wiseFt * fine-tuned. 1 keeps the fine-tuned model, 0 the
+   * pretrained one; 0.5 is the usual choice. Default: off.
+   */
+  wiseFt?: number;
   /** Projection head width, when `model` is a backbone directory. */
   outputDim?: number;
   /** Pooling, when `model` is a backbone directory. */
@@ -104,12 +117,14 @@ export interface EpochRecord {
   seconds: number;
   /** Texts truncated to the model's maximum length during the epoch. */
   truncated: number;
-  eval?: RetrievalMetrics;
+  eval?: EvaluationResult;
 }
 
 export interface FitResult {
   model: EmbeddingModel;
   history: EpochRecord[];
+  /** With the wiseFt option: alpha and the evaluation after interpolating (with evalData). */
+  wiseFt?: { alpha: number; eval?: RetrievalMetrics };
 }
 
 interface ResolvedFit {
@@ -125,8 +140,11 @@ interface ResolvedFit {
   epochs: number;
   batchSize: number;
   numItemsPerClass: number;
-  freeze: boolean;
+  freeze: 'none' | 'trunk' | 'image' | 'text';
   trainableLayers: number;
+  /** undefined: the option was not given (the default depends on the model). */
+  learningRateGiven: boolean;
+  wiseFt: number | undefined;
   evalK: number;
   seed: number;
 }
@@ -151,8 +169,8 @@ function resolveOptions(options: FitOptions): ResolvedFit {
     oneOf(options.loss, 'loss', ['TripletMarginLoss', 'MultipleNegativesRankingLoss', 'CosineSimilarityLoss'] as const);
   }
   const freeze = options.freeze ?? false;
-  if (typeof freeze !== 'boolean' && (typeof freeze !== 'object' || freeze === null)) {
-    throw new TypeError(`option 'freeze' must be true, false or { trainableLayers: N }, got ${JSON.stringify(freeze)}`);
+  if (typeof freeze !== 'boolean' && freeze !== 'image' && freeze !== 'text' && (typeof freeze !== 'object' || freeze === null)) {
+    throw new TypeError(`option 'freeze' must be true, false, { trainableLayers: N }, or for CLIP 'image' or 'text', got ${JSON.stringify(freeze)}`);
   }
   const trainableLayers =
     typeof freeze === 'object' ? number(freeze.trainableLayers, 'freeze.trainableLayers', integer, 'a positive integer') : 0;
@@ -169,12 +187,17 @@ function resolveOptions(options: FitOptions): ResolvedFit {
     epochs: number(options.epochs ?? 5, 'epochs', integer, 'a positive integer'),
     batchSize: number(options.batchSize ?? 32, 'batchSize', integer, 'a positive integer'),
     numItemsPerClass: number(options.numItemsPerClass ?? 4, 'numItemsPerClass', integer, 'a positive integer'),
-    freeze: freeze !== false,
+    freeze: typeof freeze === 'string' ? freeze : freeze !== false ? 'trunk' : 'none',
     trainableLayers,
+    learningRateGiven: options.learningRate !== undefined,
+    wiseFt: options.wiseFt === undefined ? undefined : number(options.wiseFt, 'wiseFt', (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
     evalK: number(options.evalK ?? 10, 'evalK', integer, 'a positive integer'),
     seed: number(options.seed ?? 0, 'seed', Number.isInteger, 'an integer'),
   };
 }
+
+/** CLIP's default learning rate: ten times below the others (fine-tuning CLIP is fragile). */
+export const CLIP_LEARNING_RATE = 1e-5;
 
 /** Whether `model` (a directory or a loaded model) embeds images or texts, read before loading it. */
 async function modalityOf(model: string | EmbeddingModel): Promise<Modality> {
@@ -190,13 +213,17 @@ async function modalityOf(model: string | EmbeddingModel): Promise<Modality> {
   }
   if (meta.modality) return meta.modality;
   const task = meta.backbone?.task ?? meta.task;
-  return task === 'text-to-text' ? 'text' : 'image';
+  return task === 'text-to-text' ? 'text' : task === 'text-to-image' ? 'text-image' : 'image';
 }
 
-type TrainData = { modality: 'image'; data: Awaited<ReturnType<typeof readLabelledInput>> } | { modality: 'text'; data: TextData };
+type TrainData =
+  | { modality: 'image'; data: Awaited<ReturnType<typeof readLabelledInput>> }
+  | { modality: 'text'; data: TextData }
+  | { modality: 'text-image'; data: TextImageData };
 
 async function readTrainData(modality: Modality, input: FitOptions['trainData'], option: string): Promise<TrainData> {
   if (modality === 'image') return { modality, data: await readLabelledInput(input as LabelledInput, option) };
+  if (modality === 'text-image') return { modality, data: await readTextImageData(input as string | TextImageInput, option) };
   if (typeof input !== 'string' && !Array.isArray(input)) {
     throw new TypeError(`option '${option}' must be a CSV file path or an array of texts with labels, pairs or scored pairs`);
   }
@@ -204,8 +231,9 @@ async function readTrainData(modality: Modality, input: FitOptions['trainData'],
 }
 
 /** Parsed evaluation data in the array form evaluate() takes. */
-function evaluationInput(data: TrainData): LabelledInput | TextDataInput {
+function evaluationInput(data: TrainData): LabelledInput | TextDataInput | TextImageInput {
   if (data.modality === 'image') return data.data.items;
+  if (data.modality === 'text-image') return data.data.pairs;
   if (data.data.kind === 'labelled') return data.data.items;
   if (data.data.kind === 'pairs') return data.data.pairs;
   throw new Error("option 'evalData': scored pairs have no relevant items to rank; evaluate with labelled texts or query-document pairs");
@@ -223,12 +251,21 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   if (options.trainData === undefined) throw new TypeError("option 'trainData' is required (a CSV path or an array)");
   const modality = await modalityOf(options.model);
   const train = await readTrainData(modality, options.trainData, 'trainData');
-  const loss = lossFor(train.modality === 'image' ? 'images' : train.data.kind, options.loss);
+  const loss = lossFor(train.modality === 'image' ? 'images' : train.modality === 'text-image' ? 'text-image' : train.data.kind, options.loss);
+  const clip = train.modality === 'text-image';
+  if (clip && !settings.learningRateGiven) settings.learningRate = CLIP_LEARNING_RATE;
+  if (clip && settings.freeze === 'trunk') {
+    throw new TypeError("option 'freeze': a CLIP model has two towers and no separate trunk; use 'image' or 'text' to freeze one");
+  }
+  if (!clip && (settings.freeze === 'image' || settings.freeze === 'text')) {
+    throw new TypeError(`option 'freeze' '${settings.freeze}' freezes a CLIP tower; this is not a CLIP (text-to-image) model`);
+  }
   // Read once, up front: bad eval data fails before training, and epochs do not re-read the file.
   const evalData = options.evalData === undefined ? undefined : evaluationInput(await readTrainData(modality, options.evalData, 'evalData'));
   // Labelled data: the class sampler is built before the model is loaded so that a batch size that
   // cannot be sampled fails fast.
-  const labelIds = train.modality === 'image' ? train.data.labelIds : train.data.kind === 'labelled' ? train.data.labelIds : undefined;
+  const labelIds =
+    train.modality === 'image' ? train.data.labelIds : train.modality === 'text' && train.data.kind === 'labelled' ? train.data.labelIds : undefined;
   if (labelIds) new ClassSampler(labelIds, settings);
 
   const ownsModel = typeof options.model === 'string';
@@ -248,15 +285,18 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     const task: TrainingTask<unknown> =
       train.modality === 'image'
         ? (labelledImageTask(model, train.data, settings) as TrainingTask<unknown>)
-        : textTask(model, train.data, settings);
+        : train.modality === 'text-image'
+          ? (textImageTask(model, train.data, settings) as TrainingTask<unknown>)
+          : textTask(model, train.data, settings);
     const text = model.metadata.text;
-    if (settings.trainableLayers > 0 && !text) throw new TypeError("option 'freeze.trainableLayers' is for transformer (text) models");
+    if (settings.trainableLayers > 0 && (!text || clip)) throw new TypeError("option 'freeze.trainableLayers' is for transformer (text-to-text) models");
     model.nativeModel.configureTraining({
       optimizer: settings.optimizer,
       learningRate: settings.learningRate,
       weightDecay: settings.weightDecay,
       momentum: settings.momentum,
-      freeze: settings.freeze ? 'trunk' : 'none',
+      freeze: settings.freeze,
+      keepInitialWeights: settings.wiseFt !== undefined,
       trainableLayers: settings.trainableLayers,
       layerPrefix: text?.layerPrefix,
       numLayers: text?.numLayers,
@@ -280,10 +320,17 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       history.push(record);
       options.onProgress?.({ phase: 'epoch-end', epoch, epochs: settings.epochs, record });
     }
-    if (options.outputDir !== undefined) {
-      await model.save(options.outputDir, { training: { loss, ...settings, history } });
+    let wiseFt: FitResult['wiseFt'];
+    if (settings.wiseFt !== undefined) {
+      await model.nativeModel.interpolateWeights(settings.wiseFt);
+      wiseFt = { alpha: settings.wiseFt };
+      if (evalData !== undefined) wiseFt.eval = await evaluate(model, { queries: evalData, k: settings.evalK });
     }
-    return { model, history };
+    if (options.outputDir !== undefined) {
+      const { learningRateGiven: _given, ...recorded } = settings;
+      await model.save(options.outputDir, { training: { loss, ...recorded, history, ...(wiseFt ? { wiseFtResult: wiseFt } : {}) } });
+    }
+    return { model, history, ...(wiseFt ? { wiseFt } : {}) };
   } catch (error) {
     if (ownsModel) model.dispose();
     throw error;

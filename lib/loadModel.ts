@@ -8,9 +8,12 @@ import type { NativeBinding, NativeDevice, NativeEmbeddingModel } from './bindin
 import { rethrowWithCallerStack } from './errors.js';
 import { loadBinding, runtimeInfo } from './loader.js';
 import {
+  isClipBackbone,
   isTextBackbone,
   METADATA_FILE,
   validateMetadata,
+  type BackboneMetadata,
+  type ClipBackboneMetadata,
   type ImageBackboneMetadata,
   type ImagePreprocessing,
   type TextBackboneMetadata,
@@ -109,7 +112,7 @@ async function readTokenizer(root: string, tokenizerFile: string | null | undefi
   return tokenizer;
 }
 
-function baseMetadata(backbone: ImageBackboneMetadata | TextBackboneMetadata, native: NativeEmbeddingModel, pooling: Pooling, normalize: boolean) {
+function baseMetadata(backbone: BackboneMetadata, native: NativeEmbeddingModel, pooling: EmbeddingMetadata['pooling'], normalize: boolean) {
   return {
     format: EMBEDDING_FORMAT,
     formatVersion: EMBEDDING_FORMAT_VERSION,
@@ -188,6 +191,43 @@ async function buildTextModel(binding: NativeBinding, root: string, backbone: Te
   return new EmbeddingModel(native, metadata, tokenizer);
 }
 
+async function buildClipModel(binding: NativeBinding, root: string, backbone: ClipBackboneMetadata, device: NativeDevice, options: LoadModelOptions) {
+  for (const key of ['pooling', 'outputDim', 'gemP'] as const) {
+    if (options[key] !== undefined) {
+      throw new TypeError(`option '${key}' does not apply to CLIP models (${backbone.name}): both towers already pool and project into one shared space`);
+    }
+  }
+  if (options.normalize === false) throw new TypeError(`CLIP embeddings are always L2-normalised: option 'normalize: false' is not supported for ${backbone.name}`);
+  const tokenizer = await readTokenizer(root, backbone.text.tokenizer, backbone.text.vocabSize, options.maxLength ?? backbone.text.maxLength);
+  if (tokenizer.maxLength > backbone.text.maxLength) {
+    throw new TypeError(`option 'maxLength' (${tokenizer.maxLength}) exceeds ${backbone.name}'s context length of ${backbone.text.maxLength} tokens`);
+  }
+  const native = await binding.buildFromBackbone(join(root, backbone.model), {
+    device,
+    modality: 'text-image',
+    pooling: 'mean',
+    embeddingDim: backbone.embeddingDim,
+    outputDim: 0,
+    normalize: true,
+    mean: backbone.preprocessing.mean,
+    std: backbone.preprocessing.std,
+    seed: options.seed ?? 0,
+  });
+  const metadata: EmbeddingMetadata = {
+    ...baseMetadata(backbone, native, backbone.clip.textPooling, true),
+    preprocessing: scaledPreprocessing(backbone.preprocessing, options.imageSize),
+    text: { ...backbone.text, maxLength: tokenizer.maxLength },
+    inputs: CLIP_INPUTS,
+  };
+  return new EmbeddingModel(native, metadata, tokenizer);
+}
+
+const CLIP_INPUTS = {
+  encode_pixels: 'uint8 tensor N x H x W x 3 (RGB, resized and centre-cropped as in preprocessing) -> N x D, L2-normalised',
+  encode_tokens: 'input_ids, attention_mask, token_type_ids: int tensors N x L (padded; mask 0 on padding; token types ignored) -> N x D, L2-normalised',
+  encode_images: 'float32 tensor N x 3 x H x W, scaled to [0, 1] and normalised with preprocessing.mean/std',
+} as const;
+
 async function loadSavedModel(binding: NativeBinding, root: string, metadata: EmbeddingMetadata, device: NativeDevice, options: LoadModelOptions) {
   validateMetadata(metadata.backbone, `${join(root, METADATA_FILE)} (backbone)`);
   for (const key of ['pooling', 'outputDim', 'normalize', 'gemP'] as const) {
@@ -197,6 +237,18 @@ async function loadSavedModel(binding: NativeBinding, root: string, metadata: Em
   }
   const modality = metadata.modality ?? (isTextBackbone(metadata.backbone) ? 'text' : 'image');
   const native = await binding.loadEmbeddingModel(join(root, metadata.model), { device });
+  if (native.modality !== modality) {
+    native.dispose();
+    throw new Error(`${join(root, METADATA_FILE)} says modality "${modality}" but ${join(root, metadata.model)} is a "${native.modality}" model`);
+  }
+  if (modality === 'text-image') {
+    const tokenizer = await readTokenizer(root, metadata.text?.tokenizer, metadata.text?.vocabSize ?? 0, options.maxLength ?? metadata.text?.maxLength);
+    return new EmbeddingModel(
+      native,
+      { ...metadata, modality, text: { ...metadata.text!, maxLength: tokenizer.maxLength }, preprocessing: scaledPreprocessing(metadata.preprocessing!, options.imageSize) },
+      tokenizer,
+    );
+  }
   if (modality === 'text') {
     const tokenizer = await readTokenizer(root, metadata.text?.tokenizer, metadata.text?.vocabSize ?? 0, options.maxLength ?? metadata.text?.maxLength);
     return new EmbeddingModel(native, { ...metadata, modality, text: { ...metadata.text!, maxLength: tokenizer.maxLength } }, tokenizer);
@@ -218,6 +270,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     const binding = loadBinding();
     if (raw.format === EMBEDDING_FORMAT) return await loadSavedModel(binding, root, raw as unknown as EmbeddingMetadata, device, options);
     const backbone = validateMetadata(raw, metadataFile);
+    if (isClipBackbone(backbone)) return await buildClipModel(binding, root, backbone, device, options);
     return isTextBackbone(backbone)
       ? await buildTextModel(binding, root, backbone, device, options)
       : await buildImageModel(binding, root, backbone, device, options);

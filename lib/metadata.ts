@@ -79,7 +79,7 @@ interface BackboneMetadataBase {
 
 /** An image backbone (CNN): forward(images N x 3 x H x W), trunk children give N x C x H x W. */
 export interface ImageBackboneMetadata extends BackboneMetadataBase {
-  task: 'image-to-image' | 'text-to-image';
+  task: 'image-to-image';
   pooling: 'avg' | 'max' | 'gem';
   preprocessing: ImagePreprocessing;
 }
@@ -92,10 +92,41 @@ export interface TextBackboneMetadata extends BackboneMetadataBase {
   text: TextPreprocessing;
 }
 
-export type BackboneMetadata = ImageBackboneMetadata | TextBackboneMetadata;
+/** CLIP facts of a text-to-image export (docs/DESIGN.md, "CLIP backbones"). */
+export interface ClipInfo {
+  /** open_clip architecture, e.g. "ViT-B-32-quickgelu". */
+  variant: string;
+  /** Child of the scripted model holding the image tower ("visual"). */
+  imageTower: string;
+  /** 'eot': state at the end-of-text token (CLIP's text transformer); 'mean': over the mask (XLM-R). */
+  textPooling: 'eot' | 'mean';
+  quickGelu: boolean;
+  /** The weights' logit_scale (log of the inverse temperature). */
+  logitScale: number;
+  imageParameters: number;
+  textParameters: number;
+}
+
+/**
+ * A CLIP (task "text-to-image"): model.pt has encode_image(images N x 3 x S x S, normalised) and
+ * encode_text(input_ids, attention_mask), both N x embeddingDim in the shared space, not normalised.
+ */
+export interface ClipBackboneMetadata extends BackboneMetadataBase {
+  task: 'text-to-image';
+  architecture: 'transformer';
+  preprocessing: ImagePreprocessing;
+  text: TextPreprocessing;
+  clip: ClipInfo;
+}
+
+export type BackboneMetadata = ImageBackboneMetadata | TextBackboneMetadata | ClipBackboneMetadata;
 
 export function isTextBackbone(meta: BackboneMetadata): meta is TextBackboneMetadata {
   return meta.task === 'text-to-text';
+}
+
+export function isClipBackbone(meta: BackboneMetadata): meta is ClipBackboneMetadata {
+  return meta.task === 'text-to-image';
 }
 
 const TASKS: readonly string[] = ['image-to-image', 'text-to-text', 'text-to-image'];
@@ -103,6 +134,7 @@ const ARCHITECTURES: readonly string[] = ['cnn', 'transformer'];
 const SIZES: readonly string[] = ['full', 'tiny'];
 const POOLINGS: readonly string[] = ['avg', 'max', 'gem'];
 const TEXT_POOLINGS: readonly string[] = ['mean', 'cls', 'max'];
+const CLIP_TEXT_POOLINGS: readonly string[] = ['eot', 'mean'];
 const TEXT_INPUTS: readonly string[] = ['input_ids', 'attention_mask', 'token_type_ids'];
 const INTERPOLATIONS: readonly string[] = ['bilinear', 'bicubic', 'nearest'];
 
@@ -144,19 +176,29 @@ export function validateMetadata(value: unknown, file: string): BackboneMetadata
     fail('formatVersion', `${BACKBONE_FORMAT_VERSION} (re-export the model with this version of finetuner)`, m.formatVersion);
   }
   string(m.name, 'name');
-  const text = oneOf(m.task, 'task', TASKS) === 'text-to-text';
-  if (text && m.architecture !== 'transformer') fail('architecture', '"transformer" for a text-to-text backbone', m.architecture);
+  const task = oneOf(m.task, 'task', TASKS);
+  const text = task === 'text-to-text';
+  const clip = task === 'text-to-image';
+  if ((text || clip) && m.architecture !== 'transformer') fail('architecture', `"transformer" for a ${task} backbone`, m.architecture);
   oneOf(m.architecture, 'architecture', ARCHITECTURES);
   string(m.family, 'family');
   oneOf(m.size, 'size', SIZES);
   string(m.weights, 'weights');
   positiveInt(m.embeddingDim, 'embeddingDim');
   names(m.trunk, 'trunk');
-  // A text encoder may have nothing to drop (DistilBERT); an image model always has its classifier.
-  names(m.head, 'head', text);
+  // A text encoder may have nothing to drop (DistilBERT), nor has CLIP; an image model always has its classifier.
+  names(m.head, 'head', text || clip);
 
-  if (text) {
-    oneOf(m.pooling, 'pooling', TEXT_POOLINGS);
+  const validateImagePreprocessing = () => {
+    const p = object(m.preprocessing, 'preprocessing');
+    positiveInt(p.resize, 'preprocessing.resize');
+    positiveInt(p.crop, 'preprocessing.crop');
+    if ((p.crop as number) > (p.resize as number)) fail('preprocessing.crop', `at most resize (${p.resize})`, p.crop);
+    oneOf(p.interpolation, 'preprocessing.interpolation', INTERPOLATIONS);
+    triple(p.mean, 'preprocessing.mean', false);
+    triple(p.std, 'preprocessing.std', true);
+  };
+  const validateText = () => {
     const t = object(m.text, 'text');
     if (t.tokenizer !== null) fileName(t.tokenizer, 'text.tokenizer');
     positiveInt(t.maxLength, 'text.maxLength');
@@ -175,15 +217,25 @@ export function validateMetadata(value: unknown, file: string): BackboneMetadata
     }
     if (typeof t.lowercase !== 'boolean') fail('text.lowercase', 'true or false', t.lowercase);
     if (nonNegativeInt(t.padTokenId, 'text.padTokenId') >= vocab) fail('text.padTokenId', `below text.vocabSize (${vocab})`, t.padTokenId);
+  };
+
+  if (text) {
+    oneOf(m.pooling, 'pooling', TEXT_POOLINGS);
+    validateText();
+  } else if (clip) {
+    validateImagePreprocessing();
+    validateText();
+    const c = object(m.clip, 'clip');
+    string(c.variant, 'clip.variant');
+    string(c.imageTower, 'clip.imageTower');
+    oneOf(c.textPooling, 'clip.textPooling', CLIP_TEXT_POOLINGS);
+    if (typeof c.quickGelu !== 'boolean') fail('clip.quickGelu', 'true or false', c.quickGelu);
+    if (typeof c.logitScale !== 'number' || !Number.isFinite(c.logitScale)) fail('clip.logitScale', 'a finite number', c.logitScale);
+    positiveInt(c.imageParameters, 'clip.imageParameters');
+    positiveInt(c.textParameters, 'clip.textParameters');
   } else {
     oneOf(m.pooling, 'pooling', POOLINGS);
-    const p = object(m.preprocessing, 'preprocessing');
-    positiveInt(p.resize, 'preprocessing.resize');
-    positiveInt(p.crop, 'preprocessing.crop');
-    if ((p.crop as number) > (p.resize as number)) fail('preprocessing.crop', `at most resize (${p.resize})`, p.crop);
-    oneOf(p.interpolation, 'preprocessing.interpolation', INTERPOLATIONS);
-    triple(p.mean, 'preprocessing.mean', false);
-    triple(p.std, 'preprocessing.std', true);
+    validateImagePreprocessing();
   }
 
   const params = object(m.parameters, 'parameters');
@@ -225,7 +277,7 @@ export async function readMetadata(dir: string): Promise<BackboneMetadata> {
   const meta = validateMetadata(parsed, file);
   const modelPath = join(dir, meta.model);
   if (!existsSync(modelPath)) throw new Error(`${file}: field "model" names ${modelPath}, which does not exist`);
-  if (isTextBackbone(meta) && meta.text.tokenizer !== null) {
+  if ((isTextBackbone(meta) || isClipBackbone(meta)) && meta.text.tokenizer !== null) {
     const tokenizerPath = join(dir, meta.text.tokenizer);
     if (!existsSync(tokenizerPath)) throw new Error(`${file}: field "text.tokenizer" names ${tokenizerPath}, which does not exist`);
   }

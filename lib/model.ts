@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { NativeBatch, NativeDevice, NativeEmbeddingModel, NativeModality, NativePooling } from './binding.js';
 import { loadImageBatch, type ImageBatch, type ImageInput } from './data/images.js';
 import { rethrowWithCallerStack } from './errors.js';
-import { METADATA_FILE, type BackboneMetadata, type ImagePreprocessing, type TextPreprocessing } from './metadata.js';
+import { METADATA_FILE, type BackboneMetadata, type ClipInfo, type ImagePreprocessing, type TextPreprocessing } from './metadata.js';
 import { encodeTexts, type TextEncodeProgress } from './text/encodeTexts.js';
 import type { EncodedBatch, TextTokenizer } from './text/tokenizer.js';
 
@@ -29,12 +29,13 @@ export interface EmbeddingMetadata {
   task: BackboneMetadata['task'];
   architecture: BackboneMetadata['architecture'];
   modality: Modality;
-  pooling: Pooling;
+  /** CLIP models: how the text tower pools ('eot' or 'mean'). */
+  pooling: Pooling | ClipInfo['textPooling'];
   outputDim: number;
   normalize: boolean;
-  /** Image models: how images are resized and cropped before encode_pixels. */
+  /** Image and CLIP models: how images are resized and cropped before encode_pixels. */
   preprocessing?: ImagePreprocessing;
-  /** Text models: the tokenizer (tokenizer.json beside model.pt) and maximum length. */
+  /** Text and CLIP models: the tokenizer (tokenizer.json beside model.pt) and maximum length. */
   text?: TextPreprocessing;
   model: string;
   /** How to call the TorchScript module from Python. */
@@ -99,12 +100,12 @@ export class EmbeddingModel {
   get device(): NativeDevice {
     return this.native.device;
   }
-  /** Image models: resize, crop, interpolation, mean and std. */
+  /** Image and CLIP models: resize, crop, interpolation, mean and std. */
   get preprocessing(): ImagePreprocessing {
     if (!this.metadata.preprocessing) throw new Error(`${this.name} is a text model: it has no image preprocessing`);
     return this.metadata.preprocessing;
   }
-  /** Text models: the tokenizer read from the model's tokenizer.json. */
+  /** Text and CLIP models: the tokenizer read from the model's tokenizer.json. */
   get tokenizer(): TextTokenizer {
     if (!this.textTokenizer) throw new Error(`${this.name} is an image model: it has no tokenizer`);
     return this.textTokenizer;
@@ -147,14 +148,17 @@ export class EmbeddingModel {
 
   /**
    * Encodes images (file paths, encoded image Buffers or raw pixels) for an image model, or strings for
-   * a text model, into one row per input, in input order.
+   * a text model, into one row per input, in input order. CLIP models take either: strings are texts,
+   * unless every input is an image (Buffers, raw pixels, or paths with an image extension that exist);
+   * a mix is an error (use encodeText / encodeImage to say which).
    */
   async encode(inputs: readonly ImageInput[] | readonly string[], options: EncodeOptions = {}): Promise<Embeddings> {
     this.checkAlive();
     if (!Array.isArray(inputs)) {
-      throw new TypeError(`encode needs an array of ${this.modality === 'text' ? 'strings' : 'images (paths, Buffers or raw pixels)'}`);
+      throw new TypeError(`encode needs an array of ${this.modality === 'text' ? 'strings' : this.modality === 'image' ? 'images (paths, Buffers or raw pixels)' : 'texts or images'}`);
     }
-    if (this.modality === 'text') {
+    const asText = this.modality === 'text' || (this.modality === 'text-image' && clipInputKind(inputs) === 'text');
+    if (asText) {
       return this.encodeTexts(inputs as readonly string[], {
         batchSize: options.batchSize,
         onProgress: options.onProgress && ((p) => options.onProgress!(p.done, p.total)),
@@ -174,6 +178,26 @@ export class EmbeddingModel {
     } catch (error) {
       rethrowWithCallerStack(error, caller);
     }
+  }
+
+  /** CLIP and text models: texts into the (shared) embedding space, rows in input order. */
+  async encodeText(texts: readonly string[], options: TextEncodeOptions = {}): Promise<Embeddings> {
+    return this.encodeTexts(texts, options);
+  }
+
+  /** CLIP and image models: images (paths, encoded Buffers or raw pixels) into the embedding space. */
+  async encodeImage(images: readonly ImageInput[], options: EncodeOptions = {}): Promise<Embeddings> {
+    this.checkAlive();
+    if (this.modality === 'text') throw new Error(`${this.name} is a text model: it cannot encode images`);
+    if (!Array.isArray(images)) throw new TypeError('encodeImage needs an array of images (paths, Buffers or raw pixels)');
+    return this.encodeImages(images, options);
+  }
+
+  /** CLIP models: the learned temperature, exp(logit_scale) (100 at most). */
+  get temperature(): number {
+    this.checkAlive();
+    if (this.modality !== 'text-image') throw new Error(`${this.name} is not a CLIP model: it has no learned temperature`);
+    return Math.exp(this.native.logitScale());
   }
 
   private async encodeImages(inputs: readonly ImageInput[], options: EncodeOptions): Promise<Embeddings> {
@@ -234,6 +258,21 @@ export class EmbeddingModel {
   private checkAlive(): void {
     if (this.native.disposed) throw new Error(`the model ${this.metadata.name} has been disposed`);
   }
+}
+
+const IMAGE_EXTENSION = /\.(jpe?g|png|webp|gif|tiff?|bmp|avif|heic|heif)$/i;
+
+/** What a CLIP model's encode() input holds: all texts, or all images; a mix is refused. */
+function clipInputKind(inputs: readonly unknown[]): 'text' | 'image' {
+  const isImage = (x: unknown) => typeof x !== 'string' || (IMAGE_EXTENSION.test(x) && existsSync(x));
+  const images = inputs.filter(isImage).length;
+  if (images === 0) return 'text';
+  if (images === inputs.length) return 'image';
+  const first = inputs.findIndex((x) => !isImage(x));
+  throw new TypeError(
+    `encode got ${images} image(s) and ${inputs.length - images} text(s) (first text at index ${first}); ` +
+      'a CLIP model encodes one kind per call: use encodeText(texts) and encodeImage(images)',
+  );
 }
 
 // rename() cannot replace a non-empty directory: the old one is moved aside first and removed only once

@@ -4,14 +4,17 @@
 //   labelled images or texts -> class sampler -> TripletMarginLoss with a miner
 //   (query, document[, negative]) pairs -> shuffled batches -> MultipleNegativesRankingLoss
 //   (text, text, score) pairs -> shuffled batches -> CosineSimilarityLoss
-import type { NativeBatch, NativeTrainStepResult } from './binding.js';
+//   (text, image) pairs on a CLIP model -> shuffled batches -> CLIPLoss (contrastive, learned temperature)
+import type { NativeBatch, NativeImageBatch, NativeTrainStepResult } from './binding.js';
 import type { LabelledData } from './data/csv.js';
 import type { ImageInput } from './data/images.js';
 import { ClassSampler, mulberry32 } from './data/sampler.js';
 import type { LabelledTextData, ScoredPairData, TextData, TextPairData } from './data/textCsv.js';
+import type { TextImageData } from './data/textImageCsv.js';
+import type { EncodedBatch } from './text/tokenizer.js';
 import type { EmbeddingModel } from './model.js';
 
-export type Loss = 'TripletMarginLoss' | 'MultipleNegativesRankingLoss' | 'CosineSimilarityLoss';
+export type Loss = 'TripletMarginLoss' | 'MultipleNegativesRankingLoss' | 'CosineSimilarityLoss' | 'CLIPLoss';
 
 export interface TrainingTask<Prepared> {
   loss: Loss;
@@ -37,10 +40,11 @@ const LOSS_FOR_KIND: Record<TextData['kind'], Loss> = {
 };
 
 /** The loss a kind of data trains with; an explicit `loss` must match it. */
-export function lossFor(kind: TextData['kind'] | 'images', requested: Loss | undefined): Loss {
-  const expected = kind === 'images' ? 'TripletMarginLoss' : LOSS_FOR_KIND[kind];
+export function lossFor(kind: TextData['kind'] | 'images' | 'text-image', requested: Loss | undefined): Loss {
+  const expected = kind === 'images' ? 'TripletMarginLoss' : kind === 'text-image' ? 'CLIPLoss' : LOSS_FOR_KIND[kind];
   if (requested !== undefined && requested !== expected) {
-    throw new TypeError(`option 'loss' is ${requested}, but ${kind === 'images' ? 'labelled images' : `${kind} data`} trains with ${expected}`);
+    const what = kind === 'images' ? 'labelled images' : kind === 'text-image' ? 'text-image pairs' : `${kind} data`;
+    throw new TypeError(`option 'loss' is ${requested}, but ${what} trains with ${expected}`);
   }
   return expected;
 }
@@ -158,4 +162,25 @@ export function textTask(model: EmbeddingModel, data: TextData, settings: BatchS
     case 'scored':
       return scoredPairsTask(model, data, settings) as TrainingTask<unknown>;
   }
+}
+
+interface TextImageBatches {
+  texts: EncodedBatch;
+  images: NativeImageBatch;
+  groups: Int32Array;
+}
+
+/** CLIP: each row a matching (text, image) pair; the other rows of the batch are its negatives. */
+export function textImageTask(model: EmbeddingModel, data: TextImageData, settings: BatchSettings): TrainingTask<TextImageBatches> {
+  return {
+    loss: 'CLIPLoss',
+    ...pairBatching(data.pairs.length, settings, 'text-image pairs need at least 2 rows for in-batch negatives'),
+    prepare: async (indices) => ({
+      texts: model.tokenize(indices.map((i) => data.pairs[i]!.text), 'trainData texts'),
+      images: await model.loadImages(indices.map((i) => data.pairs[i]!.image)),
+      groups: labelsOf(data.groups, indices),
+    }),
+    step: (p) => model.nativeModel.trainContrastiveStep(p.texts, p.images, p.groups),
+    truncated: (p) => p.texts.truncated,
+  };
 }

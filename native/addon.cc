@@ -33,13 +33,17 @@ std::string runtimeTorchVersion() {
 EmbeddingModuleSpec readBuildSpec(const Napi::Object& options) {
   EmbeddingModuleSpec spec;
   spec.modality = callGuarded(options.Env(), [&] { return parseModality(stringField(options, "modality")); });
-  spec.pooling = callGuarded(options.Env(), [&] { return parsePooling(stringField(options, "pooling"), spec.modality); });
+  if (spec.modality != Modality::TextImage) {  // CLIP's towers pool by themselves
+    spec.pooling = callGuarded(options.Env(), [&] { return parsePooling(stringField(options, "pooling"), spec.modality); });
+  }
   spec.embeddingDim = static_cast<int64_t>(numberField(options, "embeddingDim"));
   spec.outputDim = static_cast<int64_t>(numberField(options, "outputDim"));
   spec.normalize = boolField(options, "normalize");
   if (spec.modality == Modality::Image) {
     spec.trunk = stringArrayField(options, "trunk");
     spec.gemP = numberField(options, "gemP");
+  }
+  if (spec.modality != Modality::Text) {
     spec.mean = numberArrayField(options, "mean");
     spec.std = numberArrayField(options, "std");
   }

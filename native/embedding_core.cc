@@ -1,5 +1,6 @@
 #include "embedding_core.h"
 
+#include "clip_loss.h"
 #include "optimizer_factory.h"
 #include "pair_losses.h"
 
@@ -28,9 +29,20 @@ const char* methodOf(Modality modality) {
   return modality == Modality::Image ? kEncodePixelsMethod : kEncodeTokensMethod;
 }
 
-const char* nameOf(Modality modality) { return modality == Modality::Image ? "image" : "text"; }
+std::vector<std::string> encodeMethodsOf(Modality modality) {
+  if (modality == Modality::TextImage) return {kEncodePixelsMethod, kEncodeTokensMethod};
+  return {methodOf(modality)};
+}
 
 }  // namespace
+
+FrozenPart parseFrozenPart(const std::string& name) {
+  if (name == "none") return FrozenPart::None;
+  if (name == "trunk") return FrozenPart::Trunk;
+  if (name == "image") return FrozenPart::ImageTower;
+  if (name == "text") return FrozenPart::TextTower;
+  TORCH_CHECK(false, "option 'freeze' must be 'none', 'trunk', 'image' or 'text', got '", name, "'");
+}
 
 EmbeddingCore::EmbeddingCore(torch::jit::Module module, torch::Device device)
     : module_(std::move(module)), device_(device) {
@@ -38,7 +50,10 @@ EmbeddingCore::EmbeddingCore(torch::jit::Module module, torch::Device device)
   bool text = module_.find_method(kEncodeTokensMethod).has_value();
   TORCH_CHECK(image || text, "not a finetuner embedding model: no ", kEncodePixelsMethod, " or ",
               kEncodeTokensMethod, " method");
-  modality_ = image ? Modality::Image : Modality::Text;
+  modality_ = image && text ? Modality::TextImage : image ? Modality::Image : Modality::Text;
+  if (modality_ == Modality::TextImage) {
+    TORCH_CHECK(module_.hasattr(kClipChild), "not a finetuner CLIP model: no ", kClipChild, " module");
+  }
   TORCH_CHECK(module_.hasattr(kOutputDimAttribute), "not a finetuner embedding model: no ",
               kOutputDimAttribute, " attribute");
   outputDim_ = module_.attr(kOutputDimAttribute).toInt();
@@ -64,19 +79,36 @@ std::shared_ptr<EmbeddingCore> EmbeddingCore::fromSaved(const std::string& path,
 
 void EmbeddingCore::setTrainingMode(bool training) {
   module_.train(training);
-  // A fully frozen trunk keeps its BatchNorm statistics (and no dropout): updating them while its
-  // weights stay fixed would shift the features the head is learning from.
-  if (training && training_ && training_->freezeTrunk && training_->trainableLayers == 0) {
-    module_.attr("trunk").toModule().eval();
+  if (!training || !training_) return;
+  // A frozen part keeps its BatchNorm statistics (and no dropout): updating them while its weights stay
+  // fixed would shift the features the rest is learning from.
+  switch (training_->freeze) {
+    case FrozenPart::Trunk:
+      if (training_->trainableLayers == 0) module_.attr("trunk").toModule().eval();
+      break;
+    case FrozenPart::ImageTower:
+      module_.attr(kClipChild).toModule().attr(kClipImageTower).toModule().eval();
+      break;
+    case FrozenPart::TextTower:
+      for (auto child : module_.attr(kClipChild).toModule().named_children()) {
+        if (child.name != kClipImageTower) child.value.eval();
+      }
+      break;
+    case FrozenPart::None:
+      break;
   }
 }
 
+bool EmbeddingCore::supports(Modality input) const {
+  return input == modality_ || (modality_ == Modality::TextImage && input != Modality::TextImage);
+}
+
 torch::Tensor EmbeddingCore::run(torch::jit::Module& module, const ModelInput& input) {
-  TORCH_CHECK(input.modality == modality_, "this is an ", nameOf(modality_), " model: it cannot encode ",
-              nameOf(input.modality), " input");
+  TORCH_CHECK(supports(input.modality), "this is an ", modalityName(modality_), " model: it cannot encode ",
+              modalityName(input.modality), " input");
   auto onDevice = input.to(device_);
   std::vector<c10::IValue> arguments(onDevice.tensors.begin(), onDevice.tensors.end());
-  return module.get_method(methodOf(modality_))(arguments).toTensor();
+  return module.get_method(methodOf(input.modality))(arguments).toTensor();
 }
 
 torch::jit::Module& EmbeddingCore::inferenceModule() {
@@ -84,12 +116,12 @@ torch::jit::Module& EmbeddingCore::inferenceModule() {
   if (inference_) return *inference_;
   if (inferenceFailed_) return module_;
   try {
-    // freeze() copies the module; the original keeps training. Only the encode method is needed.
-    std::vector<std::string> methods{methodOf(modality_)};
+    // freeze() copies the module; the original keeps training. Only the encode methods are needed.
+    auto methods = encodeMethodsOf(modality_);
     auto frozen = torch::jit::freeze(module_, methods);
     // optimize_for_inference pays off for CNNs (conv-BN folding) but splits every linear layer of a
     // transformer into matmul + add, which measured 12% slower than eager for bert-base.
-    inference_ = modality_ == Modality::Text ? frozen : torch::jit::optimize_for_inference(frozen, methods);
+    inference_ = modality_ == Modality::Image ? torch::jit::optimize_for_inference(frozen, methods) : frozen;
     return *inference_;
   } catch (const c10::Error&) {
     // Some graphs cannot be frozen; encoding with the training module is slower but equivalent.
@@ -106,8 +138,20 @@ torch::Tensor EmbeddingCore::encode(const ModelInput& input) {
 }
 
 bool EmbeddingCore::isFrozen(const std::string& name) const {
-  if (!training_->freezeTrunk || !startsWith(name, "trunk.")) return false;
   const auto& options = *training_;
+  const std::string imageTower = std::string(kClipChild) + "." + kClipImageTower + ".";
+  const std::string logitScale = std::string(kClipChild) + ".logit_scale";
+  switch (options.freeze) {
+    case FrozenPart::None:
+      return false;
+    case FrozenPart::ImageTower:
+      return startsWith(name, imageTower);
+    case FrozenPart::TextTower:
+      return startsWith(name, std::string(kClipChild) + ".") && !startsWith(name, imageTower) && name != logitScale;
+    case FrozenPart::Trunk:
+      break;
+  }
+  if (!startsWith(name, "trunk.")) return false;
   if (options.trainableLayers <= 0 || options.layerPrefix.empty()) return true;
   // "trunk.encoder.layer.11.attention..." trains when 11 is among the top trainableLayers layers.
   std::string prefix = "trunk." + options.layerPrefix;
@@ -126,9 +170,20 @@ void EmbeddingCore::configureTraining(const TrainingOptions& options) {
   TORCH_CHECK(options.trainableLayers >= 0, "trainableLayers must not be negative");
   TORCH_CHECK(options.trainableLayers == 0 || options.trainableLayers <= options.numLayers,
               "trainableLayers (", options.trainableLayers, ") exceeds the model's ", options.numLayers, " layers");
+  bool clip = modality_ == Modality::TextImage;
+  TORCH_CHECK(clip || (options.freeze != FrozenPart::ImageTower && options.freeze != FrozenPart::TextTower),
+              "freeze 'image' and 'text' are for CLIP (text-to-image) models; use 'trunk' or 'none'");
+  TORCH_CHECK(!clip || options.freeze != FrozenPart::Trunk,
+              "a CLIP model has no separate trunk: freeze 'image' or 'text' (one tower), or 'none'");
   std::lock_guard<std::mutex> lock(mutex_);
   training_ = options;
   applyFreezing();
+  if (options.keepInitialWeights && initialWeights_.empty()) {
+    torch::NoGradGuard noGrad;
+    for (const auto& parameter : module_.named_parameters(/*recurse=*/true)) {
+      initialWeights_.emplace_back(parameter.name, parameter.value.detach().clone());
+    }
+  }
   std::vector<torch::Tensor> trainable;
   for (const auto& parameter : module_.parameters(/*recurse=*/true)) {
     if (parameter.requires_grad()) trainable.push_back(parameter);
@@ -174,6 +229,14 @@ TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, 
       loss = cosineSimilarityLoss(embeddings[0], embeddings[1], targets.values);
       result.examples = embeddings[0].size(0);
       break;
+    case LossTargets::Kind::Contrastive:
+      TORCH_CHECK(modality_ == Modality::TextImage, "the contrastive loss is for CLIP (text-to-image) models");
+      TORCH_CHECK(embeddings.size() == 2 && inputs[0].modality == Modality::Text &&
+                      inputs[1].modality == Modality::Image,
+                  "a contrastive step needs a token batch and an image batch");
+      loss = clipContrastiveLoss(embeddings[0], embeddings[1], logitScaleParameter(), targets.values);
+      result.examples = embeddings[0].size(0);
+      break;
   }
   optimizer_->zero_grad();
   result.loss = loss.item<double>();
@@ -181,9 +244,40 @@ TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, 
   if (result.examples > 0) {
     loss.backward();
     optimizer_->step();
+    if (modality_ == Modality::TextImage) {
+      torch::NoGradGuard noGrad;
+      logitScaleParameter().clamp_(0.0, kMaxLogitScale);
+    }
     inference_.reset();
   }
   return result;
+}
+
+torch::Tensor EmbeddingCore::logitScaleParameter() {
+  TORCH_CHECK(modality_ == Modality::TextImage, "only CLIP models have a logit scale");
+  return module_.attr(kClipChild).toModule().attr("logit_scale").toTensor();
+}
+
+double EmbeddingCore::logitScale() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return logitScaleParameter().item<double>();
+}
+
+void EmbeddingCore::interpolateWeights(double alpha) {
+  TORCH_CHECK(alpha >= 0.0 && alpha <= 1.0, "wiseFt alpha must be between 0 and 1, got ", alpha);
+  std::lock_guard<std::mutex> lock(mutex_);
+  TORCH_CHECK(!initialWeights_.empty(),
+              "WiSE-FT needs the weights from before training: configure training with keepInitialWeights");
+  torch::NoGradGuard noGrad;
+  size_t index = 0;
+  for (const auto& parameter : module_.named_parameters(/*recurse=*/true)) {
+    TORCH_CHECK(index < initialWeights_.size() && initialWeights_[index].first == parameter.name,
+                "the model's parameters changed since training started (", parameter.name, ")");
+    // fine-tuned + (1 - alpha) * (initial - fine-tuned) = (1 - alpha) * initial + alpha * fine-tuned
+    parameter.value.lerp_(initialWeights_[index].second, 1.0 - alpha);
+    ++index;
+  }
+  inference_.reset();
 }
 
 void EmbeddingCore::save(const std::string& path) {

@@ -17,19 +17,26 @@
 
 namespace finetuner {
 
+// What stays fixed during training. Tower freezing is for CLIP models (CLIP fine-tuning is fragile:
+// training one tower against the other, frozen, keeps the shared space anchored).
+enum class FrozenPart { None, Trunk, ImageTower, TextTower };
+FrozenPart parseFrozenPart(const std::string& name);
+
 struct TrainingOptions {
   std::string optimizer = "adam";  // adam | adamw | sgd
   double learningRate = 1e-4;
   double weightDecay = 0.0;
   double momentum = 0.9;  // sgd only
-  bool freezeTrunk = false;
-  // With freezeTrunk on a transformer: the top N layers still train (0: the whole trunk is frozen).
+  FrozenPart freeze = FrozenPart::None;
+  // With freeze Trunk on a transformer: the top N layers still train (0: the whole trunk is frozen).
   int64_t trainableLayers = 0;
   std::string layerPrefix;  // e.g. "encoder.layer." for BERT
   int64_t numLayers = 0;
   double margin = 0.2;
   Miner miner = Miner::BatchHard;
   double scale = 20.0;  // MultipleNegativesRankingLoss
+  // Keep a copy of the weights as they were before training, for WiSE-FT (interpolateWeights).
+  bool keepInitialWeights = false;
 };
 
 // What a training step optimises; the inputs it comes with are listed per kind.
@@ -38,6 +45,7 @@ struct LossTargets {
     Triplet,            // inputs: {items}; labels
     MultipleNegatives,  // inputs: {queries, documents[, negatives]}; groups
     CosineSimilarity,   // inputs: {first, second}; scores
+    Contrastive,        // CLIP; inputs: {texts, images}; groups
   };
   Kind kind = Kind::Triplet;
   torch::Tensor values;  // labels, groups or scores
@@ -68,6 +76,11 @@ class EmbeddingCore {
   void setLearningRate(double learningRate);
   TrainStepResult trainStep(const std::vector<ModelInput>& inputs, const LossTargets& targets);
   void save(const std::string& path);
+  // WiSE-FT (Wortsman et al. 2022): weights = (1 - alpha) * initial + alpha * fine-tuned. Needs
+  // keepInitialWeights in configureTraining before the first step.
+  void interpolateWeights(double alpha);
+  // CLIP models: the learned log inverse temperature.
+  double logitScale();
 
   torch::Device device() const { return device_; }
   Modality modality() const { return modality_; }
@@ -81,6 +94,8 @@ class EmbeddingCore {
   torch::jit::Module& inferenceModule();
   torch::Tensor run(torch::jit::Module& module, const ModelInput& input);
   bool isFrozen(const std::string& parameterName) const;
+  bool supports(Modality input) const;
+  torch::Tensor logitScaleParameter();
 
   std::mutex mutex_;
   torch::jit::Module module_;
@@ -89,6 +104,8 @@ class EmbeddingCore {
   int64_t outputDim_;
   std::optional<TrainingOptions> training_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  // name -> weights before the first training step (only with keepInitialWeights).
+  std::vector<std::pair<std::string, torch::Tensor>> initialWeights_;
   // A frozen, inference-optimised copy for encode (conv-BN folding, constant weights): built on first
   // use and dropped whenever a training step changes the weights.
   std::optional<torch::jit::Module> inference_;

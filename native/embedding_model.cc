@@ -2,6 +2,7 @@
 
 #include "addon.h"
 #include "encode_worker.h"
+#include "interpolate_worker.h"
 #include "napi_options.h"
 #include "save_worker.h"
 #include "train_step_worker.h"
@@ -42,6 +43,9 @@ Napi::Function EmbeddingModel::DefineClass(Napi::Env env) {
           InstanceMethod<&EmbeddingModel::TrainStep>("trainStep"),
           InstanceMethod<&EmbeddingModel::TrainPairsStep>("trainPairsStep"),
           InstanceMethod<&EmbeddingModel::TrainScoredStep>("trainScoredStep"),
+          InstanceMethod<&EmbeddingModel::TrainContrastiveStep>("trainContrastiveStep"),
+          InstanceMethod<&EmbeddingModel::InterpolateWeights>("interpolateWeights"),
+          InstanceMethod<&EmbeddingModel::LogitScale>("logitScale"),
           InstanceMethod<&EmbeddingModel::Save>("save"),
           InstanceMethod<&EmbeddingModel::ParameterCount>("parameterCount"),
           InstanceMethod<&EmbeddingModel::Dispose>("dispose"),
@@ -105,8 +109,8 @@ Napi::Value EmbeddingModel::ConfigureTraining(const Napi::CallbackInfo& info) {
   training.weightDecay = numberField(options, "weightDecay");
   training.momentum = numberField(options, "momentum");
   std::string freeze = stringField(options, "freeze");
-  if (freeze != "none" && freeze != "trunk") throwTypeError(env, "option 'freeze' must be 'none' or 'trunk'");
-  training.freezeTrunk = freeze == "trunk";
+  training.freeze = callGuarded(env, [&] { return parseFrozenPart(freeze); });
+  if (!options.Get("keepInitialWeights").IsUndefined()) training.keepInitialWeights = boolField(options, "keepInitialWeights");
   training.trainableLayers = optionalInteger(options, "trainableLayers", 0);
   training.numLayers = optionalInteger(options, "numLayers", 0);
   if (!options.Get("layerPrefix").IsUndefined()) training.layerPrefix = stringField(options, "layerPrefix");
@@ -166,6 +170,31 @@ Napi::Value EmbeddingModel::TrainScoredStep(const Napi::CallbackInfo& info) {
   return QueueTrainStep(info, std::move(batches), std::move(targets));
 }
 
+Napi::Value EmbeddingModel::TrainContrastiveStep(const Napi::CallbackInfo& info) {
+  std::vector<InputBatch> batches;
+  batches.push_back(InputBatch::FromJs(info[0], "texts"));
+  batches.push_back(InputBatch::FromJs(info[1], "images"));
+  LossTargets targets{LossTargets::Kind::Contrastive,
+                      rowValues(info[2], "groups", napi_int32_array, batches[0].rows())};
+  return QueueTrainStep(info, std::move(batches), std::move(targets));
+}
+
+Napi::Value EmbeddingModel::InterpolateWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto core = requireCore(env);
+  if (!info[0].IsNumber()) throwTypeError(env, "interpolateWeights needs a number (alpha, 0 to 1)");
+  auto* worker = new InterpolateWorker(env, std::move(core), info[0].As<Napi::Number>().DoubleValue(),
+                                       info.This().As<Napi::Object>());
+  worker->Queue();
+  return worker->Promise();
+}
+
+Napi::Value EmbeddingModel::LogitScale(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto core = requireCore(env);
+  return Napi::Number::New(env, callGuarded(env, [&] { return core->logitScale(); }));
+}
+
 Napi::Value EmbeddingModel::Save(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto core = requireCore(env);
@@ -199,8 +228,7 @@ Napi::Value EmbeddingModel::GetOutputDim(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value EmbeddingModel::GetModality(const Napi::CallbackInfo& info) {
-  bool image = requireCore(info.Env())->modality() == Modality::Image;
-  return Napi::String::New(info.Env(), image ? "image" : "text");
+  return Napi::String::New(info.Env(), modalityName(requireCore(info.Env())->modality()));
 }
 
 Napi::Value EmbeddingModel::GetDisposed(const Napi::CallbackInfo& info) {

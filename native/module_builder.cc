@@ -135,12 +135,56 @@ torch::jit::Module buildTextModule(const torch::jit::Module& backbone, const Emb
   return module;
 }
 
+// CLIP: both towers of the exported model, normalised into the shared space. Pixels arrive as for image
+// models; token ids as for text models (token types are accepted and ignored, so both encode methods
+// have the signatures of the single-modality modules).
+torch::jit::Module buildClipModule(const torch::jit::Module& backbone, const EmbeddingModuleSpec& spec) {
+  TORCH_CHECK(spec.mean.size() == 3 && spec.std.size() == 3, "mean and std need 3 values (RGB)");
+  TORCH_CHECK(spec.outputDim == 0, "a CLIP model keeps its shared embedding space: outputDim is not supported");
+  TORCH_CHECK(spec.normalize, "CLIP embeddings are always L2-normalised (normalize: false is not supported)");
+  for (const char* method : {"encode_image", "encode_text"}) {
+    TORCH_CHECK(backbone.find_method(method).has_value(), "the exported CLIP has no ", method,
+                " method (re-export it with this version of finetuner)");
+  }
+  TORCH_CHECK(backbone.hasattr("logit_scale"), "the exported CLIP has no logit_scale parameter");
+  torch::jit::Module module("__torch__.finetuner.ClipEmbeddingModel");
+  module.register_module(kClipChild, backbone);
+  module.register_buffer("pixel_mean", torch::tensor(spec.mean, torch::kFloat32).view({1, 3, 1, 1}));
+  module.register_buffer("pixel_std", torch::tensor(spec.std, torch::kFloat32).view({1, 3, 1, 1}));
+  module.register_attribute(kOutputDimAttribute, c10::IntType::get(), spec.embeddingDim);
+  module.define(
+      "def normalized(self, x: Tensor) -> Tensor:\n"
+      "    return x / torch.sqrt((x * x).sum(1, keepdim=True)).clamp(min=1e-12)\n"
+      "def encode_images(self, images: Tensor) -> Tensor:\n"
+      "    return self.normalized(self.clip.encode_image(images))\n"
+      "def encode_pixels(self, pixels: Tensor) -> Tensor:\n"
+      "    x = pixels.permute(0, 3, 1, 2).float().div(255.0)\n"
+      "    x = (x - self.pixel_mean) / self.pixel_std\n"
+      "    return self.encode_images(x.contiguous())\n"
+      "def encode_tokens(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor) -> Tensor:\n"
+      "    return self.normalized(self.clip.encode_text(input_ids.long(), attention_mask.long()))\n");
+  return module;
+}
+
 }  // namespace
+
+const char* modalityName(Modality modality) {
+  switch (modality) {
+    case Modality::Image:
+      return "image";
+    case Modality::Text:
+      return "text";
+    case Modality::TextImage:
+      return "text-image";
+  }
+  return "unknown";
+}
 
 Modality parseModality(const std::string& name) {
   if (name == "image") return Modality::Image;
   if (name == "text") return Modality::Text;
-  TORCH_CHECK(false, "unknown modality '", name, "': use image or text");
+  if (name == "text-image") return Modality::TextImage;
+  TORCH_CHECK(false, "unknown modality '", name, "': use image, text or text-image");
 }
 
 Pooling parsePooling(const std::string& name, Modality modality) {
@@ -155,7 +199,15 @@ Pooling parsePooling(const std::string& name, Modality modality) {
 torch::jit::Module buildEmbeddingModule(const torch::jit::Module& backbone, const EmbeddingModuleSpec& spec) {
   TORCH_CHECK(spec.embeddingDim > 0, "embeddingDim must be positive");
   TORCH_CHECK(spec.outputDim >= 0, "outputDim must be 0 (no projection) or positive");
-  return spec.modality == Modality::Image ? buildImageModule(backbone, spec) : buildTextModule(backbone, spec);
+  switch (spec.modality) {
+    case Modality::Image:
+      return buildImageModule(backbone, spec);
+    case Modality::Text:
+      return buildTextModule(backbone, spec);
+    case Modality::TextImage:
+      return buildClipModule(backbone, spec);
+  }
+  TORCH_CHECK(false, "unknown modality");
 }
 
 }  // namespace finetuner

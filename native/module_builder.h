@@ -1,7 +1,9 @@
 // Builds the embedding module around an exported backbone, as a TorchScript module compiled here in C++:
 //   images: trunk (the backbone's children up to the head) -> pooling over H x W
 //   text:   the transformer's token states -> pooling over the attention mask
-// then an optional projection and an optional L2 norm. Training, encoding and saving all use this one
+// then an optional projection and an optional L2 norm;
+//   text-image (CLIP): the exported CLIP kept whole as `clip`, its encode_image / encode_text
+// L2-normalised into the shared space. Training, encoding and saving all use this one
 // module, so what a Python user loads with torch.jit.load is exactly what Node trained.
 #pragma once
 
@@ -13,10 +15,11 @@
 
 namespace finetuner {
 
-enum class Modality { Image, Text };
+enum class Modality { Image, Text, TextImage };
 enum class Pooling { Average, Max, GeM, Cls };
 
 Modality parseModality(const std::string& name);
+const char* modalityName(Modality modality);
 Pooling parsePooling(const std::string& name, Modality modality);
 
 struct EmbeddingModuleSpec {
@@ -41,5 +44,8 @@ torch::jit::Module buildEmbeddingModule(const torch::jit::Module& backbone, cons
 constexpr const char* kEncodePixelsMethod = "encode_pixels";  // uint8 N x H x W x 3 -> N x D
 constexpr const char* kEncodeTokensMethod = "encode_tokens";  // ids, mask, token types -> N x D
 constexpr const char* kOutputDimAttribute = "output_dim";
+// CLIP modules: the exported model is the `clip` child; its learned temperature is clip.logit_scale.
+constexpr const char* kClipChild = "clip";
+constexpr const char* kClipImageTower = "visual";
 
 }  // namespace finetuner

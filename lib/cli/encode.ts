@@ -19,13 +19,16 @@ export const encodeCommand: Command = {
     'The inputs follow the model: image paths for an image model, texts for a text model (one quoted\n' +
     'argument per text; put -- before texts that start with -). With --input-list, an image model reads\n' +
     'one image path per line (relative to the list; blank lines and # comments skipped), a text model one\n' +
-    'text per line (an empty line is an error). Read the result in Python with numpy.load(FILE); it has\n' +
-    'shape (inputs, output dim).',
+    'text per line (an empty line is an error). A CLIP (text-to-image) model encodes either into its\n' +
+    'shared space: --input-type text|image says which (default: images when every input is an existing\n' +
+    'image file, else texts). Read the result in Python with numpy.load(FILE); it has shape\n' +
+    '(inputs, output dim).',
   positionals: { min: 0, max: Number.POSITIVE_INFINITY },
   options: {
     model: { type: 'string', value: 'DIR', description: 'saved model or exported backbone directory', required: true },
     'input-list': { type: 'string', value: 'FILE', description: 'text file with one image path or one text per line' },
     out: { type: 'string', value: 'FILE', description: 'the .npy file to write', default: 'embeddings.npy' },
+    'input-type': { type: 'string', value: 'KIND', description: 'CLIP models: text or image', default: 'by the inputs' },
     ...ENCODING_OPTIONS,
   },
   async run(args) {
@@ -36,6 +39,7 @@ export const encodeCommand: Command = {
     const maxLength = integerOption(args, 'max-length', 1);
     const device = choiceOption(args, 'device', DEVICES);
     const list = stringOption(args, 'input-list');
+    const inputType = choiceOption(args, 'input-type', ['text', 'image'] as const);
     if (list !== undefined && args.positionals.length > 0) {
       throw new UsageError('pass inputs either as arguments or with --input-list, not both');
     }
@@ -45,16 +49,23 @@ export const encodeCommand: Command = {
     if (!existsSync(dirname(resolve(outFile)))) throw new Error(`--out ${outFile}: directory ${dirname(resolve(outFile))} does not exist`);
     const info = await peekModelDir(modelDir);
     checkModalityOptions(info, modelDir, { image: { 'image-size': imageSize }, text: { 'max-length': maxLength } });
+    if (inputType !== undefined && info !== undefined && info.modality !== 'text-image') {
+      throw new UsageError(`--input-type applies to CLIP (text-to-image) models; --model ${modelDir} is ${info.modality === 'text' ? 'a text' : 'an image'} model (${info.name})`);
+    }
 
     const { loadModel } = await import('../loadModel.js'); // sharp and the addon load only for verbs that need them
     // Inputs are checked before the model loads when finetuner.json says what they are; otherwise the
     // loaded model's modality decides.
-    let inputs = info ? await readInputs(info.modality, list, args.positionals) : undefined;
+    const kindOf = async (modality: EmbeddingModel['modality']) =>
+      modality !== 'text-image' ? modality : inputType ?? (await guessClipInputs(list, args.positionals));
+    let kind = info ? await kindOf(info.modality) : undefined;
+    let inputs = kind ? await readInputs(kind, list, args.positionals) : undefined;
     const model = await loadModel(modelDir, { device, imageSize, maxLength });
     const progress = new PhasedProgress();
     try {
-      inputs ??= await readInputs(model.modality, list, args.positionals);
-      const embeddings = await encode(model, inputs, batchSize, progress);
+      kind ??= await kindOf(model.modality);
+      inputs ??= await readInputs(kind, list, args.positionals);
+      const embeddings = await encode(model, kind, inputs, batchSize, progress);
       progress.finish();
       await writeNpy(outFile, embeddings.data, [embeddings.rows, embeddings.dim]);
       out(`wrote ${outFile}: ${embeddings.rows} x ${embeddings.dim} float32 (${model.name}, ${model.device})`);
@@ -65,9 +76,9 @@ export const encodeCommand: Command = {
   },
 };
 
-async function encode(model: EmbeddingModel, inputs: string[], batchSize: number | undefined, progress: PhasedProgress): Promise<Embeddings> {
-  if (model.modality !== 'text') {
-    return model.encode(inputs, { batchSize, onProgress: (done, total) => progress.update('encode', 'encode', done, total, 'img') });
+async function encode(model: EmbeddingModel, kind: 'image' | 'text', inputs: string[], batchSize: number | undefined, progress: PhasedProgress): Promise<Embeddings> {
+  if (kind === 'image') {
+    return model.encodeImage(inputs, { batchSize, onProgress: (done, total) => progress.update('encode', 'encode', done, total, 'img') });
   }
   let truncated = 0;
   const embeddings = await model.encodeTexts(inputs, {
@@ -80,6 +91,17 @@ async function encode(model: EmbeddingModel, inputs: string[], batchSize: number
   progress.finish();
   if (truncated > 0) note(`${truncated} of ${inputs.length} text(s) were truncated to ${model.tokenizer.maxLength} tokens`);
   return embeddings;
+}
+
+/** CLIP without --input-type: images when every input names an existing file, else texts. */
+async function guessClipInputs(list: string | undefined, positionals: string[]): Promise<'image' | 'text'> {
+  const lines = list !== undefined ? (await readList(list)).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')) : positionals;
+  const base = list !== undefined ? dirname(resolve(list)) : process.cwd();
+  const isFile = (p: string) => {
+    const path = isAbsolute(p) ? p : resolve(base, p);
+    return existsSync(path) && statSync(path).isFile();
+  };
+  return lines.length > 0 && lines.every(isFile) ? 'image' : 'text';
 }
 
 async function readInputs(modality: 'image' | 'text', list: string | undefined, positionals: string[]): Promise<string[]> {

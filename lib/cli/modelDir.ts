@@ -26,14 +26,18 @@ export async function peekModelDir(dir: string): Promise<ModelDirInfo | undefine
   if (typeof meta !== 'object' || meta === null) return undefined;
   const name = typeof meta.name === 'string' ? meta.name : dir;
   if (meta.format === 'finetuner-embedding') {
-    if (meta.modality === 'text' || meta.modality === 'image') return { modality: meta.modality, name };
+    if (meta.modality === 'text' || meta.modality === 'image' || meta.modality === 'text-image') return { modality: meta.modality, name };
     const task = meta.backbone?.task;
-    return task === undefined ? undefined : { modality: task === 'text-to-text' ? 'text' : 'image', name };
+    return typeof task === 'string' ? { modality: modalityOfTask(task), name } : undefined;
   }
   if (meta.format === 'finetuner-backbone' && typeof meta.task === 'string') {
-    return { modality: meta.task === 'text-to-text' ? 'text' : 'image', name };
+    return { modality: modalityOfTask(meta.task), name };
   }
   return undefined;
+}
+
+function modalityOfTask(task: string): Modality {
+  return task === 'text-to-text' ? 'text' : task === 'text-to-image' ? 'text-image' : 'image';
 }
 
 /** Options that only apply to one modality: an error naming the option and what the model is. */
@@ -42,7 +46,7 @@ export function checkModalityOptions(
   modelDir: string,
   given: { image?: Record<string, unknown>; text?: Record<string, unknown> },
 ): void {
-  if (!info) return;
+  if (!info || info.modality === 'text-image') return; // CLIP takes both
   const other = info.modality === 'text' ? given.image : given.text;
   const wrong = Object.entries(other ?? {}).filter(([, v]) => v !== undefined && v !== false).map(([k]) => `--${k}`);
   if (wrong.length === 0) return;
