@@ -145,16 +145,18 @@ function validate(name: unknown, opts: ExportOptions | undefined): void {
 /** Checks the options that depend on the model's task, with the registry row in hand. */
 function validateForTask(name: string, task: string, opts: ExportOptions): void {
   const text = task === 'text-to-text';
-  if (!text) {
+  const clip = task === 'text-to-image';
+  if (!text && !clip) {
     const given = (['tokenizer', 'vocabSize'] as const).filter((k) => opts[k] !== undefined);
     if (given.length > 0) {
       throw new TypeError(
         `exportModel: option${given.length > 1 ? 's' : ''} ${given.map((k) => `"${k}"`).join(' and ')} ` +
-          `appl${given.length > 1 ? 'y' : 'ies'} to text-to-text models, not ${name} (${task})`,
+          `appl${given.length > 1 ? 'y' : 'ies'} to text-to-text and text-to-image models, not ${name} (${task})`,
       );
     }
   }
-  if (opts.weights !== undefined && existsSync(opts.weights)) {
+  // CLIP weights come as a Hugging Face folder (openai/clip-vit-*) or an open_clip / OpenAI checkpoint file.
+  if (opts.weights !== undefined && existsSync(opts.weights) && !clip) {
     const isDir = statSync(opts.weights).isDirectory();
     if (text && !isDir) {
       throw new TypeError(

@@ -93,7 +93,7 @@ function textModel(name: string, dim: number, description: string): ModelInfo {
 function hfClip(name: string, dim: number, description: string, imageSize: number): ModelInfo {
   return {
     name, task: 'text-to-image', outputDim: dim, sourceTableOutputDim: dim, architecture: 'transformer',
-    description, exportSource: 'huggingface', available: false, preprocessing: clipPrep(imageSize),
+    description, exportSource: 'huggingface', available: true, preprocessing: clipPrep(imageSize),
   };
 }
 
@@ -107,7 +107,7 @@ function openClip(name: string, dim: number): ModelInfo {
   return {
     name, task: 'text-to-image', outputDim: dim, sourceTableOutputDim: dim, architecture: 'transformer',
     description: `Open ${mclip ? 'MCLIP' : 'CLIP'} "${name}" model`,
-    exportSource: mclip ? 'open_clip-mclip' : 'open_clip', available: false,
+    exportSource: mclip ? 'open_clip-mclip' : 'open_clip', available: true,
     preprocessing: clipPrep(size), openClip: { model, pretrained },
   };
 }
@@ -196,6 +196,15 @@ export function suggestModelNames(name: string, max = 3): string[] {
 export function getModel(name: string): ModelInfo {
   const info = BY_NAME.get(name);
   if (info) return copyInfo(info);
+  // open_clip names are MODEL::PRETRAINED: a known model with a tag it was not published with.
+  const [model, tag] = String(name).split('::', 2);
+  const tags = MODELS.filter((m) => m.openClip?.model === model).map((m) => m.openClip!.pretrained);
+  if (tag !== undefined && tags.length > 0) {
+    throw new Error(
+      `Unknown pretrained tag "${tag}" for the open_clip model ${model}: known tags are ${tags.join(', ')} ` +
+        `(use "${model}::${tags[0]}", or another of them).`,
+    );
+  }
   const close = suggestModelNames(String(name));
   const hint = close.length > 0 ? ` Did you mean ${close.map((n) => `"${n}"`).join(', ')}?` : '';
   throw new Error(

@@ -345,13 +345,13 @@ describe('export errors', () => {
       if (previous === undefined) delete process.env.TORCH_HOME;
       else process.env.TORCH_HOME = previous;
     }
-    // The registry answers before Python starts: unknown names get suggestions, rows of a task that is
-    // not built yet say so.
+    // The registry answers before Python starts: unknown names get suggestions, unknown pretrained tags
+    // of an open_clip model the known tags.
     await expect(exportModel('resnet51', { outDir: join(tmp, 'errors', 'ts-unknown'), randomInit: true })).rejects.toThrow(
       /Unknown model "resnet51".*resnet50/,
     );
-    await expect(exportModel('openai/clip-vit-base-patch32', { outDir: join(tmp, 'errors', 'ts-clip'), randomInit: true })).rejects.toThrow(
-      /"openai\/clip-vit-base-patch32" \(text-to-image\) is not built yet/,
+    await expect(exportModel('RN50::laion9000', { outDir: join(tmp, 'errors', 'ts-clip'), randomInit: true })).rejects.toThrow(
+      /Unknown pretrained tag "laion9000" for the open_clip model RN50: known tags are/,
     );
   });
 

@@ -57,16 +57,14 @@ describe('registry', () => {
     }
   });
 
-  it('marks the four image-to-image CNNs and the two text-to-text encoders available, not text-to-image', () => {
+  it('marks all 38 rows available: 4 CNNs, 2 text encoders, 32 CLIPs', () => {
     const available = listModels().filter((m) => m.available);
-    expect(available.map((m) => m.name).sort()).toEqual([
-      'bert-base-cased', 'efficientnet_b0', 'efficientnet_b4', 'resnet152', 'resnet50',
-      'sentence-transformers/msmarco-distilbert-base-v3',
-    ]);
+    expect(available).toHaveLength(38);
     const cnns = available.filter((m) => m.task === 'image-to-image');
     expect(cnns).toHaveLength(4);
     expect(cnns.every((m) => m.exportSource === 'torchvision' && m.architecture === 'cnn')).toBe(true);
-    expect(listModels().filter((m) => m.task === 'text-to-image').every((m) => !m.available)).toBe(true);
+    expect(available.filter((m) => m.task === 'text-to-text')).toHaveLength(2);
+    expect(available.filter((m) => m.task === 'text-to-image')).toHaveLength(32);
     expect(getModel('resnet50').preprocessing).toMatchObject({ resize: 256, crop: 224, interpolation: 'bilinear' });
     expect(getModel('efficientnet_b0').preprocessing).toMatchObject({ resize: 256, crop: 224, interpolation: 'bicubic' });
     expect(getModel('efficientnet_b4').preprocessing).toMatchObject({ resize: 384, crop: 380, interpolation: 'bicubic' });
@@ -112,13 +110,14 @@ describe('registry', () => {
     expect(() => getModel('zzzzzzzzzzzzzzzzzzzzzzzz')).toThrow(/^Unknown model "z+"\. Run/);
   });
 
-  it('refuses models that are not built yet', () => {
+  it('requireAvailable gives every row and names unknown pretrained tags', () => {
     expect(requireAvailable('resnet50').name).toBe('resnet50');
     expect(requireAvailable('bert-base-cased').task).toBe('text-to-text');
-    expect(() => requireAvailable('openai/clip-vit-base-patch32')).toThrow(
-      /"openai\/clip-vit-base-patch32" \(text-to-image\) is not built yet in this version/,
+    expect(requireAvailable('openai/clip-vit-base-patch32').task).toBe('text-to-image');
+    expect(requireAvailable('ViT-B-32::openai').openClip).toEqual({ model: 'ViT-B-32', pretrained: 'openai' });
+    expect(() => requireAvailable('ViT-B-32::laion9000')).toThrow(
+      /Unknown pretrained tag "laion9000" for the open_clip model ViT-B-32: known tags are laion2b_e16, laion400m_e31, laion400m_e32, openai/,
     );
-    expect(() => requireAvailable('ViT-B-32::openai')).toThrow(/not built yet.*Available now: bert-base-cased, .*efficientnet_b0/);
     expect(() => requireAvailable('nope')).toThrow(/Unknown model "nope"/);
   });
 });

@@ -170,13 +170,14 @@ export function integerOption(args: ParsedArgs, name: string, min: number): numb
   return value;
 }
 
-export function numberOption(args: ParsedArgs, name: string, range: { min: number; minExclusive?: boolean }): number | undefined {
+export function numberOption(args: ParsedArgs, name: string, range: { min: number; minExclusive?: boolean; max?: number }): number | undefined {
   const text = stringOption(args, name);
   if (text === undefined) return undefined;
   const value = Number(text);
-  const inRange = range.minExclusive ? value > range.min : value >= range.min;
+  const inRange = (range.minExclusive ? value > range.min : value >= range.min) && (range.max === undefined || value <= range.max);
   if (!DECIMAL.test(text) || !Number.isFinite(value) || !inRange) {
-    const expected = range.minExclusive ? `a number > ${range.min}` : `a number >= ${range.min}`;
+    const lower = range.minExclusive ? `> ${range.min}` : `>= ${range.min}`;
+    const expected = range.max === undefined ? `a number ${lower}` : `a number ${lower} and <= ${range.max}`;
     throw new UsageError(`option --${name} must be ${expected}, got '${text}'`);
   }
   return value;

@@ -1,9 +1,11 @@
-// `finetuner demo [--task T]`: dispatches to the demo of a task (images: Fashion-MNIST; text: WordNet).
+// `finetuner demo [--task T]`: dispatches to the demo of a task (images: Fashion-MNIST; text: WordNet;
+// text-to-image: captioned Fashion-MNIST).
 import { isTask } from '../registry.js';
 
 const TASK_DEMOS = {
   'image-to-image': async (argv: string[]) => (await import('./demo/images.js')).runImageDemo(argv),
   'text-to-text': async (argv: string[]) => (await import('./demo/text.js')).runTextDemo(argv),
+  'text-to-image': async (argv: string[]) => (await import('./demo/clip.js')).runClipDemo(argv),
 } as const;
 
 /** Takes `--task T` / `--task=T` out of argv; the rest goes to that task's demo. */
@@ -14,7 +16,7 @@ function splitTask(argv: string[]): { task: string; rest: string[] } {
     const arg = argv[i]!;
     if (arg === '--task') {
       const value = argv[++i];
-      if (value === undefined) throw new Error('--task needs a value: image-to-image or text-to-text');
+      if (value === undefined) throw new Error('--task needs a value: image-to-image, text-to-text or text-to-image');
       task = value;
     } else if (arg.startsWith('--task=')) {
       task = arg.slice('--task='.length);

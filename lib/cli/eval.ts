@@ -1,6 +1,7 @@
 // finetuner eval: retrieval metrics of a model on labelled queries (and an optional separate index), or
 // on query-document text pairs.
 import type { RetrievalMetrics } from '../evaluate.js';
+import type { EvaluationResult } from '../evaluateModel.js';
 import { formatTable } from '../table.js';
 import { ENCODING_OPTIONS, DEVICES, choiceOption, existingFile, flag, integerOption, out, requiredString, type Command } from './command.js';
 import { checkModalityOptions, peekModelDir } from './modelDir.js';
@@ -14,10 +15,12 @@ export const evalCommand: Command = {
     'Image models: CSVs of image paths and labels. Text models: labelled texts (text,label), or\n' +
     'query-document pairs (query,document), where every distinct query ranks all the documents and the\n' +
     'documents of its own rows are the relevant ones (no --index then). Labelled data without --index:\n' +
-    'the queries are also the index, each query left out of its own ranking.',
+    'the queries are also the index, each query left out of its own ranking. CLIP (text-to-image) models:\n' +
+    'text,image pairs; text-to-image (each distinct text ranks every image, its rows\' images relevant) and\n' +
+    'image-to-text (each image ranks the distinct texts, its row\'s text relevant).',
   options: {
     model: { type: 'string', value: 'DIR', description: 'saved model or exported backbone directory', required: true },
-    queries: { type: 'string', value: 'CSV', description: 'labelled query images or texts, or text pairs', required: true },
+    queries: { type: 'string', value: 'CSV', description: 'labelled query images or texts, text pairs, or text-image pairs (CLIP)', required: true },
     index: { type: 'string', value: 'CSV', description: 'labelled index images or texts', default: 'the queries (or the pairs\' documents)' },
     k: { type: 'string', value: 'N', description: 'cut-off of the @k metrics', default: '10' },
     json: { type: 'boolean', description: 'print the metrics as JSON' },
@@ -43,7 +46,7 @@ export const evalCommand: Command = {
     // evaluate encodes the queries, then the index: a pass ends when done reaches total.
     let pass = 0;
     let last = { done: 0, total: 0 };
-    let metrics: RetrievalMetrics;
+    let metrics: EvaluationResult;
     try {
       metrics = await evaluate(model, {
         queries,
@@ -64,7 +67,11 @@ export const evalCommand: Command = {
       progress.finish();
       model.dispose();
     }
-    out(json ? JSON.stringify(metrics, null, 2) : metricsTable(metrics, modelDir));
+    if (json) out(JSON.stringify(metrics, null, 2));
+    else if (metrics.imageToText) {
+      out(metricsTable(metrics, `${modelDir}, text-to-image`));
+      out(metricsTable(metrics.imageToText, `${modelDir}, image-to-text`));
+    } else out(metricsTable(metrics, modelDir));
   },
 };
 

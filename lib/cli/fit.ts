@@ -12,7 +12,7 @@ import {
 import { checkModalityOptions, peekModelDir } from './modelDir.js';
 import { PhasedProgress, round4 } from './progressBars.js';
 
-const LOSSES = ['TripletMarginLoss', 'MultipleNegativesRankingLoss', 'CosineSimilarityLoss'] as const;
+const LOSSES = ['TripletMarginLoss', 'MultipleNegativesRankingLoss', 'CosineSimilarityLoss', 'CLIPLoss'] as const;
 const POOLINGS = ['avg', 'max', 'gem', 'mean', 'cls'] as const;
 const IMAGE_POOLINGS: readonly string[] = ['avg', 'max', 'gem'];
 const TEXT_POOLINGS: readonly string[] = ['mean', 'cls', 'max'];
@@ -27,6 +27,8 @@ export const fitCommand: Command = {
     '  text,label                 labelled texts       TripletMarginLoss (mined)\n' +
     '  query,document[,negative]  query-document pairs MultipleNegativesRankingLoss (in-batch negatives)\n' +
     '  text1,text2,score          scores in [0, 1]     CosineSimilarityLoss\n' +
+    'CLIP (text-to-image) models: text,image rows, each a matching pair, trained with CLIPLoss (symmetric\n' +
+    'contrastive loss, learned temperature; default learning rate 1e-5); --freeze-tower and --wise-ft apply.\n' +
     'The loss follows from the data (--loss only confirms it). --model is a backbone from `finetuner\n' +
     'export` or a model saved by an earlier fit. The fine-tuned model is written to --output-dir (replacing\n' +
     'a model directory there) and loads with `--model DIR` in encode and eval, or torch.jit.load(DIR/model.pt)\n' +
@@ -49,7 +51,7 @@ export const fitCommand: Command = {
     },
     'num-items-per-class': { type: 'string', value: 'N', description: 'labelled data: items of each class in a batch', default: '4' },
     loss: { type: 'string', value: 'L', description: `${LOSSES.join(', ')}; must match the data`, default: 'from the data' },
-    'learning-rate': { type: 'string', value: 'X', description: 'optimizer learning rate', default: '1e-4' },
+    'learning-rate': { type: 'string', value: 'X', description: 'optimizer learning rate', default: '1e-4; CLIP 1e-5' },
     scheduler: { type: 'string', value: 'S', description: 'learning-rate schedule: constant, linear or cosine (decay to 0)', default: 'constant' },
     'warmup-steps': { type: 'string', value: 'N', description: 'steps of linear learning-rate warm-up', default: '0' },
     optimizer: { type: 'string', value: 'O', description: 'adam, adamw or sgd', default: 'adam' },
@@ -58,6 +60,10 @@ export const fitCommand: Command = {
     scale: { type: 'string', value: 'X', description: 'MultipleNegativesRankingLoss: scale of the cosine similarities', default: '20' },
     'weight-decay': { type: 'string', value: 'X', description: 'optimizer weight decay', default: '0' },
     freeze: { type: 'boolean', description: 'freeze the backbone; train only the projection head (use with --output-dim)' },
+    'freeze-tower': { type: 'string', value: 'T', description: 'CLIP models: freeze the image or the text tower' },
+    'wise-ft': {
+      type: 'string', value: 'ALPHA', description: 'WiSE-FT after training: (1 - ALPHA) * pretrained + ALPHA * fine-tuned weights', default: 'off',
+    },
     'trainable-layers': {
       type: 'string', value: 'N', description: 'text models: freeze all but the top N transformer layers', default: 'all trainable',
     },
@@ -86,7 +92,16 @@ export const fitCommand: Command = {
     if (trainableLayers !== undefined && flag(args, 'freeze')) {
       throw new UsageError('options --freeze and --trainable-layers exclude each other: --freeze freezes the whole backbone');
     }
+    const freezeTower = choiceOption(args, 'freeze-tower', ['image', 'text'] as const);
     const info = await peekModelDir(modelDir);
+    if (info?.modality === 'text-image') {
+      const wrong = (['freeze', 'trainable-layers', 'output-dim', 'pooling'] as const).filter((k) => args.values[k] !== undefined && args.values[k] !== false);
+      if (wrong.length > 0) {
+        throw new UsageError(`${wrong.map((k) => `--${k}`).join(' and ')} do${wrong.length > 1 ? '' : 'es'} not apply to CLIP models (${info.name}); use --freeze-tower image|text`);
+      }
+    } else if (info && freezeTower !== undefined) {
+      throw new UsageError(`--freeze-tower applies to CLIP (text-to-image) models; --model ${modelDir} is ${info.modality === 'text' ? 'a text' : 'an image'} model (${info.name})`);
+    }
     checkModalityOptions(info, modelDir, {
       image: { 'image-size': imageSize },
       text: { 'trainable-layers': trainableLayers, 'max-length': maxLength },
@@ -101,7 +116,7 @@ export const fitCommand: Command = {
     // pairs, which have no classes; the library checks labelled texts.
     const effectiveBatch = batchSize ?? 32;
     const effectiveItems = numItemsPerClass ?? 4;
-    if (info?.modality !== 'text' && effectiveBatch % effectiveItems !== 0) {
+    if (info?.modality === 'image' && effectiveBatch % effectiveItems !== 0) {
       throw new UsageError(`--batch-size (${effectiveBatch}) must be a multiple of --num-items-per-class (${effectiveItems})`);
     }
     const options = {
@@ -121,7 +136,8 @@ export const fitCommand: Command = {
       scale: numberOption(args, 'scale', { min: 0, minExclusive: true }),
       loss: choiceOption(args, 'loss', LOSSES),
       weightDecay: numberOption(args, 'weight-decay', { min: 0 }),
-      freeze: trainableLayers !== undefined ? { trainableLayers } : flag(args, 'freeze'),
+      freeze: freezeTower ?? (trainableLayers !== undefined ? { trainableLayers } : flag(args, 'freeze')),
+      wiseFt: numberOption(args, 'wise-ft', { min: 0, max: 1 }),
       outputDim: integerOption(args, 'output-dim', 1),
       pooling,
       imageSize,
@@ -156,6 +172,10 @@ export const fitCommand: Command = {
     }
     result.model.dispose();
     out(historyTable(result.history));
+    if (result.wiseFt) {
+      const m = result.wiseFt.eval;
+      out(`WiSE-FT: weights interpolated with alpha ${result.wiseFt.alpha}` + (m ? `; eval mAP ${round4(m.map)}, recall@${m.k} ${round4(m.recallAtK)}` : ''));
+    }
     out(`saved the fine-tuned model to ${outputDir}`);
   },
 };
@@ -172,6 +192,7 @@ const CLI_NAMES: Record<string, string> = {
   maxLength: '--max-length',
   'freeze.trainableLayers': '--trainable-layers',
   trainableLayers: '--trainable-layers',
+  wiseFt: '--wise-ft',
   loss: '--loss',
   scale: '--scale',
   pooling: '--pooling',
@@ -206,6 +227,7 @@ function epochSummary(record: EpochRecord): string {
   const parts = [`mean loss ${round4(record.loss)}`, `${round4(record.examples)} examples/step`, `${record.seconds.toFixed(1)} s`];
   if (record.truncated > 0) parts.push(`${record.truncated} text(s) truncated to the maximum length`);
   if (record.eval) parts.push(`eval mAP ${round4(record.eval.map)}, precision@${record.eval.k} ${round4(record.eval.precisionAtK)}`);
+  if (record.eval?.imageToText) parts.push(`image-to-text hit@1 ${round4(record.eval.imageToText.hitAt1)}, MRR ${round4(record.eval.imageToText.mrr)}`);
   return parts.join(', ');
 }
 
