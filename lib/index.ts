@@ -3,9 +3,12 @@ export { describeModels, listModels, getModel } from './registry.js';
 export type { ModelInfo, Task, DescribeOptions, DescribeRow } from './registry.js';
 export { exportModel } from './export.js';
 export { readMetadata } from './metadata.js';
-export { isTextBackbone } from './metadata.js';
-export type { BackboneMetadata, ImageBackboneMetadata, TextBackboneMetadata, ImagePreprocessing, TextPreprocessing } from './metadata.js';
+export { isTextBackbone, isClipBackbone } from './metadata.js';
+export type {
+  BackboneMetadata, ImageBackboneMetadata, TextBackboneMetadata, ClipBackboneMetadata, ClipInfo, ImagePreprocessing, TextPreprocessing,
+} from './metadata.js';
 export { TextTokenizer } from './text/tokenizer.js';
+export { trainClipBpe, clipTokenizerJson, writeClipTokenizer } from './text/clipBpe.js';
 export { EmbeddingModel } from './model.js';
 export type { Device, Pooling, Modality, EncodeOptions, TextEncodeOptions, Embeddings, EmbeddingMetadata, SaveOptions } from './model.js';
 export { loadModel } from './loadModel.js';
@@ -13,9 +16,11 @@ export type { LoadModelOptions } from './loadModel.js';
 export { fit } from './fit.js';
 export type { FitOptions, FitResult, FitProgress, EpochRecord, Loss } from './fit.js';
 export { evaluate } from './evaluateModel.js';
-export type { EvaluateOptions, RetrievalMetrics } from './evaluateModel.js';
+export type { EvaluateOptions, RetrievalMetrics, EvaluationResult, ImageToTextMetrics } from './evaluateModel.js';
 export { computeRetrievalMetrics } from './evaluate.js';
 export { readLabelledCsv } from './data/csv.js';
+export { readTextImageCsv } from './data/textImageCsv.js';
+export type { TextImageInput, TextImageData, TextImagePair } from './data/textImageCsv.js';
 export type { ImageInput, RawImage } from './data/images.js';
 export { runtimeInfo, NativeLoadError } from './loader.js';
 export type { RuntimeInfo } from './loader.js';

@@ -133,7 +133,13 @@ torch::jit::Module& EmbeddingCore::inferenceModule() {
 torch::Tensor EmbeddingCore::encode(const ModelInput& input) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto& module = inferenceModule();
-  c10::InferenceMode inference;
+  if (&module != &module_) {
+    c10::InferenceMode inference;
+    return run(module, input).to(torch::kCPU, torch::kFloat32).contiguous();
+  }
+  // The training module's graphs may have been optimised for autograd by earlier steps, and those
+  // refuse InferenceMode's tensors: plain no-grad mode runs them.
+  torch::NoGradGuard noGrad;
   return run(module, input).to(torch::kCPU, torch::kFloat32).contiguous();
 }
 

@@ -157,6 +157,9 @@ torch::jit::Module buildClipModule(const torch::jit::Module& backbone, const Emb
       "    return x / torch.sqrt((x * x).sum(1, keepdim=True)).clamp(min=1e-12)\n"
       "def encode_images(self, images: Tensor) -> Tensor:\n"
       "    return self.normalized(self.clip.encode_image(images))\n"
+      // forward as in image modules (normalised float images); freeze() also needs a forward.
+      "def forward(self, images: Tensor) -> Tensor:\n"
+      "    return self.encode_images(images)\n"
       "def encode_pixels(self, pixels: Tensor) -> Tensor:\n"
       "    x = pixels.permute(0, 3, 1, 2).float().div(255.0)\n"
       "    x = (x - self.pixel_mean) / self.pixel_std\n"
