@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWordnetPairs } from '../lib/data/wordnet.js';
 import { readNpy } from '../lib/npy.js';
+import { writeClipTokenizer } from '../lib/text/clipBpe.js';
 import { writeBertTokenizer } from '../lib/text/wordpiece.js';
 import { PYTHON, REPO_ROOT, random, tempDir } from './helpers/fixtures.js';
 
@@ -235,7 +236,7 @@ describe('finetuner CLI on a text model', () => {
   it('export names text-only options given to an image model, and a file as a text model\'s --weights', () => {
     const tokenizer = cli('export', 'resnet50', '--size', 'tiny', '--random-init', '--tokenizer', 'tokenizer.json', '--out', join(dir, 'x1'));
     expect(tokenizer.status).toBe(1);
-    expect(tokenizer.stderr).toContain('finetuner: --tokenizer applies to text-to-text models, not resnet50 (image-to-image)');
+    expect(tokenizer.stderr).toContain('finetuner: --tokenizer applies to text-to-text and text-to-image models, not resnet50 (image-to-image)');
     const weights = cli('export', 'bert-base-cased', '--weights', 'tokenizer.json', '--out', join(dir, 'x2'));
     expect(weights.status).toBe(1);
     expect(weights.stderr).toMatch(/^finetuner: --weights must be a Hugging Face model folder .*tokenizer\.json$/m);
@@ -326,6 +327,63 @@ describe('finetuner CLI on a text model', () => {
     const both = cli('fit', '--model', bert, '--train-data', 'pairs.csv', '--output-dir', join(dir, 'o5'), '--trainable-layers', '1', '--freeze');
     expect(both.status).toBe(2);
     expect(both.stderr).toContain('options --freeze and --trainable-layers exclude each other');
+  });
+});
+
+describe('finetuner CLI on a CLIP model', () => {
+  const clip = join(dir, 'clip');
+  const clipTuned = join(dir, 'clip-tuned');
+  const captions = ['a red square', 'a green square', 'a blue square'];
+
+  beforeAll(async () => {
+    // The colour images of the image tests, captioned by colour: text,image pairs.
+    const rows = ['text,image', ...images.map((image, i) => `${captions[Math.floor(i / 6)]},${image}`)];
+    writeFileSync(join(dir, 'pairs-clip.csv'), `${rows.join('\n')}\n`);
+    await writeClipTokenizer(join(dir, 'clip-tokenizer.json'), [...captions, 'a photo of a cat'], { vocabSize: 600 });
+  });
+
+  it('exports, fits with a frozen tower and WiSE-FT, encodes texts and images, and evaluates both directions', async () => {
+    const exported = cli('export', 'ViT-B-32::openai', '--size', 'tiny', '--random-init', '--tokenizer', 'clip-tokenizer.json', '--out', clip);
+    expect(exported.status, exported.stderr).toBe(0);
+    const fitted = cli(
+      'fit', '--model', clip, '--train-data', 'pairs-clip.csv', '--eval-data', 'pairs-clip.csv', '--output-dir', clipTuned,
+      '--epochs', '2', '--batch-size', '6', '--learning-rate', '1e-3', '--freeze-tower', 'text', '--wise-ft', '0.5', '--device', 'cpu',
+    );
+    expect(fitted.status, fitted.stderr).toBe(0);
+    expect(fitted.stderr).toMatch(/image-to-text hit@1 [\d.]+, MRR/);
+    expect(fitted.stdout).toMatch(/WiSE-FT: weights interpolated with alpha 0\.5; eval mAP/);
+    expect(JSON.parse(readFileSync(join(clipTuned, 'finetuner.json'), 'utf8'))).toMatchObject({ modality: 'text-image', training: { loss: 'CLIPLoss', freeze: 'text', wiseFt: 0.5 } });
+
+    const texts = cli('encode', '--model', clipTuned, '--out', 'clip-text.npy', ...captions);
+    expect(texts.status, texts.stderr).toBe(0);
+    expect(texts.stdout).toContain('clip-text.npy: 3 x 32 float32');
+    const imgs = cli('encode', '--model', clipTuned, '--out', 'clip-image.npy', images[0]!, images[6]!);
+    expect(imgs.status, imgs.stderr).toBe(0);
+    expect(imgs.stdout).toContain('clip-image.npy: 2 x 32 float32');
+    const forced = cli('encode', '--model', clipTuned, '--out', 'clip-forced.npy', '--input-type', 'text', 'images/c0-0.png');
+    expect(forced.status, forced.stderr).toBe(0); // a file name encoded as a caption when asked
+    const text = await readNpy(join(dir, 'clip-forced.npy'));
+    expect(text.shape).toEqual([1, 32]);
+
+    const evaluated = cli('eval', '--model', clipTuned, '--queries', 'pairs-clip.csv', '--k', '5');
+    expect(evaluated.status, evaluated.stderr).toBe(0);
+    expect(evaluated.stdout).toContain('text-to-image');
+    expect(evaluated.stdout).toContain('image-to-text');
+  });
+
+  it('names the options that do not apply to CLIP, and CLIP options on other models', () => {
+    const freeze = cli('fit', '--model', clip, '--train-data', 'pairs-clip.csv', '--output-dir', join(dir, 'oc1'), '--freeze');
+    expect(freeze.status).toBe(2);
+    expect(freeze.stderr).toContain('--freeze does not apply to CLIP models (ViT-B-32::openai); use --freeze-tower image|text');
+    const tower = cli('fit', '--model', backbone, '--train-data', 'train.csv', '--output-dir', join(dir, 'oc2'), '--freeze-tower', 'image');
+    expect(tower.status).toBe(2);
+    expect(tower.stderr).toContain('--freeze-tower applies to CLIP (text-to-image) models');
+    const type = cli('encode', '--model', backbone, '--input-type', 'text', 'x');
+    expect(type.status).toBe(2);
+    expect(type.stderr).toContain('--input-type applies to CLIP (text-to-image) models');
+    const wise = cli('fit', '--model', clip, '--train-data', 'pairs-clip.csv', '--output-dir', join(dir, 'oc3'), '--wise-ft', '2');
+    expect(wise.status).toBe(2);
+    expect(wise.stderr).toContain("option --wise-ft must be a number >= 0 and <= 1, got '2'");
   });
 });
 
