@@ -26,7 +26,11 @@ export interface EvaluateOptions {
 export type { RetrievalMetrics };
 
 /** Text-to-image metrics at the top level; CLIP's image-to-text metrics beside them. */
-export type EvaluationResult = RetrievalMetrics & { imageToText?: RetrievalMetrics };
+export type EvaluationResult = RetrievalMetrics & { imageToText?: ImageToTextMetrics };
+
+/** Image-to-text metrics, plus the share of images whose best text is a relevant one (hit@1: with one
+ * prompt per class, zero-shot classification accuracy). */
+export type ImageToTextMetrics = RetrievalMetrics & { hitAt1: number };
 
 /** One id per distinct value, in order of first appearance. */
 function groupIds(values: readonly string[]): { ids: Int32Array; firstRows: number[] } {
@@ -59,14 +63,15 @@ async function evaluateTextImage(model: EmbeddingModel, options: EvaluateOptions
     k,
     excludeSelf: false,
   });
-  const imageToText = computeRetrievalMetrics({
+  const imageQueries = {
     queries: { embeddings: images.data, labels: imageGroups },
     index: { embeddings: texts.data, labels: textGroups },
     dim: texts.dim,
-    k,
     excludeSelf: false,
-  });
-  return { ...textToImage, imageToText };
+  };
+  const imageToText = computeRetrievalMetrics({ ...imageQueries, k });
+  const hitAt1 = computeRetrievalMetrics({ ...imageQueries, k: 1 }).hitAtK;
+  return { ...textToImage, imageToText: { ...imageToText, hitAt1 } };
 }
 
 interface LabelledSet {
