@@ -1,4 +1,4 @@
-"""Command line: python3 scripts/export_torchscript NAME --out DIR [--weights FILE | --random-init] ..."""
+"""Command line: python3 scripts/export_torchscript NAME --out DIR [--weights FILE|DIR | --random-init] ..."""
 import argparse
 import json
 import os
@@ -23,15 +23,18 @@ def _parser(known_names) -> argparse.ArgumentParser:
     src.add_argument("--weights", metavar="FILE|DIR", help="image models: a state_dict saved with torch.save, as "
                      "torchvision downloads them (default: the torch hub cache); text models: a Hugging Face model "
                      "folder with config.json, model.safetensors or pytorch_model.bin, and tokenizer.json "
-                     "(default: the Hugging Face hub cache)")
+                     "(default: the Hugging Face hub cache); CLIP: an open_clip checkpoint (torch.save or "
+                     ".safetensors), an OpenAI TorchScript archive (RN50.pt...) or a Hugging Face CLIP folder "
+                     "(default for openai/clip-vit-*: the Hugging Face hub cache)")
     src.add_argument("--random-init", action="store_true", help="no checkpoint: seeded random initialisation")
     p.add_argument("--seed", type=int, default=0, help="seed for --random-init (default 0)")
     p.add_argument("--size", choices=["full", "tiny"], default="full",
                    help="full: the published architecture; tiny: a small one for tests (default full)")
-    p.add_argument("--tokenizer", metavar="FILE", help="text models: a tokenizer.json to copy next to model.pt "
-                   "(default: the one in the --weights folder); with --size tiny it also sets the vocabulary size")
-    p.add_argument("--vocab-size", type=int, metavar="N", help="text models, --random-init --size tiny: vocabulary "
-                   "size (default: the --tokenizer's, else 1000)")
+    p.add_argument("--tokenizer", metavar="FILE", help="text and CLIP models: a tokenizer.json to copy next to "
+                   "model.pt (default: the one in the --weights folder); with --size tiny it also sets the vocabulary "
+                   "size")
+    p.add_argument("--vocab-size", type=int, metavar="N", help="text models, --random-init --size tiny; CLIP, --size "
+                   "tiny: vocabulary size (default: the --tokenizer's, else 1000)")
     return p
 
 
@@ -50,6 +53,7 @@ def main(argv=None) -> int:
 
     from . import cnn  # noqa: F401  (registers resnet*, efficientnet_*)
     from . import text  # noqa: F401  (registers bert-base-cased, sentence-transformers/msmarco-distilbert-base-v3)
+    from . import clip_export  # noqa: F401  (registers the 32 CLIP names: ViT-B-32::openai, openai/clip-vit-*...)
     from . import registry
     from .export import export
 

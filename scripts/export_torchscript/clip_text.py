@@ -6,12 +6,14 @@ tower is ``visual`` (clip_vision.VisionTransformer or clip_resnet.ModifiedResNet
 learned temperature (log(1 / 0.07) at init).
 
 Text: token + learned position embeddings, pre-LN Transformer with a causal mask, final LayerNorm, the
-state at the end-of-text token (the largest token id, OpenAI's tokenizer puts it last: ``argmax``),
-projected by ``text_projection``.
+state at the last attended token, projected by ``text_projection``. The tokenizer always ends a text with
+the end-of-text token, so that is open_clip's ``argmax`` (end-of-text has the largest id) without relying
+on the ids; the causal mask already keeps the padding after it out of every earlier state.
 
 encode_image(images: float N x 3 x S x S) -> N x embed_dim
-encode_text(tokens: int64 N x L, L <= context_length, zero-padded after end-of-text) -> N x embed_dim
-forward(images, tokens) -> (image features, text features) L2-normalised, and exp(logit_scale).
+encode_text(input_ids: int64 N x L, attention_mask: int64 N x L, 1 on tokens, right-padded; L <= context_length)
+    -> N x embed_dim
+forward(images, input_ids, attention_mask) -> (image features, text features) L2-normalised, and exp(logit_scale).
 """
 import math
 from typing import Tuple
@@ -49,17 +51,18 @@ class CLIP(nn.Module):
         return self.visual(images)
 
     @torch.jit.export
-    def encode_text(self, tokens: Tensor) -> Tensor:
-        length = tokens.size(1)
+    def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        length = input_ids.size(1)
         if length > self.context_length:
             raise ValueError(f"{length} tokens exceed the context length of {self.context_length}")
-        x = self.token_embedding(tokens) + self.positional_embedding[:length].to(self.ln_final.weight.dtype)
+        x = self.token_embedding(input_ids) + self.positional_embedding[:length].to(self.ln_final.weight.dtype)
         x = self.transformer(x, self.attn_mask[:length, :length])
         x = self.ln_final(x)
-        eot = tokens.argmax(dim=-1)
-        return x[torch.arange(x.size(0), device=x.device), eot] @ self.text_projection
+        # An all-padding row (no tokens) pools at position 0 rather than indexing from the end.
+        last = (attention_mask.long().sum(dim=-1) - 1).clamp(min=0)
+        return x[torch.arange(x.size(0), device=x.device), last] @ self.text_projection
 
-    def forward(self, images: Tensor, tokens: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def forward(self, images: Tensor, input_ids: Tensor, attention_mask: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         image_features = F.normalize(self.encode_image(images), dim=-1)
-        text_features = F.normalize(self.encode_text(tokens), dim=-1)
+        text_features = F.normalize(self.encode_text(input_ids, attention_mask), dim=-1)
         return image_features, text_features, self.logit_scale.exp()

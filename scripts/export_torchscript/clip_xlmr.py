@@ -11,11 +11,14 @@ The encoder layers are BERT's (bert.py, same names and post-LN layout as XLMRobe
 embeddings differ: RoBERTa numbers positions from pad_token_id + 1 and skips padding, and has a single
 token type.
 
-encode_text(tokens: int64 N x L) -> N x embed_dim: tokens equal to pad_token_id (1) are padding, as open_clip's
-HFTextEncoder derives the mask. encode_text_masked(tokens, attention_mask: N x L, 1 on tokens) takes it.
+encode_text(input_ids: int64 N x L, attention_mask: int64 N x L, 1 on tokens) -> N x embed_dim: the mean of the
+token states over the mask, through the projection. (open_clip derives the mask from input_ids != pad_token_id;
+a tokenizer's mask is the same for right-padded input.) Positions come from input_ids as in Hugging Face's
+RoBERTa, so padding should carry pad_token_id (1).
+forward(images, input_ids, attention_mask) -> (image features, text features) L2-normalised, and exp(logit_scale).
 """
 import math
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
@@ -77,9 +80,9 @@ class HFTextEncoder(nn.Module):
             nn.Linear(hidden, embed_dim, bias=False, device=device),
         )
 
-    def forward(self, tokens: Tensor, attention_mask: Optional[Tensor] = None) -> Tensor:
-        mask = tokens.ne(self.pad_token_id).long() if attention_mask is None else attention_mask.long()
-        x = self.transformer(tokens, mask)
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        mask = attention_mask.long()
+        x = self.transformer(input_ids, mask)
         m = mask.unsqueeze(-1).to(x.dtype)
         pooled = (x * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
         return self.proj(pooled)
@@ -99,14 +102,10 @@ class XLMRobertaCLIP(nn.Module):
         return self.visual(images)
 
     @torch.jit.export
-    def encode_text(self, tokens: Tensor) -> Tensor:
-        return self.text(tokens, None)
+    def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        return self.text(input_ids, attention_mask)
 
-    @torch.jit.export
-    def encode_text_masked(self, tokens: Tensor, attention_mask: Tensor) -> Tensor:
-        return self.text(tokens, attention_mask)
-
-    def forward(self, images: Tensor, tokens: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def forward(self, images: Tensor, input_ids: Tensor, attention_mask: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         image_features = F.normalize(self.encode_image(images), dim=-1)
-        text_features = F.normalize(self.encode_text(tokens), dim=-1)
+        text_features = F.normalize(self.encode_text(input_ids, attention_mask), dim=-1)
         return image_features, text_features, self.logit_scale.exp()

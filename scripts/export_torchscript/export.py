@@ -1,4 +1,8 @@
-"""The export pipeline: build, load weights, script, check, write DIR/model.pt and DIR/finetuner.json."""
+"""The export pipeline: build, load weights, script, check, write DIR/model.pt and DIR/finetuner.json.
+
+``export`` runs the image (CNN) pipeline here; text and CLIP specs bring their own (text.py, clip_export.py),
+which share ``write``.
+"""
 import json
 import os
 import shutil
@@ -27,7 +31,7 @@ def _trunk_channels(scripted: torch.jit.ScriptModule, spec: ModelSpec) -> int:
 def export(spec: ModelSpec, out_dir: str, size: str, weights_file: Optional[str], random_init: bool,
            seed: int, progress: Callable[[str], None], tokenizer: Optional[str] = None,
            vocab_size: Optional[int] = None) -> dict:
-    if spec.task == "text-to-text":  # text exporters have their own pipeline (text.py)
+    if spec.task in ("text-to-text", "text-to-image"):  # their own pipelines (text.py, clip_export.py)
         return spec.export(out_dir, size, weights_file, random_init, seed, progress, tokenizer, vocab_size)
     if tokenizer is not None or vocab_size is not None:
         raise ExportError(f"--tokenizer and --vocab-size apply to text models, not {spec.name}", exit_code=2)

@@ -1,5 +1,6 @@
 """Hugging Face model folders: config.json, the weights (model.safetensors or pytorch_model.bin, sharded
-or not), tokenizer.json; and loading their state dict into our own BERT/DistilBERT definitions.
+or not), tokenizer.json; finding them in the hub cache; and loading their state dict into our own
+BERT/DistilBERT definitions (CLIP folders: clip_weights.py maps their names first).
 
 Checkpoints differ in small ways that Hugging Face's loader smooths over, and so do we: a model prefix
 (``bert.``, ``distilbert.``) when saved from a model with a task head, the heads themselves (``cls.*``,
@@ -73,6 +74,19 @@ def read_folder(path: str) -> HfFolder:
                           f"(found: {', '.join(sorted(os.listdir(folder))) or 'nothing'})", exit_code=2)
     tokenizer = os.path.join(folder, TOKENIZER_FILE)
     return HfFolder(folder, config, weights, tokenizer if os.path.isfile(tokenizer) else None)
+
+
+def hub_cache_folder(name: str) -> Optional[str]:
+    """The snapshot of `name` in the Hugging Face hub cache, if someone put one there."""
+    hf_home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    hub = os.environ.get("HUGGINGFACE_HUB_CACHE") or os.path.join(hf_home, "hub")
+    repo = os.path.join(hub, "models--" + name.replace("/", "--"))
+    try:
+        with open(os.path.join(repo, "refs", "main"), encoding="utf-8") as f:
+            snapshot = os.path.join(repo, "snapshots", f.read().strip())
+    except OSError:
+        return None
+    return snapshot if os.path.isdir(snapshot) else None
 
 
 def _load_bin(path: str) -> Dict[str, torch.Tensor]:

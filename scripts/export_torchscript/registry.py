@@ -1,11 +1,16 @@
 """The exporters, keyed by model name.
 
-Each model family module (cnn.py, text.py; CLIP exporters later) describes its variants as data and
-calls ``register``. The CLI and the export pipeline only ever see a ``ModelSpec``, or for text models a
-``text.TextModelSpec`` (same name/task/architecture/family fields, plus its own ``export`` pipeline).
+Each model family module (cnn.py, text.py, clip_export.py) describes its variants as data and calls
+``register``. The CLI and the export pipeline only ever see a ``ModelSpec``, or a spec with its own
+``export`` pipeline (``text.TextModelSpec``, ``clip_export.ClipModelSpec``: same name/task/architecture/family
+fields).
+
+A family with many systematic names (CLIP's 32 ``ARCH::pretrained`` rows) registers them unlisted, so the
+"known models" line of an unknown name stays readable, and adds an ``unknown_name_hint`` that explains
+near misses of its own names (an unknown pretrained tag, say).
 """
 from dataclasses import dataclass
-from typing import Callable, Dict, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
@@ -40,20 +45,35 @@ class ModelSpec:
 
 
 _REGISTRY: Dict[str, ModelSpec] = {}
+_UNLISTED = set()  # names left out of the "known models" line (their family's hint covers them)
+# name -> the whole error message for an unknown name that a family recognises, or None.
+_HINTS: List[Callable[[str], Optional[str]]] = []
 
 
-def register(spec) -> None:  # a ModelSpec or a text.TextModelSpec
+def register(spec, listed: bool = True) -> None:  # a ModelSpec, text.TextModelSpec or clip_export.ClipModelSpec
     if spec.name in _REGISTRY:
         raise ValueError(f"exporter {spec.name!r} registered twice")
     _REGISTRY[spec.name] = spec
+    if not listed:
+        _UNLISTED.add(spec.name)
+
+
+def unknown_name_hint(hint: Callable[[str], Optional[str]]) -> None:
+    _HINTS.append(hint)
 
 
 def names():
     return sorted(_REGISTRY)
 
 
-def get(name: str):  # -> ModelSpec | text.TextModelSpec
+def get(name: str):  # -> ModelSpec | text.TextModelSpec | clip_export.ClipModelSpec
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ExportError(f"unknown model {name!r}; known models: {', '.join(names())}", exit_code=2) from None
+        pass
+    for hint in _HINTS:
+        message = hint(name)
+        if message is not None:
+            raise ExportError(message, exit_code=2)
+    listed = [n for n in names() if n not in _UNLISTED]
+    raise ExportError(f"unknown model {name!r}; known models: {', '.join(listed)}", exit_code=2)

@@ -101,19 +101,6 @@ VARIANTS = [
 ]
 
 
-def _hub_cache_folder(name: str) -> Optional[str]:
-    """The snapshot of `name` in the Hugging Face hub cache, if someone put one there."""
-    hf_home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    hub = os.environ.get("HUGGINGFACE_HUB_CACHE") or os.path.join(hf_home, "hub")
-    repo = os.path.join(hub, "models--" + name.replace("/", "--"))
-    try:
-        with open(os.path.join(repo, "refs", "main"), encoding="utf-8") as f:
-            snapshot = os.path.join(repo, "snapshots", f.read().strip())
-    except OSError:
-        return None
-    return snapshot if os.path.isdir(snapshot) else None
-
-
 def _check_vocab(tokenizer_vocab: int, model_vocab: int, tokenizer: str) -> None:
     if tokenizer_vocab > model_vocab:
         raise ExportError(f"tokenizer {tokenizer} has {tokenizer_vocab} tokens but the model's vocabulary has "
@@ -155,7 +142,7 @@ class TextModelSpec:
             folder = hf_checkpoint.read_folder(weights_dir)
         elif not random_init:
             if size == "full":
-                cached = _hub_cache_folder(name)
+                cached = hf_checkpoint.hub_cache_folder(name)
                 if cached is not None:
                     folder = hf_checkpoint.read_folder(cached)
             if folder is None:
