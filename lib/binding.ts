@@ -124,6 +124,9 @@ export interface NativeEmbeddingModel {
   interpolateWeights(alpha: number): Promise<void>;
   /** CLIP models: the learned log inverse temperature (logit_scale). */
   logitScale(): number;
+  /** Autocast precision of every later encode and training forward; weights stay float32. */
+  setPrecision(precision: 'fp32' | 'bf16' | 'fp16'): void;
+  readonly precision: 'fp32' | 'bf16' | 'fp16';
   /** Writes a self-contained TorchScript embedding model to `path` (temporary name, then rename). */
   save(path: string): Promise<void>;
   /** Number of parameters: all, and those that currently require gradients. */

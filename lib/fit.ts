@@ -13,6 +13,7 @@ import { readLabelledInput, type LabelledInput } from './labelledData.js';
 import { loadModel } from './loadModel.js';
 import { METADATA_FILE, type BackboneMetadata } from './metadata.js';
 import { EmbeddingModel, type Device, type Modality, type Pooling } from './model.js';
+import type { Precision } from './precision.js';
 import { learningRateAt, type Scheduler } from './schedule.js';
 import { labelledImageTask, lossFor, textImageTask, textTask, type Loss, type TrainingTask } from './trainingTasks.js';
 
@@ -81,6 +82,8 @@ export interface FitOptions {
   /** Text: tokens per text, when `model` is a directory (see LoadModelOptions.maxLength). */
   maxLength?: number;
   device?: Device;
+  /** Autocast precision of the training forwards (see LoadModelOptions.precision). Default: the model's (fp32 when loaded here). */
+  precision?: Precision;
   /** Where the fine-tuned model is saved after training (written atomically). */
   outputDir?: string;
   /** k of the evaluation metrics. Default 10. */
@@ -278,8 +281,10 @@ export async function fit(options: FitOptions): Promise<FitResult> {
           imageSize: options.imageSize,
           maxLength: options.maxLength,
           seed: settings.seed,
+          precision: options.precision,
         })
       : options.model;
+  if (!ownsModel && options.precision !== undefined) model.setPrecision(options.precision);
 
   try {
     const task: TrainingTask<unknown> =

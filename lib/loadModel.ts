@@ -26,6 +26,7 @@ import {
   type EmbeddingMetadata,
   type Pooling,
 } from './model.js';
+import { resolvePrecision, type Precision } from './precision.js';
 import { checkVocabularyFits, TextTokenizer } from './text/tokenizer.js';
 
 export interface LoadModelOptions {
@@ -51,6 +52,12 @@ export interface LoadModelOptions {
   maxLength?: number;
   /** Seed of the projection head's initialisation. Default 0. */
   seed?: number;
+  /**
+   * Autocast precision of encode and training: 'fp32' (default), 'bf16', 'fp16' (CUDA only) or 'auto'
+   * (bf16 on CUDA and on CPUs with AVX512-BF16 or AMX, else fp32). Weights stay float32; change it
+   * later with model.setPrecision.
+   */
+  precision?: Precision;
 }
 
 const IMAGE_POOLINGS: readonly Pooling[] = ['avg', 'max', 'gem'];
@@ -256,6 +263,13 @@ async function loadSavedModel(binding: NativeBinding, root: string, metadata: Em
   return new EmbeddingModel(native, { ...metadata, modality, preprocessing: scaledPreprocessing(metadata.preprocessing!, options.imageSize) });
 }
 
+async function buildOrLoad(binding: NativeBinding, root: string, raw: Record<string, unknown>, metadataFile: string, device: NativeDevice, options: LoadModelOptions) {
+  if (raw.format === EMBEDDING_FORMAT) return loadSavedModel(binding, root, raw as unknown as EmbeddingMetadata, device, options);
+  const backbone = validateMetadata(raw, metadataFile);
+  if (isClipBackbone(backbone)) return buildClipModel(binding, root, backbone, device, options);
+  return isTextBackbone(backbone) ? buildTextModel(binding, root, backbone, device, options) : buildImageModel(binding, root, backbone, device, options);
+}
+
 /**
  * Loads a model directory: an exported backbone, turned into an embedding model (head removed, pooled,
  * optionally projected, L2-normalised), or a saved embedding model, used as it was saved.
@@ -267,13 +281,16 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     const metadataFile = join(root, METADATA_FILE);
     const raw = await readJson(metadataFile);
     const device = resolveDevice(options.device);
+    const precision = resolvePrecision(options.precision, device);
     const binding = loadBinding();
-    if (raw.format === EMBEDDING_FORMAT) return await loadSavedModel(binding, root, raw as unknown as EmbeddingMetadata, device, options);
-    const backbone = validateMetadata(raw, metadataFile);
-    if (isClipBackbone(backbone)) return await buildClipModel(binding, root, backbone, device, options);
-    return isTextBackbone(backbone)
-      ? await buildTextModel(binding, root, backbone, device, options)
-      : await buildImageModel(binding, root, backbone, device, options);
+    const model = await buildOrLoad(binding, root, raw, metadataFile, device, options);
+    try {
+      model.setPrecision(precision);
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
+    return model;
   } catch (error) {
     rethrowWithCallerStack(error, caller);
   }

@@ -11,6 +11,7 @@ import { loadImageBatch, type ImageBatch, type ImageInput } from './data/images.
 import { rethrowWithCallerStack } from './errors.js';
 import { METADATA_FILE, type BackboneMetadata, type ClipInfo, type ImagePreprocessing, type TextPreprocessing } from './metadata.js';
 import { encodeTexts, type TextEncodeProgress } from './text/encodeTexts.js';
+import { resolvePrecision, type Precision, type ResolvedPrecision } from './precision.js';
 import type { EncodedBatch, TextTokenizer } from './text/tokenizer.js';
 
 export type Device = 'cpu' | 'cuda' | 'auto';
@@ -112,6 +113,21 @@ export class EmbeddingModel {
   }
   get disposed(): boolean {
     return this.native.disposed;
+  }
+
+  /** Autocast precision of encode and training forwards ('fp32', 'bf16' or 'fp16'). */
+  get precision(): ResolvedPrecision {
+    this.checkAlive();
+    return this.native.precision;
+  }
+
+  /**
+   * Switches encode and training to another precision: 'bf16' / 'fp16' autocast (matrix multiplies and
+   * convolutions in the reduced type, norms and softmax in float32), 'fp32', or 'auto'.
+   */
+  setPrecision(precision: Precision): void {
+    this.checkAlive();
+    this.native.setPrecision(resolvePrecision(precision, this.native.device));
   }
 
   /** @internal The raw binding object, for fit(). */

@@ -58,6 +58,13 @@ EmbeddingCore::EmbeddingCore(torch::jit::Module module, torch::Device device)
               kOutputDimAttribute, " attribute");
   outputDim_ = module_.attr(kOutputDimAttribute).toInt();
   module_.eval();
+  if (modality_ == Modality::Image) {
+    // Convolution weights in channels_last, like the images encode_pixels passes them.
+    torch::NoGradGuard noGrad;
+    for (const auto& parameter : module_.parameters(/*recurse=*/true)) {
+      if (parameter.dim() == 4) parameter.set_data(parameter.contiguous(at::MemoryFormat::ChannelsLast));
+    }
+  }
 }
 
 std::shared_ptr<EmbeddingCore> EmbeddingCore::fromBackbone(const std::string& path, const EmbeddingModuleSpec& spec,
@@ -113,15 +120,19 @@ torch::Tensor EmbeddingCore::run(torch::jit::Module& module, const ModelInput& i
 
 torch::jit::Module& EmbeddingCore::inferenceModule() {
   setTrainingMode(false);
-  if (inference_) return *inference_;
+  Precision precision = precision_;
+  if (inference_ && inferencePrecision_ == precision) return *inference_;
   if (inferenceFailed_) return module_;
   try {
     // freeze() copies the module; the original keeps training. Only the encode methods are needed.
     auto methods = encodeMethodsOf(modality_);
     auto frozen = torch::jit::freeze(module_, methods);
-    // optimize_for_inference pays off for CNNs (conv-BN folding) but splits every linear layer of a
-    // transformer into matmul + add, which measured 12% slower than eager for bert-base.
-    inference_ = modality_ == Modality::Image ? torch::jit::optimize_for_inference(frozen, methods) : frozen;
+    // optimize_for_inference pays off for CNNs in float32 (conv-BN folding, MKL-DNN layouts) but its
+    // MKL-DNN ops are outside autocast's lists, so reduced precision keeps the plain frozen graph; it
+    // also splits every linear layer of a transformer into matmul + add (12% slower for bert-base).
+    bool optimize = modality_ == Modality::Image && precision == Precision::Float32;
+    inference_ = optimize ? torch::jit::optimize_for_inference(frozen, methods) : frozen;
+    inferencePrecision_ = precision;
     return *inference_;
   } catch (const c10::Error&) {
     // Some graphs cannot be frozen; encoding with the training module is slower but equivalent.
@@ -133,6 +144,7 @@ torch::jit::Module& EmbeddingCore::inferenceModule() {
 torch::Tensor EmbeddingCore::encode(const ModelInput& input) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto& module = inferenceModule();
+  AutocastScope autocast(precision_, device_);
   if (&module != &module_) {
     c10::InferenceMode inference;
     return run(module, input).to(torch::kCPU, torch::kFloat32).contiguous();
@@ -141,6 +153,12 @@ torch::Tensor EmbeddingCore::encode(const ModelInput& input) {
   // refuse InferenceMode's tensors: plain no-grad mode runs them.
   torch::NoGradGuard noGrad;
   return run(module, input).to(torch::kCPU, torch::kFloat32).contiguous();
+}
+
+void EmbeddingCore::setPrecision(Precision precision) {
+  TORCH_CHECK(precision != Precision::Float16 || device_.is_cuda(),
+              "fp16 needs a CUDA device (float16 autocast on the CPU is slow and loses range); use bf16");
+  precision_ = precision;
 }
 
 bool EmbeddingCore::isFrozen(const std::string& name) const {
@@ -211,6 +229,10 @@ TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, 
   std::lock_guard<std::mutex> lock(mutex_);
   TORCH_CHECK(optimizer_, "configureTraining must be called before a training step");
   setTrainingMode(true);
+  // Forwards and the loss under autocast; backward outside it, as autocast intends (the backward ops
+  // follow the types the forward recorded).
+  std::optional<AutocastScope> autocast;
+  autocast.emplace(precision_, device_);
   std::vector<torch::Tensor> embeddings;
   for (const auto& input : inputs) embeddings.push_back(run(module_, input));
 
@@ -244,6 +266,7 @@ TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, 
       result.examples = embeddings[0].size(0);
       break;
   }
+  autocast.reset();
   optimizer_->zero_grad();
   result.loss = loss.item<double>();
   TORCH_CHECK(std::isfinite(result.loss), "the loss is not finite (", result.loss, "): lower the learning rate");

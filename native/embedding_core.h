@@ -5,11 +5,13 @@
 
 #include "model_input.h"
 #include "module_builder.h"
+#include "precision.h"
 #include "triplet_loss.h"
 
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -82,6 +84,10 @@ class EmbeddingCore {
   // CLIP models: the learned log inverse temperature.
   double logitScale();
 
+  // Mixed precision of encode and training forwards from now on (autocast; weights stay float32).
+  void setPrecision(Precision precision);
+  Precision precision() const { return precision_; }
+
   torch::Device device() const { return device_; }
   Modality modality() const { return modality_; }
   int64_t outputDim() const { return outputDim_; }
@@ -103,12 +109,14 @@ class EmbeddingCore {
   Modality modality_;
   int64_t outputDim_;
   std::optional<TrainingOptions> training_;
+  std::atomic<Precision> precision_{Precision::Float32};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   // name -> weights before the first training step (only with keepInitialWeights).
   std::vector<std::pair<std::string, torch::Tensor>> initialWeights_;
   // A frozen, inference-optimised copy for encode (conv-BN folding, constant weights): built on first
   // use and dropped whenever a training step changes the weights.
   std::optional<torch::jit::Module> inference_;
+  Precision inferencePrecision_ = Precision::Float32;  // what inference_ was built for
   bool inferenceFailed_ = false;
 };
 

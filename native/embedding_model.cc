@@ -46,6 +46,8 @@ Napi::Function EmbeddingModel::DefineClass(Napi::Env env) {
           InstanceMethod<&EmbeddingModel::TrainContrastiveStep>("trainContrastiveStep"),
           InstanceMethod<&EmbeddingModel::InterpolateWeights>("interpolateWeights"),
           InstanceMethod<&EmbeddingModel::LogitScale>("logitScale"),
+          InstanceMethod<&EmbeddingModel::SetPrecision>("setPrecision"),
+          InstanceAccessor<&EmbeddingModel::GetPrecision>("precision"),
           InstanceMethod<&EmbeddingModel::Save>("save"),
           InstanceMethod<&EmbeddingModel::ParameterCount>("parameterCount"),
           InstanceMethod<&EmbeddingModel::Dispose>("dispose"),
@@ -193,6 +195,19 @@ Napi::Value EmbeddingModel::LogitScale(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto core = requireCore(env);
   return Napi::Number::New(env, callGuarded(env, [&] { return core->logitScale(); }));
+}
+
+Napi::Value EmbeddingModel::SetPrecision(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto core = requireCore(env);
+  if (!info[0].IsString()) throwTypeError(env, "setPrecision needs 'fp32', 'bf16' or 'fp16'");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  callGuarded(env, [&] { core->setPrecision(parsePrecision(name)); });
+  return env.Undefined();
+}
+
+Napi::Value EmbeddingModel::GetPrecision(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), precisionName(requireCore(info.Env())->precision()));
 }
 
 Napi::Value EmbeddingModel::Save(const Napi::CallbackInfo& info) {

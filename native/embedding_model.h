@@ -31,6 +31,8 @@ class EmbeddingModel : public Napi::ObjectWrap<EmbeddingModel> {
   Napi::Value TrainContrastiveStep(const Napi::CallbackInfo& info);
   Napi::Value InterpolateWeights(const Napi::CallbackInfo& info);
   Napi::Value LogitScale(const Napi::CallbackInfo& info);
+  Napi::Value SetPrecision(const Napi::CallbackInfo& info);
+  Napi::Value GetPrecision(const Napi::CallbackInfo& info);
   Napi::Value QueueTrainStep(const Napi::CallbackInfo& info, std::vector<InputBatch> batches, LossTargets targets);
   Napi::Value Save(const Napi::CallbackInfo& info);
   Napi::Value ParameterCount(const Napi::CallbackInfo& info);

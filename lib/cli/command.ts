@@ -211,9 +211,15 @@ export function note(text: string): void {
 }
 
 /** Options of the verbs that load a model and encode with it (encode, eval). */
+export const PRECISIONS = ['auto', 'fp32', 'bf16', 'fp16'] as const;
+export const PRECISION_OPTION: OptionSpec = {
+  type: 'string', value: 'P', description: 'autocast precision: fp32, bf16, fp16 (CUDA) or auto (bf16 where the hardware has it)', default: 'fp32',
+};
+
 export const ENCODING_OPTIONS: Record<string, OptionSpec> = {
   'batch-size': { type: 'string', value: 'N', description: 'inputs per native call', default: '32' },
   'image-size': { type: 'string', value: 'N', description: 'image models: input side in pixels', default: "the model's" },
   'max-length': { type: 'string', value: 'N', description: 'text models: tokens per text (longer texts are truncated)', default: "the model's" },
   device: DEVICE_OPTION,
+  precision: PRECISION_OPTION,
 };

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { EmbeddingModel, Embeddings } from '../model.js';
 import { writeNpy } from '../npy.js';
-import { ENCODING_OPTIONS, DEVICES, UsageError, choiceOption, integerOption, note, out, requiredString, stringOption, type Command } from './command.js';
+import { ENCODING_OPTIONS, DEVICES, PRECISIONS, UsageError, choiceOption, integerOption, note, out, requiredString, stringOption, type Command } from './command.js';
 import { checkModalityOptions, peekModelDir } from './modelDir.js';
 import { PhasedProgress } from './progressBars.js';
 
@@ -38,6 +38,7 @@ export const encodeCommand: Command = {
     const imageSize = integerOption(args, 'image-size', 1);
     const maxLength = integerOption(args, 'max-length', 1);
     const device = choiceOption(args, 'device', DEVICES);
+    const precision = choiceOption(args, 'precision', PRECISIONS);
     const list = stringOption(args, 'input-list');
     const inputType = choiceOption(args, 'input-type', ['text', 'image'] as const);
     if (list !== undefined && args.positionals.length > 0) {
@@ -60,7 +61,7 @@ export const encodeCommand: Command = {
       modality !== 'text-image' ? modality : inputType ?? (await guessClipInputs(list, args.positionals));
     let kind = info ? await kindOf(info.modality) : undefined;
     let inputs = kind ? await readInputs(kind, list, args.positionals) : undefined;
-    const model = await loadModel(modelDir, { device, imageSize, maxLength });
+    const model = await loadModel(modelDir, { device, imageSize, maxLength, precision });
     const progress = new PhasedProgress();
     try {
       kind ??= await kindOf(model.modality);

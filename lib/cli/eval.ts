@@ -3,7 +3,7 @@
 import type { RetrievalMetrics } from '../evaluate.js';
 import type { EvaluationResult } from '../evaluateModel.js';
 import { formatTable } from '../table.js';
-import { ENCODING_OPTIONS, DEVICES, choiceOption, existingFile, flag, integerOption, out, requiredString, type Command } from './command.js';
+import { ENCODING_OPTIONS, DEVICES, PRECISIONS, choiceOption, existingFile, flag, integerOption, out, requiredString, type Command } from './command.js';
 import { checkModalityOptions, peekModelDir } from './modelDir.js';
 import { PhasedProgress, round4 } from './progressBars.js';
 
@@ -35,12 +35,13 @@ export const evalCommand: Command = {
     const imageSize = integerOption(args, 'image-size', 1);
     const maxLength = integerOption(args, 'max-length', 1);
     const device = choiceOption(args, 'device', DEVICES);
+    const precision = choiceOption(args, 'precision', PRECISIONS);
     const json = flag(args, 'json');
 
     const [{ loadModel }, { evaluate }] = await Promise.all([import('../loadModel.js'), import('../evaluateModel.js')]);
     const info = await peekModelDir(modelDir);
     checkModalityOptions(info, modelDir, { image: { 'image-size': imageSize }, text: { 'max-length': maxLength } });
-    const model = await loadModel(modelDir, { device, imageSize, maxLength });
+    const model = await loadModel(modelDir, { device, imageSize, maxLength, precision });
     const unit = model.modality === 'text' ? 'text' : 'img';
     const progress = new PhasedProgress();
     // evaluate encodes the queries, then the index: a pass ends when done reaches total.

@@ -6,7 +6,7 @@ import type { EpochRecord, FitProgress } from '../fit.js';
 import { METADATA_FILE } from '../metadata.js';
 import { formatTable, type TableCell } from '../table.js';
 import {
-  DEVICE_OPTION, DEVICES, UsageError, choiceOption, existingFile, flag, integerOption, note, numberOption, out, requiredString,
+  DEVICE_OPTION, DEVICES, PRECISIONS, PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, integerOption, note, numberOption, out, requiredString,
   type Command,
 } from './command.js';
 import { checkModalityOptions, peekModelDir } from './modelDir.js';
@@ -77,6 +77,7 @@ export const fitCommand: Command = {
       type: 'string', value: 'N', description: 'text models: tokens per text (longer texts are truncated)', default: "the model's",
     },
     device: DEVICE_OPTION,
+    precision: PRECISION_OPTION,
     seed: { type: 'string', value: 'N', description: 'seed of the batch sampler and projection head', default: '0' },
   },
   async run(args) {
@@ -143,6 +144,7 @@ export const fitCommand: Command = {
       imageSize,
       maxLength,
       device: choiceOption(args, 'device', DEVICES),
+      precision: choiceOption(args, 'precision', PRECISIONS),
       seed: integerOption(args, 'seed', 0),
     };
     checkOutputDir(outputDir);

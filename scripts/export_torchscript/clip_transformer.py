@@ -25,12 +25,47 @@ def gelu(quick: bool) -> nn.Module:
     return QuickGELU() if quick else nn.GELU()
 
 
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with nn.MultiheadAttention's parameters (in_proj_weight / in_proj_bias
+    for q, k, v stacked, out_proj), so checkpoints load by the same names.
+
+    Written out instead of nn.MultiheadAttention because the latter's inference fast path
+    (torch._native_multi_head_attention, taken when no gradient is needed) ignores autocast in
+    TorchScript and fails on bf16 inputs with float32 weights; here every matmul goes through autocast.
+    """
+
+    def __init__(self, width: int, heads: int, device=None):
+        super().__init__()
+        if width % heads != 0:
+            raise ValueError(f"width {width} is not a multiple of {heads} heads")
+        self.heads = heads
+        self.head_dim = width // heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width, device=device))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * width, device=device))
+        self.out_proj = nn.Linear(width, width, device=device)
+        # nn.MultiheadAttention's initialisation.
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, x: Tensor, attn_mask: Optional[Tensor]) -> Tensor:
+        n, length, width = x.shape
+        qkv = nn.functional.linear(x, self.in_proj_weight, self.in_proj_bias)
+        qkv = qkv.view(n, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # N x heads x L x head_dim
+        scores = torch.matmul(q, k.transpose(-2, -1)) * (self.head_dim ** -0.5)
+        if attn_mask is not None:
+            scores = scores + attn_mask.to(scores.dtype)
+        weights = torch.softmax(scores, dim=-1)
+        out = torch.matmul(weights.to(v.dtype), v).transpose(1, 2).reshape(n, length, width)
+        return self.out_proj(out)
+
+
 class ResidualAttentionBlock(nn.Module):
     def __init__(self, width: int, heads: int, mlp_ratio: float, quick_gelu: bool, device=None):
         super().__init__()
         hidden = int(width * mlp_ratio)
         self.ln_1 = nn.LayerNorm(width, device=device)
-        self.attn = nn.MultiheadAttention(width, heads, batch_first=True, device=device)
+        self.attn = SelfAttention(width, heads, device=device)
         self.ln_2 = nn.LayerNorm(width, device=device)
         self.mlp = nn.Sequential(OrderedDict([
             ("c_fc", nn.Linear(width, hidden, device=device)),
@@ -40,7 +75,7 @@ class ResidualAttentionBlock(nn.Module):
 
     def forward(self, x: Tensor, attn_mask: Optional[Tensor]) -> Tensor:
         y = self.ln_1(x)
-        x = x + self.attn(y, y, y, need_weights=False, attn_mask=attn_mask)[0]
+        x = x + self.attn(y, attn_mask)
         return x + self.mlp(self.ln_2(x))
 
 
