@@ -58,6 +58,14 @@ EmbeddingCore::EmbeddingCore(torch::jit::Module module, torch::Device device)
               kOutputDimAttribute, " attribute");
   outputDim_ = module_.attr(kOutputDimAttribute).toInt();
   module_.eval();
+  if (device_.is_cuda()) {
+    // Fixed input shapes per model: cuDNN's autotuner pays for itself after the first batch. TF32
+    // matmuls and convolutions for float32 work (bf16/fp16 autocast does not need them).
+    auto& context = at::globalContext();
+    context.setBenchmarkCuDNN(true);
+    context.setAllowTF32CuBLAS(true);
+    context.setAllowTF32CuDNN(true);
+  }
   if (modality_ == Modality::Image) {
     // Convolution weights in channels_last, like the images encode_pixels passes them.
     torch::NoGradGuard noGrad;
