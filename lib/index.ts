@@ -11,6 +11,12 @@ export { TextTokenizer } from './text/tokenizer.js';
 export { trainClipBpe, clipTokenizerJson, writeClipTokenizer } from './text/clipBpe.js';
 export { EmbeddingModel } from './model.js';
 export type { Device, Pooling, Modality, EncodeOptions, TextEncodeOptions, Embeddings, EmbeddingMetadata, SaveOptions } from './model.js';
+export { encodeStream, encodeIterator } from './encodeStream.js';
+export type {
+  EncodeStreamOptions, EncodeIteratorOptions, EncodeStreamResult, EncodedRows, StreamKind, StreamItem, StreamProgress, StreamSource,
+} from './encodeStream.js';
+export { NpyWriter } from './npyWriter.js';
+export type { NpyWriterResult } from './npyWriter.js';
 export { loadModel } from './loadModel.js';
 export type { LoadModelOptions } from './loadModel.js';
 export { fit } from './fit.js';

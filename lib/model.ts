@@ -8,6 +8,9 @@ import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { NativeBatch, NativeDevice, NativeEmbeddingModel, NativeModality, NativePooling } from './binding.js';
 import { loadImageBatch, type ImageBatch, type ImageInput } from './data/images.js';
+import {
+  encodeIterator, encodeStream, type EncodedRows, type EncodeIteratorOptions, type EncodeStreamOptions, type EncodeStreamResult, type StreamSource,
+} from './encodeStream.js';
 import { rethrowWithCallerStack } from './errors.js';
 import { METADATA_FILE, type BackboneMetadata, type ClipInfo, type ImagePreprocessing, type TextPreprocessing } from './metadata.js';
 import { encodeTexts, type TextEncodeProgress } from './text/encodeTexts.js';
@@ -207,6 +210,23 @@ export class EmbeddingModel {
     if (this.modality === 'text') throw new Error(`${this.name} is a text model: it cannot encode images`);
     if (!Array.isArray(images)) throw new TypeError('encodeImage needs an array of images (paths, Buffers or raw pixels)');
     return this.encodeImages(images, options);
+  }
+
+  /**
+   * Encodes a stream (an iterable or async iterable of items, pulled batch by batch) into a float32 .npy
+   * file written as it goes (`out`: resolves to { file, rows, dim }), or into memory without `out`. The
+   * next batch is prepared while the current one encodes; memory stays flat. See lib/encodeStream.ts.
+   */
+  encodeStream(source: StreamSource, options: EncodeStreamOptions & { out: string }): Promise<EncodeStreamResult>;
+  encodeStream(source: StreamSource, options?: EncodeStreamOptions & { out?: undefined }): Promise<Embeddings>;
+  encodeStream(source: StreamSource, options?: EncodeStreamOptions): Promise<EncodeStreamResult | Embeddings>;
+  encodeStream(source: StreamSource, options: EncodeStreamOptions = {}): Promise<EncodeStreamResult | Embeddings> {
+    return encodeStream(this, source, options);
+  }
+
+  /** Encodes a stream batch by batch, yielding { start, rows, dim, data } per batch in input order. */
+  encodeIterator(source: StreamSource, options: EncodeIteratorOptions = {}): AsyncGenerator<EncodedRows, void, undefined> {
+    return encodeIterator(this, source, options);
   }
 
   /** CLIP models: the learned temperature, exp(logit_scale) (100 at most). */

@@ -1,6 +1,6 @@
 // finetuner encode: images or texts to a float32 .npy matrix, one row per input in input order.
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { EmbeddingModel, Embeddings } from '../model.js';
 import { writeNpy } from '../npy.js';
@@ -19,10 +19,11 @@ export const encodeCommand: Command = {
     'The inputs follow the model: image paths for an image model, texts for a text model (one quoted\n' +
     'argument per text; put -- before texts that start with -). With --input-list, an image model reads\n' +
     'one image path per line (relative to the list; blank lines and # comments skipped), a text model one\n' +
-    'text per line (an empty line is an error). A CLIP (text-to-image) model encodes either into its\n' +
-    'shared space: --input-type text|image says which (default: images when every input is an existing\n' +
-    'image file, else texts). Read the result in Python with numpy.load(FILE); it has shape\n' +
-    '(inputs, output dim).',
+    'text per line (an empty line is an error); the list is read line by line and the .npy is written as\n' +
+    'it is encoded, so memory stays flat however long the list. A CLIP (text-to-image) model encodes\n' +
+    'either into its shared space: --input-type text|image says which (default: images when every input\n' +
+    'is an existing image file, else texts). Read the result in Python with numpy.load(FILE); it has\n' +
+    'shape (inputs, output dim).',
   positionals: { min: 0, max: Number.POSITIVE_INFINITY },
   options: {
     model: { type: 'string', value: 'DIR', description: 'saved model or exported backbone directory', required: true },
@@ -56,20 +57,28 @@ export const encodeCommand: Command = {
 
     const { loadModel } = await import('../loadModel.js'); // sharp and the addon load only for verbs that need them
     // Inputs are checked before the model loads when finetuner.json says what they are; otherwise the
-    // loaded model's modality decides.
+    // loaded model's modality decides. An --input-list is read line by line (checked and counted first,
+    // then streamed into the .npy file), so a list of any length encodes in flat memory.
     const kindOf = async (modality: EmbeddingModel['modality']) =>
       modality !== 'text-image' ? modality : inputType ?? (await guessClipInputs(list, args.positionals));
     let kind = info ? await kindOf(info.modality) : undefined;
-    let inputs = kind ? await readInputs(kind, list, args.positionals) : undefined;
+    let inputs = kind ? await checkInputs(kind, list, args.positionals) : undefined;
     const model = await loadModel(modelDir, { device, imageSize, maxLength, precision });
     const progress = new PhasedProgress();
     try {
       kind ??= await kindOf(model.modality);
-      inputs ??= await readInputs(kind, list, args.positionals);
-      const embeddings = await encode(model, kind, inputs, batchSize, progress);
-      progress.finish();
-      await writeNpy(outFile, embeddings.data, [embeddings.rows, embeddings.dim]);
-      out(`wrote ${outFile}: ${embeddings.rows} x ${embeddings.dim} float32 (${model.name}, ${model.device})`);
+      inputs ??= await checkInputs(kind, list, args.positionals);
+      let rows: number;
+      let dim: number;
+      if (Array.isArray(inputs)) {
+        const embeddings = await encode(model, kind, inputs, batchSize, progress);
+        progress.finish();
+        await writeNpy(outFile, embeddings.data, [embeddings.rows, embeddings.dim]);
+        ({ rows, dim } = embeddings);
+      } else {
+        ({ rows, dim } = await encodeList(model, kind, list!, inputs.count, outFile, batchSize, progress));
+      }
+      out(`wrote ${outFile}: ${rows} x ${dim} float32 (${model.name}, ${model.device})`);
     } finally {
       progress.finish();
       model.dispose();
@@ -94,26 +103,50 @@ async function encode(model: EmbeddingModel, kind: 'image' | 'text', inputs: str
   return embeddings;
 }
 
+/** Streams an --input-list into the .npy file: one batch in memory at a time. */
+async function encodeList(
+  model: EmbeddingModel, kind: 'image' | 'text', list: string, count: number, outFile: string, batchSize: number | undefined, progress: PhasedProgress,
+): Promise<{ rows: number; dim: number }> {
+  let truncated = 0;
+  const result = await model.encodeStream(listEntries(kind, list), {
+    out: outFile,
+    batchSize,
+    kind,
+    onProgress: (p) => {
+      truncated = p.truncated ?? 0;
+      progress.update('encode', 'encode', p.done, count, kind === 'image' ? 'img' : 'text', truncated > 0 ? { truncated } : undefined);
+    },
+  });
+  progress.finish();
+  if (truncated > 0) note(`${truncated} of ${result.rows} text(s) were truncated to ${model.tokenizer.maxLength} tokens`);
+  return result;
+}
+
 /** CLIP without --input-type: images when every input names an existing file, else texts. */
 async function guessClipInputs(list: string | undefined, positionals: string[]): Promise<'image' | 'text'> {
-  const lines = list !== undefined ? (await readList(list)).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')) : positionals;
   const base = list !== undefined ? dirname(resolve(list)) : process.cwd();
   const isFile = (p: string) => {
     const path = isAbsolute(p) ? p : resolve(base, p);
     return existsSync(path) && statSync(path).isFile();
   };
-  return lines.length > 0 && lines.every(isFile) ? 'image' : 'text';
+  if (list === undefined) return positionals.length > 0 && positionals.every(isFile) ? 'image' : 'text';
+  let any = false;
+  for await (const { line } of listLines(list)) {
+    const entry = line.trim();
+    if (entry === '' || entry.startsWith('#')) continue;
+    if (!isFile(entry)) return 'text';
+    any = true;
+  }
+  return any ? 'image' : 'text';
 }
 
-async function readInputs(modality: 'image' | 'text', list: string | undefined, positionals: string[]): Promise<string[]> {
-  if (modality === 'text') {
-    const texts = list !== undefined ? await readTextList(list) : checkTextArgs(positionals);
-    if (texts.length === 0) throw new UsageError(`--input-list ${list} lists no texts`);
-    return texts;
-  }
-  const images = list !== undefined ? await readImageList(list) : checkImageArgs(positionals);
-  if (images.length === 0) throw new UsageError(`--input-list ${list} lists no images`);
-  return images;
+/** Positional inputs, checked; or, for an --input-list, its entries checked and counted (not kept). */
+async function checkInputs(modality: 'image' | 'text', list: string | undefined, positionals: string[]): Promise<string[] | { count: number }> {
+  if (list === undefined) return modality === 'text' ? checkTextArgs(positionals) : checkImageArgs(positionals);
+  let count = 0;
+  for await (const _ of listEntries(modality, list)) count++;
+  if (count === 0) throw new UsageError(`--input-list ${list} lists no ${modality === 'text' ? 'texts' : 'images'}`);
+  return { count };
 }
 
 function checkImageArgs(paths: string[]): string[] {
@@ -131,37 +164,45 @@ function checkTextArgs(texts: string[]): string[] {
   return texts;
 }
 
-async function readList(file: string): Promise<string[]> {
+/** The lines of a list file, read as a stream, with their 1-based numbers (a leading BOM removed). */
+async function* listLines(file: string): AsyncGenerator<{ line: string; number: number }> {
+  let handle: FileHandle;
   try {
-    return (await readFile(file, 'utf8')).replace(/^\uFEFF/, '').split(/\r?\n/);
+    handle = await open(file, 'r');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new Error(`cannot read --input-list ${file}: ${code === 'ENOENT' ? 'file not found' : (error as Error).message}`);
   }
-}
-
-/** One path per line; blank lines and lines starting with # are skipped; relative paths are relative to the list. */
-async function readImageList(file: string): Promise<string[]> {
-  const base = dirname(resolve(file));
-  const images: string[] = [];
-  (await readList(file)).forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const path = isAbsolute(line) ? line : resolve(base, line);
-    if (!existsSync(path)) throw new Error(`${file} line ${i + 1}: image not found: ${line}`);
-    images.push(path);
-  });
-  return images;
-}
-
-/** One text per line, taken as written (a line starting with # is a text too); an empty line is an error. */
-async function readTextList(file: string): Promise<string[]> {
-  const lines = await readList(file);
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop(); // the final newline ends the last line
-  lines.forEach((line, i) => {
-    if (line.trim() === '') {
-      throw new Error(`${file} line ${i + 1}: empty line; a text model's --input-list has one non-empty text per line`);
+  try {
+    let number = 0;
+    for await (const line of handle.readLines({ encoding: 'utf8' })) {
+      number++;
+      yield { line: number === 1 ? line.replace(/^\uFEFF/, '') : line, number };
     }
-  });
-  return lines;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/**
+ * The entries of an --input-list, checked as they are read. Images: one path per line; blank lines and
+ * lines starting with # are skipped; relative paths are relative to the list. Texts: one text per line,
+ * taken as written (a line starting with # is a text too); an empty line is an error.
+ */
+async function* listEntries(modality: 'image' | 'text', file: string): AsyncGenerator<string> {
+  const base = dirname(resolve(file));
+  for await (const { line: raw, number } of listLines(file)) {
+    if (modality === 'text') {
+      if (raw.trim() === '') {
+        throw new Error(`${file} line ${number}: empty line; a text model's --input-list has one non-empty text per line`);
+      }
+      yield raw;
+      continue;
+    }
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const path = isAbsolute(line) ? line : resolve(base, line);
+    if (!existsSync(path)) throw new Error(`${file} line ${number}: image not found: ${line}`);
+    yield path;
+  }
 }
