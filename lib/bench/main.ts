@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm run bench`: the addon against the same models in PyTorch eager (/usr/bin/python3, same thread
 // count) on the CPU, measured side by side in one run: resnet50 at batch 16 (training steps/s, encode
-// images/s) and bert-base-cased at batch 32 x 128 tokens (MultipleNegativesRankingLoss training steps/s,
-// encode sentences/s, the share of encode time spent tokenizing). Prints a markdown table and writes
+// images/s), bert-base-cased at batch 32 x 128 tokens (MultipleNegativesRankingLoss training steps/s,
+// encode sentences/s, the share of encode time spent tokenizing) and CLIP ViT-B-32 at batch 32 (image
+// encode images/s, text encode texts/s, contrastive training steps/s). Prints a markdown table and writes
 // bench-results/latest.md and latest.json.
 
 import { spawn } from 'node:child_process';
@@ -15,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadBinding, packageRoot, runtimeInfo } from '../loader.js';
 import { BERT_DEFAULTS, BERT_LENGTH, BERT_MODEL, BERT_ROWS, prepareBertBench } from './bert.js';
+import { CLIP_DEFAULTS, CLIP_LABEL, CLIP_LENGTH, CLIP_MODEL, CLIP_ROWS, prepareClipBench } from './clip.js';
 import { writeReport, toMarkdown, type BenchReport } from './report.js';
 import { prepareResnetBench, RESNET_BATCH, RESNET_DEFAULTS, RESNET_MODEL } from './resnet.js';
 import type { BenchKind, ModelBenchSettings, PreparedBench } from './shared.js';
@@ -23,20 +25,33 @@ import { runSideBySide, type ComparisonResult, type CpuUsage, type SideBySideEve
 const GOAL_RATIO = 0.95;
 /** --malloc release: glibc mmaps every allocation from this size up and unmaps it when freed. */
 const MMAP_THRESHOLD = 131072;
-type MallocPolicy = 'auto' | 'release' | 'default';
+type MallocPolicy = 'auto' | 'release' | 'one-arena' | 'default';
+const MALLOC_POLICIES: readonly MallocPolicy[] = ['auto', 'release', 'one-arena', 'default'];
 /** Set in the child process that runs one model's rows (see runModelInChild). */
 const CHILD_ENV = 'FINETUNER_BENCH_CHILD';
 
-type BenchModel = 'resnet' | 'bert';
-const MODELS: readonly BenchModel[] = ['resnet', 'bert'];
-const KINDS: readonly BenchKind[] = ['train', 'encode'];
-/** Names accepted for each model in --models and --only. */
+type BenchModel = 'resnet' | 'bert' | 'clip';
+const MODELS: readonly BenchModel[] = ['resnet', 'bert', 'clip'];
+/** Each model's rows, in the order of the report. */
+const MODEL_KINDS: Record<BenchModel, readonly BenchKind[]> = {
+  resnet: ['train', 'encode'],
+  bert: ['train', 'encode'],
+  clip: ['image-encode', 'text-encode', 'train'],
+};
+/** Every row kind, longest first (so that 'clip-image-encode' is read as clip + image-encode). */
+const KINDS: readonly BenchKind[] = ['image-encode', 'text-encode', 'encode', 'train'];
+/** The model's name in titles and the report. */
+const MODEL_NAMES: Record<BenchModel, string> = { resnet: RESNET_MODEL, bert: BERT_MODEL, clip: CLIP_LABEL };
+/** Names accepted for each model in --models and --only (lowercase: the flags are lowercased). */
 const MODEL_ALIASES: Record<string, BenchModel> = {
   resnet: 'resnet',
   resnet50: 'resnet',
   bert: 'bert',
   'bert-base': 'bert',
   [BERT_MODEL]: 'bert',
+  clip: 'clip',
+  'vit-b-32': 'clip',
+  [CLIP_MODEL.toLowerCase()]: 'clip',
 };
 
 const USAGE = `usage: npm run bench -- [options]
@@ -48,20 +63,25 @@ alternating the two sides round by round, and reports the median of the per-roun
   bert    ${BERT_MODEL} full size, random weights, batch ${BERT_ROWS} texts x ${BERT_LENGTH} tokens: training steps/s
           (MultipleNegativesRankingLoss on ${BERT_ROWS} pairs, adam lr 2e-5) and encode sentences/s (model.encode(texts),
           tokenization included), plus the share of encode time spent tokenizing
+  clip    ${CLIP_MODEL} (${CLIP_LABEL}) full size, random weights, batch ${CLIP_ROWS}: image encode images/s (prepared
+          224x224 pixels), text encode texts/s (model.encodeText(texts) of ${CLIP_ROWS} x ${CLIP_LENGTH} tokens, tokenization
+          included) and training steps/s (CLIP's contrastive loss on ${CLIP_ROWS} text-image pairs, adam lr 1e-5)
 Encoding is measured before training (a training step makes the addon rebuild its frozen inference module).
 
 options:
-  --models LIST      comma-separated: resnet, bert (default: both)
-  --only LIST        comma-separated rows: train, encode (of every model), a model (resnet, bert) or one row:
-                     resnet-train, resnet-encode, bert-train, bert-encode (default: all rows)
-  --rounds N         measured rounds of every row (default: resnet 5; bert encode 5, bert train 3; --quick 2/2/1)
+  --models LIST      comma-separated: resnet, bert, clip (default: all three)
+  --only LIST        comma-separated rows: train, encode (of every model; encode includes clip's image-encode
+                     and text-encode), a model (resnet, bert, clip) or one row: resnet-train, resnet-encode,
+                     bert-train, bert-encode, clip-image-encode, clip-text-encode, clip-train (default: all rows)
+  --rounds N         measured rounds of every row (default: resnet 5; bert encode 5, bert train 3; clip encode 5,
+                     clip train 5; --quick 2/2/1/2/1)
   --threads N        intra-op threads of both sides (default: os.availableParallelism() = ${availableParallelism()})
   --quick            smoke run: fewer rounds, minimal warm-up (figures are rough)
-  --train-steps N    training steps per side per round (default: resnet 2, bert 1; 1 with --quick)
-  --encode-reps N    encodes of the batch per side per round (default: resnet 2, bert 1; 1 with --quick)
+  --train-steps N    training steps per side per round (default: resnet 2, bert 1, clip 1; 1 with --quick)
+  --encode-reps N    encodes of the batch per side per round (default: resnet 2, bert 1, clip 2; 1 with --quick)
   --out DIR          where latest.md and latest.json go (default: bench-results/ in the package)
-  --cache DIR        exported models (default: $FINETUNER_BENCH_CACHE or <tmpdir>/finetuner-bench); bert-base-cased
-                     and its tokenizer are built there once (~1 minute)
+  --cache DIR        exported models (default: $FINETUNER_BENCH_CACHE or <tmpdir>/finetuner-bench); bert-base-cased,
+                     ${CLIP_MODEL} and their tokenizers are built there once (~1 minute each)
   --omp-wait-policy P  passive (default, or $OMP_WAIT_POLICY when set), active or default (libgomp's own),
                      set on BOTH sides before LibTorch loads. Why: libgomp spins at barriers for up to 300k
                      iterations unless a process manages more OpenMP threads than CPUs. The addon does (one
@@ -69,20 +89,28 @@ options:
                      that alone made PyTorch eager ~2x slower, so the sides must run under the same policy.
                      'active' spins forever: idle threads of one side then slow down the other.
   --list             print the rows the options select, and exit
-  --malloc P         auto (default), release or default: glibc's malloc settings for BOTH sides of a model.
-                     release sets MALLOC_MMAP_THRESHOLD_=${MMAP_THRESHOLD}: freed tensors go back to the system.
-                     auto: release for bert, glibc's default for resnet. Why: with glibc's own dynamic threshold,
-                     bert-base training at 32 pairs x 128 keeps ~17-20 GB resident per process after 3 steps (the
-                     addon and PyTorch eager alike: freed activations stay in fragmented heaps), so the two sides
-                     together run out of memory on a 24 GB machine; with release each peaks at ~9 GB and idles at
-                     ~2.5 GB, but pays page faults for every large tensor (resnet50 runs ~35% slower on both sides).
+  --malloc P         auto (default), release, one-arena or default: glibc's malloc settings for BOTH sides of a
+                     model. release sets MALLOC_MMAP_THRESHOLD_=${MMAP_THRESHOLD}: freed tensors go back to the system.
+                     one-arena sets MALLOC_ARENA_MAX=1: every thread allocates from the main heap.
+                     auto: release for bert, one-arena for clip, glibc's default for resnet. Why: with glibc's
+                     own dynamic threshold, bert-base training at 32 pairs x 128 keeps ~17-20 GB resident per
+                     process after 3 steps (the addon and PyTorch eager alike: freed activations stay in
+                     fragmented heaps), so the two sides together run out of memory on a 24 GB machine; with
+                     release each peaks at ~9 GB and idles at ~2.5 GB, but pays page faults for every large
+                     tensor (resnet50 runs ~35% slower on both sides). CLIP training at 32 pairs: the addon,
+                     which allocates on a libuv worker thread (a malloc arena of its own), grows to ~16-17.5 GB
+                     in 6 steps and pays 2-10 s of page faults a step meanwhile; PyTorch eager, on the main
+                     thread, stays at ~5.5 GB. With one-arena the addon settles at ~8 GB within 2 steps (eager
+                     is unaffected); with release it stays at 2.7 GB but runs ~50% slower.
                      glibc reads these settings at process start, so each model runs in its own child process.
   --strict           exit with code 1 when a ratio misses the goal
   -h, --help         this text
 
 On 2 idle cores: resnet takes 3-8 minutes (a training step at batch 16 takes 3-8 s), bert about 7 (an encode
-of the batch ~6 s, a training step ~40 s; peak memory ~12 GB); more when other processes load the machine.
---quick: 1-2 and ~3 minutes.`;
+of the batch ~6 s, a training step ~40 s; peak memory ~12 GB), clip about 6 (an encode of the batch 1.5-3.5 s
+a tower, a training step ~10 s, 5 of them warm-ups; peak memory ~15 GB); more when other processes load the
+machine.
+--quick: 1-2, ~3 and ~1.5 minutes.`;
 
 interface Settings {
   models: BenchModel[];
@@ -120,9 +148,17 @@ function modelOf(name: string, flag: string): BenchModel {
   return model;
 }
 
+/** A model's rows of a kind: 'encode' stands for both of CLIP's encode rows. */
+function rowsOf(model: BenchModel, kind: BenchKind): BenchKind[] {
+  const kinds = MODEL_KINDS[model];
+  if (kinds.includes(kind)) return [kind];
+  return kind === 'encode' ? kinds.filter((k) => k.endsWith('-encode')) : [];
+}
+
 /**
- * --models and --only: which rows of which models run. A kind alone (train, encode) selects that row of
- * every model in --models (default all); a model (bert) or a row (bert-train) selects just that.
+ * --models and --only: which rows of which models run. A kind alone (train, encode, image-encode)
+ * selects those rows of every model in --models (default all) that has them; a model (bert) or a row
+ * (bert-train, clip-text-encode) selects just that.
  */
 function selectRows(modelsFlag: string | undefined, onlyFlag: string | undefined): Map<BenchModel, Set<BenchKind>> {
   const listed = list(modelsFlag);
@@ -135,15 +171,19 @@ function selectRows(modelsFlag: string | undefined, onlyFlag: string | undefined
     if (!rows.has(model)) rows.set(model, new Set());
     rows.get(model)!.add(kind);
   };
-  for (const token of only ?? KINDS) {
+  for (const token of only ?? ['train', 'encode']) {
     if ((KINDS as readonly string[]).includes(token)) {
-      for (const model of models) add(model, token as BenchKind);
+      const selected = [...models].flatMap((model) => rowsOf(model, token as BenchKind).map((k) => add(model, k)));
+      if (selected.length === 0) throw new UsageError(`--only ${token}: none of the models ${[...models].join(', ')} has ${token} rows`);
       continue;
     }
-    const kind = KINDS.find((k) => token.endsWith(`-${k}`));
+    // The longest kind whose prefix is a model name ('vit-b-32-train' is vit-b-32 + train).
+    const kind = KINDS.find((k) => token.endsWith(`-${k}`) && MODEL_ALIASES[token.slice(0, -k.length - 1)]);
     const model = modelOf(kind ? token.slice(0, -kind.length - 1) : token, '--only');
     if (!models.has(model)) throw new UsageError(`--only ${onlyFlag} names ${model} rows, but --models ${modelsFlag} leaves ${model} out`);
-    for (const k of kind ? [kind] : KINDS) add(model, k);
+    const kinds = kind ? rowsOf(model, kind) : MODEL_KINDS[model];
+    if (kinds.length === 0) throw new UsageError(`--only ${token}: ${model} has no ${kind} row; its rows: ${MODEL_KINDS[model].map((k) => `${model}-${k}`).join(', ')}`);
+    for (const k of kinds) add(model, k);
   }
   return rows;
 }
@@ -176,9 +216,9 @@ function parseSettings(argv: string[]): Settings | undefined {
   if (policy !== 'passive' && policy !== 'active' && policy !== 'default') {
     throw new UsageError(`--omp-wait-policy must be passive, active or default, got ${JSON.stringify(policy)}`);
   }
-  const malloc = values.malloc ?? 'auto';
-  if (malloc !== 'auto' && malloc !== 'release' && malloc !== 'default') {
-    throw new UsageError(`--malloc must be auto, release or default, got ${JSON.stringify(malloc)}`);
+  const malloc = (values.malloc ?? 'auto') as MallocPolicy;
+  if (!MALLOC_POLICIES.includes(malloc)) {
+    throw new UsageError(`--malloc must be auto, release, one-arena or default, got ${JSON.stringify(malloc)}`);
   }
   return {
     models: MODELS.filter((m) => rows.has(m)),
@@ -232,13 +272,20 @@ function prepare(model: BenchModel, settings: Settings): Promise<PreparedBench> 
   const common: ModelBenchSettings = {
     threads: settings.threads,
     quick,
-    trainSteps: settings.trainSteps ?? (model === 'bert' ? BERT_DEFAULTS.trainSteps() : RESNET_DEFAULTS.trainSteps(quick)),
-    encodeReps: settings.encodeReps ?? (model === 'bert' ? BERT_DEFAULTS.encodeReps() : RESNET_DEFAULTS.encodeReps(quick)),
+    trainSteps: settings.trainSteps ?? (model === 'bert' ? BERT_DEFAULTS.trainSteps() : model === 'clip' ? CLIP_DEFAULTS.trainSteps() : RESNET_DEFAULTS.trainSteps(quick)),
+    encodeReps: settings.encodeReps ?? (model === 'bert' ? BERT_DEFAULTS.encodeReps() : model === 'clip' ? CLIP_DEFAULTS.encodeReps(quick) : RESNET_DEFAULTS.encodeReps(quick)),
     kinds: settings.rows.get(model)!,
     cache: settings.cache,
     log,
   };
   if (model === 'resnet') return prepareResnetBench({ ...common, rounds: settings.rounds ?? RESNET_DEFAULTS.rounds(quick) });
+  if (model === 'clip') {
+    return prepareClipBench({
+      ...common,
+      encodeRounds: settings.rounds ?? CLIP_DEFAULTS.encodeRounds(quick),
+      trainRounds: settings.rounds ?? CLIP_DEFAULTS.trainRounds(quick),
+    });
+  }
   return prepareBertBench({
     ...common,
     encodeRounds: settings.rounds ?? BERT_DEFAULTS.encodeRounds(quick),
@@ -259,7 +306,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (settings.list) {
-    for (const model of settings.models) for (const kind of KINDS) if (settings.rows.get(model)!.has(kind)) process.stdout.write(`${model}-${kind}\n`);
+    for (const model of settings.models) for (const kind of MODEL_KINDS[model]) if (settings.rows.get(model)!.has(kind)) process.stdout.write(`${model}-${kind}\n`);
     return 0;
   }
   if (process.env[CHILD_ENV] !== '1') return runModelsInChildren(settings);
@@ -278,8 +325,8 @@ async function main(argv: string[]): Promise<number> {
   const notes: string[] = [];
   const extra: Record<string, unknown> = {};
   let python: Record<string, unknown> = {};
-  const threshold = process.env.MALLOC_MMAP_THRESHOLD_;
-  const mallocText = threshold ? `MALLOC_MMAP_THRESHOLD_=${threshold} (both sides)` : 'glibc default';
+  const mallocVars = ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_ARENA_MAX'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]}`);
+  const mallocText = mallocVars.length > 0 ? `${mallocVars.join(' ')} (both sides)` : 'glibc default';
   for (const model of settings.models) {
     const bench = await prepare(model, settings);
     try {
@@ -288,10 +335,11 @@ async function main(argv: string[]): Promise<number> {
         log(`${phase.rounds} rounds of ${phase.comparisons.map((c) => c.id).join(' + ')}, sides alternating`);
         modelResults.push(...(await runSideBySide(phase.comparisons, { rounds: phase.rounds, onEvent: (event) => log(describeEvent(event)) })));
       }
-      // Report rows in a fixed order: train, then encode, as before.
-      modelResults.sort((x, y) => Number(x.id.endsWith('-encode')) - Number(y.id.endsWith('-encode')));
+      // Report rows in the model's fixed order (resnet, bert: train, then encode).
+      const rank = (id: string) => MODEL_KINDS[model].findIndex((k) => id.endsWith(`-${k}`));
+      modelResults.sort((x, y) => rank(x.id) - rank(y.id));
       results.push(...modelResults);
-      modelSettings[model === 'bert' ? BERT_MODEL : RESNET_MODEL] = { ...bench.settings, malloc: mallocText };
+      modelSettings[MODEL_NAMES[model]] = { ...bench.settings, malloc: mallocText };
       python = { ...bench.python, ...python, ready: undefined };
       const finished = bench.finish?.(modelResults);
       if (finished) {
@@ -329,14 +377,19 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function benchTitle(models: readonly BenchModel[]): string {
-  return `finetuner bench: addon vs PyTorch eager, ${models.map((m) => (m === 'bert' ? BERT_MODEL : RESNET_MODEL)).join(' and ')} on CPU`;
+  const names = models.map((m) => MODEL_NAMES[m]);
+  const listed = names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names[0];
+  return `finetuner bench: addon vs PyTorch eager, ${listed} on CPU`;
 }
 
 function mallocEnv(model: BenchModel, policy: MallocPolicy): Record<string, string | undefined> {
-  const release = policy === 'release' || (policy === 'auto' && model === 'bert');
   // 'default' leaves whatever the caller's environment says.
-  if (release) return { MALLOC_MMAP_THRESHOLD_: String(MMAP_THRESHOLD) };
-  return policy === 'auto' ? { MALLOC_MMAP_THRESHOLD_: undefined } : {};
+  if (policy === 'default') return {};
+  const chosen = policy !== 'auto' ? policy : model === 'bert' ? 'release' : model === 'clip' ? 'one-arena' : 'default';
+  return {
+    MALLOC_MMAP_THRESHOLD_: chosen === 'release' ? String(MMAP_THRESHOLD) : undefined,
+    MALLOC_ARENA_MAX: chosen === 'one-arena' ? '1' : undefined,
+  };
 }
 
 /**
@@ -351,7 +404,7 @@ async function runModelsInChildren(settings: Settings): Promise<number> {
     const reports: BenchReport[] = [];
     for (const model of settings.models) {
       const out = join(scratch, model);
-      const rows = KINDS.filter((k) => settings.rows.get(model)!.has(k)).map((k) => `${model}-${k}`);
+      const rows = MODEL_KINDS[model].filter((k) => settings.rows.get(model)!.has(k)).map((k) => `${model}-${k}`);
       const args = [
         '--only', rows.join(','),
         '--threads', String(settings.threads),
@@ -365,7 +418,8 @@ async function runModelsInChildren(settings: Settings): Promise<number> {
       if (settings.encodeReps !== undefined) args.push('--encode-reps', String(settings.encodeReps));
       if (settings.quick) args.push('--quick');
       const env: Record<string, string | undefined> = { ...mallocEnv(model, settings.malloc), [CHILD_ENV]: '1' };
-      log(`${model}: ${env.MALLOC_MMAP_THRESHOLD_ ? `MALLOC_MMAP_THRESHOLD_=${env.MALLOC_MMAP_THRESHOLD_}` : 'glibc malloc defaults'}`);
+      const vars = ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_ARENA_MAX'].map((v) => [v, v in env ? env[v] : process.env[v]]).filter(([, value]) => value);
+      log(`${model}: ${vars.length > 0 ? vars.map(([v, value]) => `${v}=${value}`).join(' ') : 'glibc malloc defaults'}`);
       const code = await runChild(args, env);
       if (code !== 0) throw new Error(`the ${model} bench failed (exit code ${code})`);
       reports.push(JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as BenchReport);

@@ -3,7 +3,8 @@
 
 import type { Comparison, ComparisonResult, CpuUsage } from './sideBySide.js';
 
-export type BenchKind = 'train' | 'encode';
+/** A row of a model: CLIP encodes each tower in a row of its own (image-encode, text-encode). */
+export type BenchKind = 'train' | 'encode' | 'image-encode' | 'text-encode';
 
 /** Settings of one model's bench, after defaults and flags. */
 export interface ModelBenchSettings {
