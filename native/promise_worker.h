@@ -1,8 +1,9 @@
 // Base of every async operation: a Napi::AsyncWorker that settles a promise. Execute runs on a libuv
-// thread and must not touch JS; C++ exceptions (c10::Error included) become rejections with the
-// message only, never a crash.
+// thread, which hands Run() to the addon's compute thread (compute_thread.h) and waits; neither touches
+// JS. C++ exceptions (c10::Error included) become rejections with the message only, never a crash.
 #pragma once
 
+#include "compute_thread.h"
 #include "errors.h"
 #include "thread_settings.h"
 
@@ -25,8 +26,10 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   void Execute() final {
     try {
-      applyThreadSettings();
-      Run();
+      ComputeThread::shared().run([this] {
+        applyThreadSettings();
+        Run();
+      });
     } catch (const std::exception& error) {
       SetError(describeException(error));
     } catch (...) {

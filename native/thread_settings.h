@@ -1,5 +1,5 @@
 // LibTorch's OpenMP thread count is per calling thread: a value set on the main thread does not reach
-// libuv's workers. Workers apply the process-wide setting at the start of each job.
+// the compute thread, which applies the process-wide setting at the start of each job.
 #pragma once
 
 #include <ATen/Parallel.h>
