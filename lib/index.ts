@@ -28,5 +28,5 @@ export { readLabelledCsv } from './data/csv.js';
 export { readTextImageCsv } from './data/textImageCsv.js';
 export type { TextImageInput, TextImageData, TextImagePair } from './data/textImageCsv.js';
 export type { ImageInput, RawImage } from './data/images.js';
-export { runtimeInfo, NativeLoadError } from './loader.js';
+export { runtimeInfo, setNumThreads, defaultThreads, NativeLoadError } from './loader.js';
 export type { RuntimeInfo } from './loader.js';

@@ -4,6 +4,7 @@
 // project approves them), so nothing here assumes that scripts/install.cjs ran. When nothing loads,
 // the error names the file, quotes the dynamic loader and gives the fix.
 
+import { availableParallelism } from 'node:os';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
@@ -80,12 +81,32 @@ export function packageRoot(): string {
 
 /** Loads (once) and returns the raw binding. Throws NativeLoadError with the fix when nothing loads. */
 export function loadBinding(): NativeBinding {
-  if (!cached) cached = load();
+  if (!cached) {
+    cached = load();
+    cached.binding.setNumThreads(defaultThreads());
+  }
   if (!versionChecked) {
     checkVersions(cached.binding.runtimeInfo(), cached.path);
     versionChecked = true;
   }
   return cached.binding;
+}
+
+/**
+ * Intra-op threads of every job: OMP_NUM_THREADS when set (the variable LibTorch users know), else the
+ * CPUs this process may run on (os.availableParallelism honours affinity masks such as taskset and
+ * container cpusets, which the C++ hardware_concurrency does not).
+ */
+export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const fromEnv = Number(env.OMP_NUM_THREADS);
+  if (Number.isInteger(fromEnv) && fromEnv >= 1) return fromEnv;
+  return Math.max(1, availableParallelism());
+}
+
+/** Sets the intra-op threads of every later encode, training step and load (all models). */
+export function setNumThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1) throw new TypeError(`setNumThreads needs a positive integer, got ${JSON.stringify(threads)}`);
+  loadBinding().setNumThreads(threads);
 }
 
 /** LibTorch versions and CUDA state, plus which binary got loaded. */

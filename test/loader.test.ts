@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkVersions, NativeLoadError, runtimeInfo } from '../lib/loader.js';
+import { availableParallelism } from 'node:os';
+import { checkVersions, defaultThreads, NativeLoadError, runtimeInfo, setNumThreads } from '../lib/loader.js';
 
 describe('native loader', () => {
   afterEach(() => {
@@ -32,5 +33,16 @@ describe('native loader', () => {
     expect(() => checkVersions({ builtAgainst: '1.13.0', runtime: '1.13.1' }, 'f')).not.toThrow();
     process.env.FINETUNER_ALLOW_LIBTORCH_MISMATCH = '1';
     expect(() => checkVersions({ builtAgainst: '2.1.0', runtime: '1.13.0' }, 'f')).not.toThrow();
+  });
+
+  it('takes intra-op threads from OMP_NUM_THREADS, else the CPUs this process may use; setNumThreads changes them', () => {
+    expect(defaultThreads({ OMP_NUM_THREADS: '3' })).toBe(3);
+    expect(defaultThreads({})).toBe(availableParallelism());
+    expect(defaultThreads({ OMP_NUM_THREADS: 'many' })).toBe(availableParallelism());
+    expect(runtimeInfo().threads).toBe(defaultThreads());
+    setNumThreads(1);
+    expect(runtimeInfo().threads).toBe(1);
+    setNumThreads(defaultThreads());
+    expect(() => setNumThreads(0)).toThrow(/positive integer/);
   });
 });
