@@ -4,10 +4,9 @@
 //   {'descr': '<f4', 'fortran_order': False, 'shape': (R, D), } padded with spaces and ending in '\n'
 //   so that the data starts on a 64-byte boundary (numpy mmaps and reads aligned), then the raw data.
 
-import { randomBytes } from 'node:crypto';
 import { endianness } from 'node:os';
-import { open, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from './atomicFile.js';
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 const ALIGNMENT = 64;
@@ -65,21 +64,7 @@ function littleEndianBytes(data: Float32Array): Buffer {
 export async function writeNpy(file: string, data: Float32Array, shape: number[]): Promise<void> {
   if (!(data instanceof Float32Array)) throw new TypeError(`writeNpy(${file}): data must be a Float32Array`);
   checkShape(shape, data.length, `writeNpy(${file})`);
-  const temp = join(dirname(file), `.${basename(file)}.tmp-${randomBytes(4).toString('hex')}`);
-  try {
-    const handle = await open(temp, 'w');
-    try {
-      await handle.writeFile(npyHeader(shape));
-      await handle.writeFile(littleEndianBytes(data));
-      await handle.sync(); // the rename must not publish a file whose data is still only in the page cache
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(file, npyHeader(shape), littleEndianBytes(data));
 }
 
 function headerField(header: string, key: string, file: string): string {

@@ -32,9 +32,7 @@
 // model's text.maxLength (77) to TextTokenizer. padding is null too: TextTokenizer then pads with id 0
 // ("!"), as open_clip does.
 
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { writeFileAtomic } from '../atomicFile.js';
 
 export const CLIP_START = '<|startoftext|>';
 export const CLIP_END = '<|endoftext|>';
@@ -303,27 +301,6 @@ export function clipTokenizerJson(model: { merges: ReadonlyArray<readonly [strin
       merges: model.merges.map(([a, b]) => `${a} ${b}`),
     },
   };
-}
-
-/**
- * Writes `text` to `file` under a temporary name in the same directory, then renames it into place, so a
- * reader never sees a half-written file and a failure leaves an older file untouched.
- */
-export async function writeFileAtomic(file: string, text: string): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.tmp-${randomBytes(4).toString('hex')}`);
-  try {
-    const handle = await open(temp, 'w');
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
 }
 
 /** Learns merges from `texts` and writes a CLIP tokenizer.json to `file` (atomically). Resolves to the model. */
