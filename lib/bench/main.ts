@@ -3,8 +3,9 @@
 // count) on the CPU, measured side by side in one run: resnet50 at batch 16 (training steps/s, encode
 // images/s), bert-base-cased at batch 32 x 128 tokens (MultipleNegativesRankingLoss training steps/s,
 // encode sentences/s, the share of encode time spent tokenizing) and CLIP ViT-B-32 at batch 32 (image
-// encode images/s, text encode texts/s, contrastive training steps/s). Prints a markdown table and writes
-// bench-results/latest.md and latest.json.
+// encode images/s, text encode texts/s, contrastive training steps/s); and against onnxruntime-node
+// (lib/bench/onnx.ts) on encode end to end from strings and image files. Prints markdown tables and
+// writes bench-results/latest.md and latest.json. The rows and their selection: rows.ts.
 
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -17,12 +18,25 @@ import { parseArgs } from 'node:util';
 import { loadBinding, packageRoot, runtimeInfo } from '../loader.js';
 import { BERT_DEFAULTS, BERT_LENGTH, BERT_MODEL, BERT_ROWS, prepareBertBench } from './bert.js';
 import { CLIP_DEFAULTS, CLIP_LABEL, CLIP_LENGTH, CLIP_MODEL, CLIP_ROWS, prepareClipBench } from './clip.js';
-import { writeReport, toMarkdown, type BenchReport } from './report.js';
+import { ONNX_DEFAULTS, ORT_ROWS, prepareOnnxBench } from './onnx.js';
+import { allPass, writeReport, toMarkdown, type BenchReport } from './report.js';
 import { prepareResnetBench, RESNET_BATCH, RESNET_DEFAULTS, RESNET_MODEL } from './resnet.js';
-import type { BenchKind, ModelBenchSettings, PreparedBench } from './shared.js';
+import {
+  MODEL_NAMES,
+  MODELS,
+  ORT_GOAL,
+  PYTHON_GOAL,
+  rowGoal,
+  rowRank,
+  selectedRowIds,
+  selectRows,
+  UsageError,
+  type BenchModel,
+  type RowSelection,
+} from './rows.js';
+import type { ModelBenchSettings, PreparedBench, RowQuality } from './shared.js';
 import { runSideBySide, type ComparisonResult, type CpuUsage, type SideBySideEvent } from './sideBySide.js';
 
-const GOAL_RATIO = 0.95;
 /** --malloc release: glibc mmaps every allocation from this size up and unmaps it when freed. */
 const MMAP_THRESHOLD = 131072;
 type MallocPolicy = 'auto' | 'release' | 'one-arena' | 'default';
@@ -30,35 +44,11 @@ const MALLOC_POLICIES: readonly MallocPolicy[] = ['auto', 'release', 'one-arena'
 /** Set in the child process that runs one model's rows (see runModelInChild). */
 const CHILD_ENV = 'FINETUNER_BENCH_CHILD';
 
-type BenchModel = 'resnet' | 'bert' | 'clip';
-const MODELS: readonly BenchModel[] = ['resnet', 'bert', 'clip'];
-/** Each model's rows, in the order of the report. */
-const MODEL_KINDS: Record<BenchModel, readonly BenchKind[]> = {
-  resnet: ['train', 'encode'],
-  bert: ['train', 'encode'],
-  clip: ['image-encode', 'text-encode', 'train'],
-};
-/** Every row kind, longest first (so that 'clip-image-encode' is read as clip + image-encode). */
-const KINDS: readonly BenchKind[] = ['image-encode', 'text-encode', 'encode', 'train'];
-/** The model's name in titles and the report. */
-const MODEL_NAMES: Record<BenchModel, string> = { resnet: RESNET_MODEL, bert: BERT_MODEL, clip: CLIP_LABEL };
-/** Names accepted for each model in --models and --only (lowercase: the flags are lowercased). */
-const MODEL_ALIASES: Record<string, BenchModel> = {
-  resnet: 'resnet',
-  resnet50: 'resnet',
-  bert: 'bert',
-  'bert-base': 'bert',
-  [BERT_MODEL]: 'bert',
-  clip: 'clip',
-  'vit-b-32': 'clip',
-  [CLIP_MODEL.toLowerCase()]: 'clip',
-};
-
 const USAGE = `usage: npm run bench -- [options]
 
 Benchmarks the finetuner addon against the same model in PyTorch eager (/usr/bin/python3) on the CPU,
 alternating the two sides round by round, and reports the median of the per-round ratios addon/python
-(goal >= ${GOAL_RATIO}):
+(goal >= ${PYTHON_GOAL}):
   resnet  ${RESNET_MODEL}, batch ${RESNET_BATCH}, 224x224: training steps/s (batch-hard triplet, adam) and encode images/s
   bert    ${BERT_MODEL} full size, random weights, batch ${BERT_ROWS} texts x ${BERT_LENGTH} tokens: training steps/s
           (MultipleNegativesRankingLoss on ${BERT_ROWS} pairs, adam lr 2e-5) and encode sentences/s (model.encode(texts),
@@ -66,19 +56,25 @@ alternating the two sides round by round, and reports the median of the per-roun
   clip    ${CLIP_MODEL} (${CLIP_LABEL}) full size, random weights, batch ${CLIP_ROWS}: image encode images/s (prepared
           224x224 pixels), text encode texts/s (model.encodeText(texts) of ${CLIP_ROWS} x ${CLIP_LENGTH} tokens, tokenization
           included) and training steps/s (CLIP's contrastive loss on ${CLIP_ROWS} text-image pairs, adam lr 1e-5)
+  ort     the addon against onnxruntime-node (fp32, same threads, graph optimisation 'all') on encode, batch ${ORT_ROWS}, end to end:
+          ${BERT_MODEL} from strings (${BERT_LENGTH} tokens), ${RESNET_MODEL} and the ${CLIP_LABEL} image tower from image files
+          (JPEG and PNG, 256-400 px); the addon at precision 'auto' (goal auto/ORT >= ${ORT_GOAL}) and at fp32;
+          the ONNX models are exported by /usr/bin/python3 torch from the same weights (scripts/bench/onnx_export.py)
 Encoding is measured before training (a training step makes the addon rebuild its frozen inference module).
 
 options:
-  --models LIST      comma-separated: resnet, bert, clip (default: all three)
+  --models LIST      comma-separated: resnet, bert, clip, ort (default: all four)
   --only LIST        comma-separated rows: train, encode (of every model; encode includes clip's image-encode
-                     and text-encode), a model (resnet, bert, clip) or one row: resnet-train, resnet-encode,
-                     bert-train, bert-encode, clip-image-encode, clip-text-encode, clip-train (default: all rows)
+                     and text-encode and the three ort rows), a model (resnet, bert, clip, ort) or one row:
+                     resnet-train, resnet-encode, bert-train, bert-encode, clip-image-encode, clip-text-encode,
+                     clip-train, ort-bert-encode, ort-resnet-encode, ort-clip-image-encode (default: all rows)
   --rounds N         measured rounds of every row (default: resnet 5; bert encode 5, bert train 3; clip encode 5,
-                     clip train 5; --quick 2/2/1/2/1)
+                     clip train 5; ort 5; --quick 2/2/1/2/1/2)
   --threads N        intra-op threads of both sides (default: os.availableParallelism() = ${availableParallelism()})
   --quick            smoke run: fewer rounds, minimal warm-up (figures are rough)
   --train-steps N    training steps per side per round (default: resnet 2, bert 1, clip 1; 1 with --quick)
-  --encode-reps N    encodes of the batch per side per round (default: resnet 2, bert 1, clip 2; 1 with --quick)
+  --encode-reps N    encodes of the batch per side per round (default: resnet 2, bert 1, clip 2, ort bert 1 and
+                     images 2; 1 with --quick)
   --out DIR          where latest.md and latest.json go (default: bench-results/ in the package)
   --cache DIR        exported models (default: $FINETUNER_BENCH_CACHE or <tmpdir>/finetuner-bench); bert-base-cased,
                      ${CLIP_MODEL} and their tokenizers are built there once (~1 minute each)
@@ -92,7 +88,7 @@ options:
   --malloc P         auto (default), release, one-arena or default: glibc's malloc settings for BOTH sides of a
                      model. release sets MALLOC_MMAP_THRESHOLD_=${MMAP_THRESHOLD}: freed tensors go back to the system.
                      one-arena sets MALLOC_ARENA_MAX=1: every thread allocates from the main heap.
-                     auto: release for bert, one-arena for clip, glibc's default for resnet. Why: with glibc's
+                     auto: release for bert, one-arena for clip, glibc's default for resnet and ort. Why: with glibc's
                      own dynamic threshold, bert-base training at 32 pairs x 128 keeps ~17-20 GB resident per
                      process after 3 steps (the addon and PyTorch eager alike: freed activations stay in
                      fragmented heaps), so the two sides together run out of memory on a 24 GB machine; with
@@ -108,14 +104,14 @@ options:
 
 On 2 idle cores: resnet takes 3-8 minutes (a training step at batch 16 takes 3-8 s), bert about 7 (an encode
 of the batch ~6 s, a training step ~40 s; peak memory ~12 GB), clip about 6 (an encode of the batch 1.5-3.5 s
-a tower, a training step ~10 s, 5 of them warm-ups; peak memory ~15 GB); more when other processes load the
-machine.
---quick: 1-2, ~3 and ~1.5 minutes.`;
+a tower, a training step ~10 s, 5 of them warm-ups; peak memory ~15 GB), ort about 6 (the first run exports
+the three ONNX models, ~20 s); more when other processes load the machine. --quick: 1-2, ~3, ~1.5 and ~3
+minutes.`;
 
 interface Settings {
   models: BenchModel[];
   /** Rows per model. */
-  rows: Map<BenchModel, Set<BenchKind>>;
+  rows: RowSelection;
   rounds: number | undefined;
   threads: number;
   quick: boolean;
@@ -134,58 +130,6 @@ function positive(value: string | undefined, flag: string): number | undefined {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
   return n;
-}
-
-class UsageError extends Error {}
-
-function list(value: string | undefined): string[] | undefined {
-  return value?.split(',').map((v) => v.trim().toLowerCase()).filter((v) => v !== '');
-}
-
-function modelOf(name: string, flag: string): BenchModel {
-  const model = MODEL_ALIASES[name];
-  if (!model) throw new UsageError(`${flag}: unknown model ${JSON.stringify(name)}; use ${MODELS.join(' or ')}`);
-  return model;
-}
-
-/** A model's rows of a kind: 'encode' stands for both of CLIP's encode rows. */
-function rowsOf(model: BenchModel, kind: BenchKind): BenchKind[] {
-  const kinds = MODEL_KINDS[model];
-  if (kinds.includes(kind)) return [kind];
-  return kind === 'encode' ? kinds.filter((k) => k.endsWith('-encode')) : [];
-}
-
-/**
- * --models and --only: which rows of which models run. A kind alone (train, encode, image-encode)
- * selects those rows of every model in --models (default all) that has them; a model (bert) or a row
- * (bert-train, clip-text-encode) selects just that.
- */
-function selectRows(modelsFlag: string | undefined, onlyFlag: string | undefined): Map<BenchModel, Set<BenchKind>> {
-  const listed = list(modelsFlag);
-  if (listed && listed.length === 0) throw new UsageError('--models needs at least one model');
-  const models = new Set(listed ? listed.map((m) => modelOf(m, '--models')) : MODELS);
-  const only = list(onlyFlag);
-  if (only && only.length === 0) throw new UsageError('--only needs at least one row');
-  const rows = new Map<BenchModel, Set<BenchKind>>();
-  const add = (model: BenchModel, kind: BenchKind) => {
-    if (!rows.has(model)) rows.set(model, new Set());
-    rows.get(model)!.add(kind);
-  };
-  for (const token of only ?? ['train', 'encode']) {
-    if ((KINDS as readonly string[]).includes(token)) {
-      const selected = [...models].flatMap((model) => rowsOf(model, token as BenchKind).map((k) => add(model, k)));
-      if (selected.length === 0) throw new UsageError(`--only ${token}: none of the models ${[...models].join(', ')} has ${token} rows`);
-      continue;
-    }
-    // The longest kind whose prefix is a model name ('vit-b-32-train' is vit-b-32 + train).
-    const kind = KINDS.find((k) => token.endsWith(`-${k}`) && MODEL_ALIASES[token.slice(0, -k.length - 1)]);
-    const model = modelOf(kind ? token.slice(0, -kind.length - 1) : token, '--only');
-    if (!models.has(model)) throw new UsageError(`--only ${onlyFlag} names ${model} rows, but --models ${modelsFlag} leaves ${model} out`);
-    const kinds = kind ? rowsOf(model, kind) : MODEL_KINDS[model];
-    if (kinds.length === 0) throw new UsageError(`--only ${token}: ${model} has no ${kind} row; its rows: ${MODEL_KINDS[model].map((k) => `${model}-${k}`).join(', ')}`);
-    for (const k of kinds) add(model, k);
-  }
-  return rows;
 }
 
 function parseSettings(argv: string[]): Settings | undefined {
@@ -278,6 +222,7 @@ function prepare(model: BenchModel, settings: Settings): Promise<PreparedBench> 
     cache: settings.cache,
     log,
   };
+  if (model === 'ort') return prepareOnnxBench({ ...common, rounds: settings.rounds ?? ONNX_DEFAULTS.rounds(quick), encodeRepsFlag: settings.encodeReps });
   if (model === 'resnet') return prepareResnetBench({ ...common, rounds: settings.rounds ?? RESNET_DEFAULTS.rounds(quick) });
   if (model === 'clip') {
     return prepareClipBench({
@@ -306,7 +251,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (settings.list) {
-    for (const model of settings.models) for (const kind of MODEL_KINDS[model]) if (settings.rows.get(model)!.has(kind)) process.stdout.write(`${model}-${kind}\n`);
+    for (const model of settings.models) for (const id of selectedRowIds(settings.rows, model)) process.stdout.write(`${id}\n`);
     return 0;
   }
   if (process.env[CHILD_ENV] !== '1') return runModelsInChildren(settings);
@@ -325,6 +270,7 @@ async function main(argv: string[]): Promise<number> {
   const notes: string[] = [];
   const extra: Record<string, unknown> = {};
   let python: Record<string, unknown> = {};
+  const rowQuality: Record<string, RowQuality> = {};
   const mallocVars = ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_ARENA_MAX'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]}`);
   const mallocText = mallocVars.length > 0 ? `${mallocVars.join(' ')} (both sides)` : 'glibc default';
   for (const model of settings.models) {
@@ -332,12 +278,16 @@ async function main(argv: string[]): Promise<number> {
     try {
       const modelResults: ComparisonResult[] = [];
       for (const phase of bench.phases) {
+        if ('run' in phase) {
+          log(`${phase.rounds} rounds of ${phase.ids.join(' + ')}, three sides in turning order`);
+          modelResults.push(...(await phase.run(log)));
+          continue;
+        }
         log(`${phase.rounds} rounds of ${phase.comparisons.map((c) => c.id).join(' + ')}, sides alternating`);
         modelResults.push(...(await runSideBySide(phase.comparisons, { rounds: phase.rounds, onEvent: (event) => log(describeEvent(event)) })));
       }
       // Report rows in the model's fixed order (resnet, bert: train, then encode).
-      const rank = (id: string) => MODEL_KINDS[model].findIndex((k) => id.endsWith(`-${k}`));
-      modelResults.sort((x, y) => rank(x.id) - rank(y.id));
+      modelResults.sort((x, y) => rowRank(model, x.id) - rowRank(model, y.id));
       results.push(...modelResults);
       modelSettings[MODEL_NAMES[model]] = { ...bench.settings, malloc: mallocText };
       python = { ...bench.python, ...python, ready: undefined };
@@ -345,6 +295,7 @@ async function main(argv: string[]): Promise<number> {
       if (finished) {
         notes.push(...finished.notes);
         if (finished.data) extra[model] = finished.data;
+        Object.assign(rowQuality, finished.quality);
       }
     } finally {
       await bench.close();
@@ -363,27 +314,31 @@ async function main(argv: string[]): Promise<number> {
     },
     libtorch: { builtAgainst: runtime.builtAgainst, runtime: runtime.runtime, addonPath: runtime.path },
     python,
-    goalRatio: GOAL_RATIO,
+    goalRatio: PYTHON_GOAL,
+    rowGoals: Object.fromEntries(results.map((r) => [r.id, rowGoal(r.id)])),
+    rowQuality,
     settings: { quick: settings.quick, ompWaitPolicy: settings.ompWaitPolicy, malloc: settings.malloc },
     models: modelSettings,
     results,
     notes,
     extra,
-    pass: results.every((r) => r.medianRatio >= GOAL_RATIO),
+    pass: false,
   };
+  report.pass = allPass(report);
   const files = await writeReport(report, settings.out);
   log(`${settings.models.join(', ')}: wrote ${files.json} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
   return 0;
 }
 
 function benchTitle(models: readonly BenchModel[]): string {
-  const names = models.map((m) => MODEL_NAMES[m]);
-  const listed = names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names[0];
-  return `finetuner bench: addon vs PyTorch eager, ${listed} on CPU`;
+  const join = (names: string[]) => (names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names[0]);
+  const eager = models.filter((m) => m !== 'ort');
+  const peers = [...(eager.length > 0 ? [`PyTorch eager (${join(eager.map((m) => MODEL_NAMES[m]))})`] : []), ...(models.includes('ort') ? ['onnxruntime-node'] : [])];
+  return `finetuner bench: addon vs ${peers.join(' and ')} on CPU`;
 }
 
 function mallocEnv(model: BenchModel, policy: MallocPolicy): Record<string, string | undefined> {
-  // 'default' leaves whatever the caller's environment says.
+  // 'default' leaves whatever the caller's environment says. The ort rows only encode: glibc's defaults.
   if (policy === 'default') return {};
   const chosen = policy !== 'auto' ? policy : model === 'bert' ? 'release' : model === 'clip' ? 'one-arena' : 'default';
   return {
@@ -404,7 +359,7 @@ async function runModelsInChildren(settings: Settings): Promise<number> {
     const reports: BenchReport[] = [];
     for (const model of settings.models) {
       const out = join(scratch, model);
-      const rows = MODEL_KINDS[model].filter((k) => settings.rows.get(model)!.has(k)).map((k) => `${model}-${k}`);
+      const rows = selectedRowIds(settings.rows, model);
       const args = [
         '--only', rows.join(','),
         '--threads', String(settings.threads),
@@ -435,8 +390,11 @@ async function runModelsInChildren(settings: Settings): Promise<number> {
       results,
       notes: reports.flatMap((r) => r.notes ?? []),
       extra: Object.assign({}, ...reports.map((r) => r.extra)) as Record<string, unknown>,
-      pass: results.every((r) => r.medianRatio >= GOAL_RATIO),
+      rowGoals: Object.assign({}, ...reports.map((r) => r.rowGoals)) as Record<string, number | null>,
+      rowQuality: Object.assign({}, ...reports.map((r) => r.rowQuality)) as Record<string, RowQuality>,
+      pass: false,
     };
+    report.pass = allPass(report);
     const files = await writeReport(report, settings.out);
     process.stdout.write(`\n${toMarkdown(report)}\n`);
     log(`wrote ${files.markdown} and ${files.json} (${((performance.now() - started) / 1000).toFixed(0)} s in all)`);

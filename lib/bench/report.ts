@@ -3,6 +3,7 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { RowQuality } from './shared.js';
 import type { ComparisonResult } from './sideBySide.js';
 
 export interface MachineInfo {
@@ -23,8 +24,12 @@ export interface BenchReport {
   libtorch: { builtAgainst: string; runtime: string; addonPath: string };
   /** The Python side: interpreter and torch versions, threads it reported. */
   python: Record<string, unknown>;
-  /** The goal each ratio is checked against (addon rate / python rate >= goal). */
+  /** The goal each ratio is checked against (addon rate / python rate >= goal), unless rowGoals says otherwise. */
   goalRatio: number;
+  /** Goals of rows that have their own, by row id; null: a row shown for information, with no goal. */
+  rowGoals?: Record<string, number | null>;
+  /** bf16 against fp32 embeddings of the batch, by row id, for the rows that measured it. */
+  rowQuality?: Record<string, RowQuality>;
   /** Settings of the whole run (thread policy, quick). */
   settings: Record<string, unknown>;
   /** Settings of each model's rows, by model name. */
@@ -34,8 +39,27 @@ export interface BenchReport {
   notes?: string[];
   /** Further measurements, by model, for the JSON report. */
   extra?: Record<string, unknown>;
-  /** Every row's median ratio meets the goal. */
+  /** Every row's median ratio meets its goal. */
   pass: boolean;
+}
+
+/** The onnxruntime-node rows (lib/bench/onnx.ts): `ort-<row>` at precision 'auto', `ort-<row>-fp32` beside it. */
+function isOrtRow(r: ComparisonResult): boolean {
+  return r.id.startsWith('ort-');
+}
+
+/** The goal of a row: its own, or the report's; null when it has none. */
+export function goalOf(report: Pick<BenchReport, 'goalRatio' | 'rowGoals'>, id: string): number | null {
+  const own = report.rowGoals?.[id];
+  return own === undefined ? report.goalRatio : own;
+}
+
+/** Every row with a goal meets it. */
+export function allPass(report: Pick<BenchReport, 'goalRatio' | 'rowGoals' | 'results'>): boolean {
+  return report.results.every((r) => {
+    const goal = goalOf(report, r.id);
+    return goal === null || r.medianRatio >= goal;
+  });
 }
 
 function fmt(value: number): string {
@@ -57,41 +81,73 @@ function mark(ratio: number, goal: number): string {
 
 export function toMarkdown(report: BenchReport): string {
   const { machine, libtorch, python } = report;
+  const pythonRows = report.results.filter((r) => !isOrtRow(r));
+  const ortRows = report.results.filter((r) => isOrtRow(r) && goalOf(report, r.id) !== null);
   const lines = [
     `# ${report.title}`,
     '',
     `- date: ${report.date}`,
     `- machine: ${machine.cpu}, ${machine.cores} logical CPUs, ${machine.platform}; threads used by both sides: ${machine.threads}`,
     `- addon: LibTorch ${libtorch.runtime} (built against ${libtorch.builtAgainst}), Node ${machine.node}`,
-    `- python: torch ${String(python.torch)}${python.torchvision === undefined ? '' : `, torchvision ${String(python.torchvision)}`}, ` +
-      `Python ${String(python.python)}, torch.get_num_threads() = ${String(python.threads)}`,
-    `- settings: ${settingsText(report.settings)}`,
-    ...Object.entries(report.models ?? {}).map(([name, settings]) => `- ${name}: ${settingsText(settings)}`),
-    '',
-    `| benchmark | addon | python eager | ratio addon/python (median over rounds) | range | rounds | goal >= ${report.goalRatio} |`,
-    '|---|---:|---:|---:|---:|---:|:---:|',
   ];
-  for (const r of report.results) {
+  if (python.torch !== undefined) {
     lines.push(
-      `| ${r.title} | ${fmt(r.medianRate.a)} ${r.unit} | ${fmt(r.medianRate.b)} ${r.unit} | ${r.medianRatio.toFixed(3)} | ` +
-        `${r.minRatio.toFixed(3)} – ${r.maxRatio.toFixed(3)} | ${r.rounds.length} | ${mark(r.medianRatio, report.goalRatio)} |`,
+      `- python: torch ${String(python.torch)}${python.torchvision === undefined ? '' : `, torchvision ${String(python.torchvision)}`}, ` +
+        `Python ${String(python.python)}, torch.get_num_threads() = ${String(python.threads)}`,
     );
   }
   lines.push(
-    '',
-    '| benchmark | addon CPU use (user+sys / wall; sys) | python CPU use (user+sys / wall; sys) |',
-    '|---|---:|---:|',
+    `- settings: ${settingsText(report.settings)}`,
+    ...Object.entries(report.models ?? {}).map(([name, settings]) => `- ${name}: ${settingsText(settings)}`),
   );
   const use = (u: { total: number; system: number } | undefined) => (u ? `${u.total.toFixed(2)}x; ${u.system.toFixed(2)}x` : 'n/a');
-  for (const r of report.results) lines.push(`| ${r.title} | ${use(r.cpuPerWall?.a)} | ${use(r.cpuPerWall?.b)} |`);
+  if (pythonRows.length > 0) {
+    lines.push(
+      '',
+      `| benchmark | addon | python eager | ratio addon/python (median over rounds) | range | rounds | goal >= ${report.goalRatio} |`,
+      '|---|---:|---:|---:|---:|---:|:---:|',
+    );
+    for (const r of pythonRows) {
+      lines.push(
+        `| ${r.title} | ${fmt(r.medianRate.a)} ${r.unit} | ${fmt(r.medianRate.b)} ${r.unit} | ${r.medianRatio.toFixed(3)} | ` +
+          `${r.minRatio.toFixed(3)} – ${r.maxRatio.toFixed(3)} | ${r.rounds.length} | ${mark(r.medianRatio, goalOf(report, r.id) ?? report.goalRatio)} |`,
+      );
+    }
+    lines.push('', '| benchmark | addon CPU use (user+sys / wall; sys) | python CPU use (user+sys / wall; sys) |', '|---|---:|---:|');
+    for (const r of pythonRows) lines.push(`| ${r.title} | ${use(r.cpuPerWall?.a)} | ${use(r.cpuPerWall?.b)} |`);
+  }
+  if (ortRows.length > 0) {
+    const fp32Of = (r: ComparisonResult) => report.results.find((x) => x.id !== r.id && x.id.startsWith(`${r.id}-`));
+    const goals = [...new Set(ortRows.map((r) => goalOf(report, r.id)))];
+    lines.push(
+      '',
+      `| vs onnxruntime-node (fp32) | addon precision auto | addon fp32 | onnxruntime-node | ratio auto/ORT (median) | range | ` +
+        `ratio fp32/ORT (median) | range | rounds | bf16 vs fp32 cosine (mean; min) | goal auto/ORT >= ${goals.join(', ')} |`,
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|',
+    );
+    for (const r of ortRows) {
+      const f = fp32Of(r);
+      const q = report.rowQuality?.[r.id];
+      // 'addon auto (bf16)': what 'auto' resolved to.
+      const resolved = /\((\w+)\)$/.exec(r.labels.a)?.[1];
+      lines.push(
+        `| ${r.title} | ${fmt(r.medianRate.a)} ${r.unit}${resolved ? ` (${resolved})` : ''} | ${f ? `${fmt(f.medianRate.a)} ${r.unit}` : 'n/a'} | ` +
+          `${fmt(r.medianRate.b)} ${r.unit} | ${r.medianRatio.toFixed(3)} | ${r.minRatio.toFixed(3)} – ${r.maxRatio.toFixed(3)} | ` +
+          `${f ? `${f.medianRatio.toFixed(3)} | ${f.minRatio.toFixed(3)} – ${f.maxRatio.toFixed(3)}` : 'n/a | n/a'} | ${r.rounds.length} | ` +
+          `${q ? `${q.meanCosine.toFixed(5)}; ${q.minCosine.toFixed(5)}` : 'n/a'} | ${mark(r.medianRatio, goalOf(report, r.id)!)} |`,
+      );
+    }
+    lines.push('', '| vs onnxruntime-node | addon auto CPU use (user+sys / wall; sys) | addon fp32 CPU use | onnxruntime-node CPU use |', '|---|---:|---:|---:|');
+    for (const r of ortRows) lines.push(`| ${r.title} | ${use(r.cpuPerWall?.a)} | ${use(fp32Of(r)?.cpuPerWall?.a)} | ${use(r.cpuPerWall?.b)} |`);
+  }
   lines.push(
     '',
     `CPU use is the median over the rounds; with ${report.machine.threads} threads a side that had the CPUs to itself shows about ` +
       `${report.machine.threads}.00x. Much less means other processes on the machine took CPU time from that side.`,
   );
   if (report.notes && report.notes.length > 0) lines.push('', ...report.notes.map((n) => `- ${n}`));
-  lines.push('', `**${report.pass ? 'PASS' : 'FAIL'}**: the addon ${report.pass ? 'is' : 'is not'} within the goal (ratio >= ${report.goalRatio}) on every row.`);
-  lines.push('', 'Rates are medians over the rounds; the ratio is the median of the per-round ratios (the sides alternate A B / B A).');
+  lines.push('', `**${report.pass ? 'PASS' : 'FAIL'}**: the addon ${report.pass ? 'is' : 'is not'} within its goal on every row that has one.`);
+  lines.push('', 'Rates are medians over the rounds; the ratio is the median of the per-round ratios (the sides alternate A B / B A; with onnxruntime-node, three sides in turning order).');
   return `${lines.join('\n')}\n`;
 }
 

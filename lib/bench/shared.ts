@@ -3,8 +3,11 @@
 
 import type { Comparison, ComparisonResult, CpuUsage } from './sideBySide.js';
 
-/** A row of a model: CLIP encodes each tower in a row of its own (image-encode, text-encode). */
-export type BenchKind = 'train' | 'encode' | 'image-encode' | 'text-encode';
+/**
+ * A row of a model: CLIP encodes each tower in a row of its own (image-encode, text-encode); the
+ * onnxruntime-node group (lib/bench/onnx.ts) has one encode row per model.
+ */
+export type BenchKind = 'train' | 'encode' | 'image-encode' | 'text-encode' | 'bert-encode' | 'resnet-encode' | 'clip-image-encode';
 
 /** Settings of one model's bench, after defaults and flags. */
 export interface ModelBenchSettings {
@@ -27,15 +30,39 @@ export interface PreparedBench {
    * goes in a phase before training because a training step invalidates the addon's frozen inference
    * module: interleaved with training, every encode would pay to freeze and optimise it again.
    */
-  phases: { comparisons: Comparison[]; rounds: number }[];
+  phases: (ComparisonPhase | SelfRunPhase)[];
   /** This model's settings, for the report. */
   settings: Record<string, unknown>;
   /** The Python worker's ready line (interpreter, torch version, threads). */
   python: Record<string, unknown>;
-  /** Lines for the report after the tables, and data for the JSON report, once the rounds are done. */
-  finish?(results: ComparisonResult[]): { notes: string[]; data?: Record<string, unknown> };
+  /**
+   * Lines for the report after the tables, and data for the JSON report, once the rounds are done; and
+   * per row (by result id) the cosine similarity of bf16 to fp32 embeddings, where a row measured it.
+   */
+  finish?(results: ComparisonResult[]): { notes: string[]; data?: Record<string, unknown>; quality?: Record<string, RowQuality> };
   /** Disposes of the model and stops the Python worker. */
   close(): Promise<void>;
+}
+
+/** bf16 against fp32 embeddings of the same batch: mean and minimum of the per-row cosine similarities. */
+export interface RowQuality {
+  meanCosine: number;
+  minCosine: number;
+}
+
+export interface ComparisonPhase {
+  comparisons: Comparison[];
+  rounds: number;
+}
+
+/**
+ * A phase that runs its own rounds (the onnxruntime-node rows compare three sides, and load their models
+ * only for their own rows): `ids` names the rows it reports, `run` measures them.
+ */
+export interface SelfRunPhase {
+  ids: string[];
+  rounds: number;
+  run(log: (message: string) => void): Promise<ComparisonResult[]>;
 }
 
 export function seconds(response: Record<string, unknown>): number {
