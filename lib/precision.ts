@@ -11,33 +11,40 @@ export type ResolvedPrecision = Exclude<Precision, 'auto'>;
 
 const PRECISIONS: readonly Precision[] = ['auto', 'fp32', 'bf16', 'fp16'];
 
-let cpuFlags: Set<string> | undefined;
+let cpuFlags: ReadonlySet<string> | undefined;
 
-/** CPU feature flags from /proc/cpuinfo (empty where there is none). */
-function readCpuFlags(): Set<string> {
+/** The feature flags of a /proc/cpuinfo text (its first `flags` line; empty when there is none). */
+export function parseCpuFlags(cpuinfo: string): Set<string> {
+  const line = cpuinfo.split('\n').find((l) => /^flags\s*:/.test(l));
+  return new Set(line ? line.slice(line.indexOf(':') + 1).trim().split(/\s+/).filter((f) => f !== '') : []);
+}
+
+/** This machine's CPU feature flags from /proc/cpuinfo (empty where there is none), read once. */
+function readCpuFlags(): ReadonlySet<string> {
   if (cpuFlags) return cpuFlags;
   try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
-    cpuFlags = new Set(line ? line.split(':')[1]!.trim().split(/\s+/) : []);
+    cpuFlags = parseCpuFlags(readFileSync('/proc/cpuinfo', 'utf8'));
   } catch {
     cpuFlags = new Set();
   }
   return cpuFlags;
 }
 
-/** Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX). */
-export function cpuHasBf16(): boolean {
-  const flags = readCpuFlags();
+/** Whether a CPU with these flags (default: this one's) multiplies bf16 in hardware (AVX512-BF16 or AMX). */
+export function cpuHasBf16(flags: ReadonlySet<string> = readCpuFlags()): boolean {
   return flags.has('avx512_bf16') || flags.has('amx_bf16');
 }
 
-/** The precision `wanted` means on `device`; an Error naming the option for impossible choices. */
-export function resolvePrecision(wanted: unknown, device: NativeDevice, option = 'precision'): ResolvedPrecision {
+/**
+ * The precision `wanted` means on `device` ('auto': bf16 on CUDA and on CPUs whose `flags`, default this
+ * machine's, include avx512_bf16 or amx_bf16; else fp32); a TypeError naming the option for impossible choices.
+ */
+export function resolvePrecision(wanted: unknown, device: NativeDevice, option = 'precision', flags?: ReadonlySet<string>): ResolvedPrecision {
   const value = wanted ?? 'fp32';
   if (!PRECISIONS.includes(value as Precision)) {
     throw new TypeError(`option '${option}' must be one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(wanted)}`);
   }
-  if (value === 'auto') return device === 'cuda' || cpuHasBf16() ? 'bf16' : 'fp32';
+  if (value === 'auto') return device === 'cuda' || cpuHasBf16(flags) ? 'bf16' : 'fp32';
   if (value === 'fp16' && device !== 'cuda') {
     throw new TypeError(`option '${option}' 'fp16' needs a CUDA device (the CPU has no fast float16); use 'bf16' or 'auto'`);
   }

@@ -25,7 +25,7 @@ export const BERT_ROWS = 32;
 export const BERT_LENGTH = 128;
 /** bert-base-cased's vocabulary: the tokenizer built here may have fewer tokens, never more. */
 const MODEL_VOCAB = 28996;
-const TRAINING: NativeTrainOptions = {
+export const TRAINING: NativeTrainOptions = {
   optimizer: 'adam',
   learningRate: 2e-5,
   weightDecay: 0,
@@ -50,14 +50,14 @@ export const BERT_DEFAULTS = {
 };
 
 /** WordNet definitions in a fixed shuffled order (all parts of speech). */
-async function glosses(): Promise<string[]> {
+export async function glosses(): Promise<string[]> {
   const pairs = await readWordnetPairs({ pos: ['noun', 'verb', 'adj', 'adv'], seed: 11, minGlossWords: 1, skipSelfReference: false });
   const seen = new Set<string>();
   return pairs.map((p) => p.query).filter((g) => !seen.has(g) && seen.add(g));
 }
 
 /** A cased WordPiece tokenizer over WordNet glosses and words, and bert-base-cased exported with it. */
-async function exportedModel(cache: string, log: (message: string) => void, corpus: string[]): Promise<string> {
+export async function exportedModel(cache: string, log: (message: string) => void, corpus: string[]): Promise<string> {
   const dir = join(cache, `${BERT_MODEL}-full-random`);
   if (existsSync(join(dir, 'finetuner.json'))) {
     try {
@@ -79,7 +79,7 @@ async function exportedModel(cache: string, log: (message: string) => void, corp
  * `count` texts, each made of consecutive glosses joined until it is longer than the model's maxLength,
  * so that each tokenizes to exactly maxLength tokens after truncation.
  */
-function longTexts(model: EmbeddingModel, corpus: readonly string[], start: number, count: number): { texts: string[]; next: number } {
+export function longTexts(model: EmbeddingModel, corpus: readonly string[], start: number, count: number): { texts: string[]; next: number } {
   const texts: string[] = [];
   let next = start;
   while (texts.length < count) {
@@ -93,7 +93,7 @@ function longTexts(model: EmbeddingModel, corpus: readonly string[], start: numb
   return { texts, next };
 }
 
-function checkShape(batch: EncodedBatch, what: string): void {
+export function checkShape(batch: EncodedBatch, what: string): void {
   const short = batch.lengths.findIndex((n) => n !== BERT_LENGTH);
   if (batch.rows !== BERT_ROWS || batch.length !== BERT_LENGTH || short >= 0) {
     throw new Error(`bench: the ${what} batch is ${batch.rows} x ${batch.length}${short >= 0 ? ` (row ${short} has ${batch.lengths[short]} tokens)` : ''}, expected ${BERT_ROWS} x ${BERT_LENGTH}`);

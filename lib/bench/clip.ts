@@ -30,10 +30,10 @@ export const CLIP_LABEL = 'CLIP ViT-B-32';
 export const CLIP_ROWS = 32;
 /** CLIP's context length: every text of the batch fills it, as open_clip pads every text to it. */
 export const CLIP_LENGTH = 77;
-const IMAGE_SIZE = 224;
+export const IMAGE_SIZE = 224;
 /** Merges learned from WordNet glosses: the model keeps its 49,408-token embedding table. */
 const TOKENIZER_VOCAB = 8000;
-const TRAINING: NativeTrainOptions = {
+export const TRAINING: NativeTrainOptions = {
   optimizer: 'adam',
   learningRate: 1e-5,
   weightDecay: 0,
@@ -46,7 +46,7 @@ const TRAINING: NativeTrainOptions = {
  * Untimed training steps of the addon before its first round: 3 with one malloc arena (--malloc auto),
  * 6 with glibc's per-thread arenas, whose page faults take that long to settle (see the train comparison).
  */
-const ADDON_TRAIN_WARM_UP = process.env.MALLOC_ARENA_MAX === '1' ? 3 : 6;
+export const ADDON_TRAIN_WARM_UP = process.env.MALLOC_ARENA_MAX === '1' ? 3 : 6;
 /** Untimed tokenizations of the batch in each addon text encode measurement, for the tokenization share. */
 const TOKENIZE_REPS = 5;
 
@@ -62,7 +62,7 @@ export const CLIP_DEFAULTS = {
 };
 
 /** WordNet definitions in a fixed shuffled order (all parts of speech), as bert.ts reads them. */
-async function glosses(): Promise<string[]> {
+export async function glosses(): Promise<string[]> {
   const pairs = await readWordnetPairs({ pos: ['noun', 'verb', 'adj', 'adv'], seed: 11, minGlossWords: 1, skipSelfReference: false });
   const seen = new Set<string>();
   return pairs.map((p) => p.query).filter((g) => !seen.has(g) && seen.add(g));
@@ -82,7 +82,7 @@ async function exporterStamp(): Promise<string> {
 }
 
 /** A CLIP BPE tokenizer learned from WordNet glosses, and ViT-B-32 exported (full size, random) with it. */
-async function exportedModel(cache: string, log: (message: string) => void, corpus: string[]): Promise<string> {
+export async function exportedModel(cache: string, log: (message: string) => void, corpus: string[]): Promise<string> {
   const dir = join(cache, 'ViT-B-32-openai-full-random');
   const stampFile = join(dir, 'bench-exporter-stamp.txt');
   const stamp = await exporterStamp();
@@ -105,7 +105,7 @@ async function exportedModel(cache: string, log: (message: string) => void, corp
 }
 
 /** `count` texts of consecutive glosses, each joined until the tokenizer truncates it to maxLength. */
-function longTexts(model: EmbeddingModel, corpus: readonly string[], count: number): string[] {
+export function longTexts(model: EmbeddingModel, corpus: readonly string[], count: number): string[] {
   const texts: string[] = [];
   let next = 0;
   while (texts.length < count) {
@@ -120,7 +120,7 @@ function longTexts(model: EmbeddingModel, corpus: readonly string[], count: numb
 }
 
 /** Deterministic synthetic photos (smooth colour fields with noise), 4:3, for loadImages to resize and crop. */
-function syntheticImages(count: number, seed: number): RawImage[] {
+export function syntheticImages(count: number, seed: number): RawImage[] {
   const random = mulberry32(seed);
   const width = 320;
   const height = 240;
@@ -139,7 +139,7 @@ function syntheticImages(count: number, seed: number): RawImage[] {
   });
 }
 
-function checkText(batch: EncodedBatch): void {
+export function checkText(batch: EncodedBatch): void {
   const short = batch.lengths.findIndex((n) => n !== CLIP_LENGTH);
   if (batch.rows !== CLIP_ROWS || batch.length !== CLIP_LENGTH || short >= 0) {
     throw new Error(`bench: the text batch is ${batch.rows} x ${batch.length}${short >= 0 ? ` (row ${short} has ${batch.lengths[short]} tokens)` : ''}, expected ${CLIP_ROWS} x ${CLIP_LENGTH}`);

@@ -17,8 +17,8 @@ import { cpuNow, cpuSince, type Comparison } from './sideBySide.js';
 export const RESNET_MODEL = 'resnet50';
 export const RESNET_BATCH = 16;
 const ITEMS_PER_CLASS = 4;
-const IMAGE_SIZE = 224;
-const TRAINING: NativeTrainOptions = {
+export const IMAGE_SIZE = 224;
+export const TRAINING: NativeTrainOptions = {
   optimizer: 'adam',
   learningRate: 1e-4,
   weightDecay: 0,
@@ -36,7 +36,7 @@ export const RESNET_DEFAULTS = {
 };
 
 /** The exported backbone (random init, full size), once per cache directory. */
-async function exportedModel(cache: string, log: (message: string) => void): Promise<string> {
+export async function exportedModel(cache: string, log: (message: string) => void): Promise<string> {
   const dir = join(cache, `${RESNET_MODEL}-full-random`);
   if (existsSync(join(dir, 'finetuner.json'))) {
     try {
@@ -52,7 +52,7 @@ async function exportedModel(cache: string, log: (message: string) => void): Pro
 }
 
 /** A fixed batch of random pixels (seeded, so every run and both sides see the same images). */
-function randomBatch(seed: number): ImageBatch {
+export function randomBatch(seed: number): ImageBatch {
   const pixels = new Uint8Array(RESNET_BATCH * IMAGE_SIZE * IMAGE_SIZE * 3);
   let state = seed >>> 0;
   for (let i = 0; i < pixels.length; i++) {
@@ -66,7 +66,7 @@ function randomBatch(seed: number): ImageBatch {
   return { pixels, rows: RESNET_BATCH, height: IMAGE_SIZE, width: IMAGE_SIZE };
 }
 
-function labels(): Int32Array {
+export function labels(): Int32Array {
   const result = new Int32Array(RESNET_BATCH);
   for (let i = 0; i < RESNET_BATCH; i++) result[i] = Math.floor(i / ITEMS_PER_CLASS);
   return result;

@@ -20,7 +20,7 @@ import { Progress } from '../../progress.js';
 import { getModel } from '../../registry.js';
 import { formatTable } from '../../table.js';
 import { writeClipTokenizer } from '../../text/clipBpe.js';
-import { positive } from './report.js';
+import { positive, PRECISION_HELP, precisionOption } from './report.js';
 
 const HELP = `finetuner demo --task text-to-image: fine-tune a tiny CLIP to find Fashion-MNIST images from captions
 
@@ -33,7 +33,7 @@ Options (defaults in brackets):
   --learning-rate X   [0.001] (a random tiny CLIP; fine-tuning a pretrained CLIP wants ~1e-5)
   --wise-ft ALPHA     WiSE-FT interpolation after training, 0 to 1 [off]
   --device D          cpu | cuda | auto [auto]
-  --work-dir DIR      where the backbone and fine-tuned model go [$TMPDIR/finetuner-demo]
+${PRECISION_HELP}  --work-dir DIR      where the backbone and fine-tuned model go [$TMPDIR/finetuner-demo]
 `;
 
 export async function runClipDemo(argv: string[]): Promise<void> {
@@ -48,6 +48,7 @@ export async function runClipDemo(argv: string[]): Promise<void> {
       'learning-rate': { type: 'string' },
       'wise-ft': { type: 'string' },
       device: { type: 'string' },
+      precision: { type: 'string' },
       'work-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -61,6 +62,7 @@ export async function runClipDemo(argv: string[]): Promise<void> {
   if (getModel(name).task !== 'text-to-image') throw new Error(`--model ${name} is not a CLIP (text-to-image) model`);
   const device = values.device ?? 'auto';
   if (!['cpu', 'cuda', 'auto'].includes(device)) throw new Error(`--device must be cpu, cuda or auto, got ${device}`);
+  const precision = precisionOption(values.precision);
   const trainCount = positive(values.train, 'train', 6000);
   const evalCount = positive(values.eval, 'eval', 1000);
   const epochs = positive(values.epochs, 'epochs', 4);
@@ -91,9 +93,9 @@ export async function runClipDemo(argv: string[]): Promise<void> {
     await exportModel(name, { outDir: backboneDir, randomInit: true, size: 'tiny', tokenizer, onProgress: (line) => log(`  ${line}`) });
   }
 
-  const model = await loadModel(backboneDir, { device: device as 'cpu' | 'cuda' | 'auto' });
+  const model = await loadModel(backboneDir, { device: device as 'cpu' | 'cuda' | 'auto', precision });
   try {
-    log(`demo: model on ${model.device}, ${model.parameterCount().total.toLocaleString('en-US')} parameters, ${model.outputDim}-d shared space, ${model.preprocessing.crop} px images`);
+    log(`demo: model on ${model.device} (${model.precision}), ${model.parameterCount().total.toLocaleString('en-US')} parameters, ${model.outputDim}-d shared space, ${model.preprocessing.crop} px images`);
     const before = await evaluate(model, { queries: test, k: 10 });
     let bar: Progress | undefined;
     const result = await fit({

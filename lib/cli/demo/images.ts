@@ -12,8 +12,9 @@ import { exportModel } from '../../export.js';
 import { fit } from '../../fit.js';
 import { loadModel } from '../../loadModel.js';
 import { Progress } from '../../progress.js';
+import type { Precision } from '../../precision.js';
 import { getModel, requireAvailable, type Task } from '../../registry.js';
-import { comparisonTable, positive } from './report.js';
+import { comparisonTable, positive, PRECISION_HELP, precisionOption } from './report.js';
 
 const DEMO_HELP = `finetuner demo [--task image-to-image]: fine-tune a backbone on Fashion-MNIST and compare retrieval before and after
 
@@ -28,7 +29,7 @@ Options (defaults in brackets):
   --learning-rate X   [0.001]
   --miner M           batch-hard | semi-hard | all [semi-hard]
   --device D          cpu | cuda | auto [auto]
-  --work-dir DIR      where the backbone and fine-tuned model go [$TMPDIR/finetuner-demo]
+${PRECISION_HELP}  --work-dir DIR      where the backbone and fine-tuned model go [$TMPDIR/finetuner-demo]
 `;
 
 interface DemoOptions {
@@ -43,6 +44,7 @@ interface DemoOptions {
   learningRate: number;
   miner: 'batch-hard' | 'semi-hard' | 'all';
   device: 'cpu' | 'cuda' | 'auto';
+  precision: Precision;
   workDir: string;
 }
 
@@ -60,6 +62,7 @@ function parseDemoArgs(argv: string[]): DemoOptions | undefined {
       'learning-rate': { type: 'string' },
       miner: { type: 'string' },
       device: { type: 'string' },
+      precision: { type: 'string' },
       'work-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -89,6 +92,7 @@ function parseDemoArgs(argv: string[]): DemoOptions | undefined {
     learningRate: positive(values['learning-rate'], 'learning-rate', 1e-3, false),
     miner,
     device,
+    precision: precisionOption(values.precision),
     workDir: values['work-dir'] ?? join(tmpdir(), 'finetuner-demo'),
   };
 }
@@ -129,9 +133,14 @@ export async function runImageDemo(argv: string[]): Promise<void> {
   const heldOut = balanced(testSplit, options.eval);
   log(`demo: ${trainData.length} training images, ${heldOut.length} held-out test images, ${options.imageSize}x${options.imageSize} px`);
 
-  const model = await loadModel(backboneDir, { device: options.device, outputDim: options.outputDim, imageSize: options.imageSize });
+  const model = await loadModel(backboneDir, {
+    device: options.device,
+    outputDim: options.outputDim,
+    imageSize: options.imageSize,
+    precision: options.precision,
+  });
   try {
-    log(`demo: model on ${model.device}, ${model.parameterCount().total.toLocaleString('en-US')} parameters, ${model.outputDim}-d embeddings`);
+    log(`demo: model on ${model.device} (${model.precision}), ${model.parameterCount().total.toLocaleString('en-US')} parameters, ${model.outputDim}-d embeddings`);
     const measure = async (label: string) => {
       const bar = new Progress({ label: `encode (${label})`, total: heldOut.length, unit: 'img' });
       const metrics = await evaluate(model, { queries: heldOut, k: 10, onProgress: (done) => bar.update(done) });

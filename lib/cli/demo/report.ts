@@ -1,5 +1,6 @@
-// The before/after table both demos end with.
+// The before/after table the demos end with, and the option parsing they share.
 import type { RetrievalMetrics } from '../../evaluate.js';
+import type { Precision } from '../../precision.js';
 import { formatTable } from '../../table.js';
 
 const METRIC_ROWS: Array<[keyof RetrievalMetrics, string]> = [
@@ -28,4 +29,16 @@ export function positive(value: string | undefined, option: string, fallback: nu
     throw new Error(`--${option} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(value)}`);
   }
   return parsed;
+}
+
+const DEMO_PRECISIONS: readonly Precision[] = ['fp32', 'bf16', 'auto', 'fp16'];
+
+/** The help line of --precision, shared by the demos. */
+export const PRECISION_HELP = '  --precision P       fp32 | bf16 | auto | fp16 (CUDA): autocast of encode and training [fp32]\n';
+
+/** Parses --precision of a demo (default fp32, as loadModel's). */
+export function precisionOption(value: string | undefined): Precision {
+  if (value === undefined) return 'fp32';
+  if (!DEMO_PRECISIONS.includes(value as Precision)) throw new Error(`--precision must be ${DEMO_PRECISIONS.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as Precision;
 }

@@ -15,7 +15,7 @@ import { fit } from '../../fit.js';
 import { loadModel } from '../../loadModel.js';
 import { Progress } from '../../progress.js';
 import { writeBertTokenizer } from '../../text/wordpiece.js';
-import { comparisonTable, positive } from './report.js';
+import { comparisonTable, positive, PRECISION_HELP, precisionOption } from './report.js';
 
 const HELP = `finetuner demo --task text-to-text: fine-tune a small BERT to find WordNet nouns from their definitions
 
@@ -28,7 +28,7 @@ Options (defaults in brackets):
   --max-length N      tokens per text [48]
   --size S            tiny | full: the exported BERT's size (full is bert-base: slow on a laptop) [tiny]
   --device D          cpu | cuda | auto [auto]
-  --work-dir DIR      where the backbone and fine-tuned model go [$TMPDIR/finetuner-demo]
+${PRECISION_HELP}  --work-dir DIR      where the backbone and fine-tuned model go [$TMPDIR/finetuner-demo]
 `;
 
 export async function runTextDemo(argv: string[]): Promise<void> {
@@ -43,6 +43,7 @@ export async function runTextDemo(argv: string[]): Promise<void> {
       'max-length': { type: 'string' },
       size: { type: 'string' },
       device: { type: 'string' },
+      precision: { type: 'string' },
       'work-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -56,6 +57,7 @@ export async function runTextDemo(argv: string[]): Promise<void> {
   if (size !== 'tiny' && size !== 'full') throw new Error(`--size must be tiny or full, got ${size}`);
   const device = values.device ?? 'auto';
   if (!['cpu', 'cuda', 'auto'].includes(device)) throw new Error(`--device must be cpu, cuda or auto, got ${device}`);
+  const precision = precisionOption(values.precision);
   const trainCount = positive(values.train, 'train', 30000);
   const evalCount = positive(values.eval, 'eval', 500);
   const epochs = positive(values.epochs, 'epochs', 3);
@@ -87,9 +89,9 @@ export async function runTextDemo(argv: string[]): Promise<void> {
     });
   }
 
-  const model = await loadModel(backboneDir, { device: device as 'cpu' | 'cuda' | 'auto', maxLength });
+  const model = await loadModel(backboneDir, { device: device as 'cpu' | 'cuda' | 'auto', maxLength, precision });
   try {
-    log(`demo: model on ${model.device}, ${model.parameterCount().total.toLocaleString('en-US')} parameters, ${model.outputDim}-d embeddings`);
+    log(`demo: model on ${model.device} (${model.precision}), ${model.parameterCount().total.toLocaleString('en-US')} parameters, ${model.outputDim}-d embeddings`);
     const measure = async () => {
       const metrics = await evaluate(model, { queries: test, k: 10 });
       return metrics;
