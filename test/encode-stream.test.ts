@@ -161,14 +161,20 @@ describe('encodeStream', () => {
         events.push(`encoded ${k}`);
       }
     };
-    const run = async (consumerMs: number) => {
+    // A slow consumer holds batch 0 until the stream has encoded batch 2 (no timing: it waits for the
+    // event, up to 10 s, so a loaded machine only makes it slower, and a stream that does not encode
+    // ahead fails the assertion below after the cap).
+    const until = async (event: string) => {
+      for (let waited = 0; waited < 10_000 && !events.includes(event); waited += 5) await new Promise((done) => setTimeout(done, 5));
+    };
+    const run = async (slowConsumer: boolean) => {
       events.length = 0;
       prepared = 0;
       encoded = 0;
       for await (const batch of images.encodeIterator(pictures.slice(0, 24), { batchSize: 4, prefetch: 2 })) {
         const k = batch.start / 4;
         events.push(`consumer ${k}`);
-        if (consumerMs > 0) await new Promise((done) => setTimeout(done, consumerMs));
+        if (slowConsumer && k === 0) await until('encoded 2');
         events.push(`consumed ${k}`);
       }
       return (event: string) => {
@@ -177,13 +183,13 @@ describe('encodeStream', () => {
       };
     };
     try {
-      let at = await run(0);
+      let at = await run(false);
       for (let k = 1; k < 6; k++) {
         expect(at(`encode ${k}`)).toBeGreaterThan(at(`encoded ${k - 1}`)); // one encode at a time
         expect(at(`prepare ${k}`)).toBeLessThan(at(`encoded ${k - 1}`)); // prepared while the previous one encodes
         expect(at(`consumer ${k}`)).toBeGreaterThan(at(`encoded ${k}`));
       }
-      at = await run(30);
+      at = await run(true);
       // While the consumer holds batch 0, batches 1 and 2 (prefetch) are encoded, and nothing more is pulled.
       expect(at('encoded 2')).toBeLessThan(at('consumed 0'));
       expect(at('prepare 3')).toBeGreaterThan(at('consumed 0'));
