@@ -31,6 +31,7 @@ minor page faults over the same span. Errors answer {"error": "..."}.
 import argparse
 import json
 import os
+from peer_protocol import serve  # the script's own folder is on sys.path
 from rusage import cpu_since, usage  # the script's own folder is on sys.path
 import sys
 import time
@@ -166,32 +167,10 @@ def main(argv):
         "parameters": sum(p.numel() for p in model.parameters()),
     }
 
-    def send(obj):
-        protocol.write(json.dumps(obj) + "\n")
-        protocol.flush()
-
-    send(info)
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            request = json.loads(line)
-            cmd = request.get("cmd")
-            if cmd == "train":
-                send(train(int(request.get("steps", 1))))
-            elif cmd == "encode":
-                send(encode(int(request.get("reps", 1)), int(request.get("rows", 0))))
-            elif cmd == "info":
-                send(info)
-            elif cmd == "quit":
-                send({"bye": True})
-                return 0
-            else:
-                send({"error": f"unknown command {cmd!r}"})
-        except Exception as error:  # noqa: BLE001 - reported to the caller, which fails the bench
-            send({"error": f"{type(error).__name__}: {error}"})
-    return 0
+    return serve(info, {
+        "train": lambda r: train(int(r.get("steps", 1))),
+        "encode": lambda r: encode(int(r.get("reps", 1)), int(r.get("rows", 0))),
+    }, protocol)
 
 
 if __name__ == "__main__":
