@@ -126,7 +126,7 @@ export class EmbeddingModel {
 
   /**
    * Switches encode and training to another precision: 'bf16' / 'fp16' autocast (matrix multiplies and
-   * convolutions in the reduced type, norms and softmax in float32), 'fp32', or 'auto'.
+   * convolutions in the reduced type, losses in float32), 'fp32', or 'auto'.
    */
   setPrecision(precision: Precision): void {
     this.checkAlive();
