@@ -7,10 +7,9 @@
 // (lib/bench/onnx.ts) on encode end to end from strings and image files. Prints markdown tables and
 // writes bench-results/latest.md and latest.json. The rows and their selection: rows.ts.
 
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { availableParallelism, constants, cpus, platform, release, tmpdir } from 'node:os';
+import { availableParallelism, cpus, platform, release, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +33,7 @@ import {
   type BenchModel,
   type RowSelection,
 } from './rows.js';
-import type { ModelBenchSettings, PreparedBench, RowQuality } from './shared.js';
+import { positiveFlag, runBenchChild, type ModelBenchSettings, type PreparedBench, type RowQuality } from './shared.js';
 import { runSideBySide, type ComparisonResult, type CpuUsage, type SideBySideEvent } from './sideBySide.js';
 
 /** --malloc release: glibc mmaps every allocation from this size up and unmaps it when freed. */
@@ -125,12 +124,6 @@ interface Settings {
   malloc: MallocPolicy;
 }
 
-function positive(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
-  return n;
-}
 
 function parseSettings(argv: string[]): Settings | undefined {
   const { values } = parseArgs({
@@ -167,11 +160,11 @@ function parseSettings(argv: string[]): Settings | undefined {
   return {
     models: MODELS.filter((m) => rows.has(m)),
     rows,
-    rounds: positive(values.rounds, '--rounds'),
-    threads: positive(values.threads, '--threads') ?? availableParallelism(),
+    rounds: positiveFlag(values.rounds, '--rounds'),
+    threads: positiveFlag(values.threads, '--threads') ?? availableParallelism(),
     quick: values.quick!,
-    trainSteps: positive(values['train-steps'], '--train-steps'),
-    encodeReps: positive(values['encode-reps'], '--encode-reps'),
+    trainSteps: positiveFlag(values['train-steps'], '--train-steps'),
+    encodeReps: positiveFlag(values['encode-reps'], '--encode-reps'),
     out: resolve(values.out ?? join(packageRoot(), 'bench-results')),
     cache: resolve(values.cache ?? process.env.FINETUNER_BENCH_CACHE ?? join(tmpdir(), 'finetuner-bench')),
     strict: values.strict!,
@@ -375,7 +368,7 @@ async function runModelsInChildren(settings: Settings): Promise<number> {
       const env: Record<string, string | undefined> = { ...mallocEnv(model, settings.malloc), [CHILD_ENV]: '1' };
       const vars = ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_ARENA_MAX'].map((v) => [v, v in env ? env[v] : process.env[v]]).filter(([, value]) => value);
       log(`${model}: ${vars.length > 0 ? vars.map(([v, value]) => `${v}=${value}`).join(' ') : 'glibc malloc defaults'}`);
-      const code = await runChild(args, env);
+      const code = await runBenchChild(fileURLToPath(import.meta.url), args, env);
       if (code !== 0) throw new Error(`the ${model} bench failed (exit code ${code})`);
       reports.push(JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as BenchReport);
     }
@@ -404,29 +397,6 @@ async function runModelsInChildren(settings: Settings): Promise<number> {
   }
 }
 
-/** Runs this bench in a child process with `env` applied (undefined: removed); resolves to its exit code. */
-function runChild(argv: string[], env: Record<string, string | undefined>): Promise<number> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
-  for (const [key, value] of Object.entries(env)) {
-    if (value === undefined) delete childEnv[key];
-    else childEnv[key] = value;
-  }
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: childEnv,
-  });
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
-  return new Promise((resolvePromise, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      process.off('SIGINT', forward);
-      process.off('SIGTERM', forward);
-      resolvePromise(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
-    });
-  });
-}
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -12,10 +12,9 @@
 // Prints a markdown table and writes bench-results/precision.md and precision.json. Not part of
 // `npm run bench`: there is no Python side here.
 
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, constants, cpus, platform, release, tmpdir } from 'node:os';
+import { availableParallelism, cpus, platform, release, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +58,7 @@ import {
   RESNET_MODEL,
   TRAINING as RESNET_TRAINING,
 } from './resnet.js';
+import { positiveFlag, runBenchChild, UsageError } from './shared.js';
 import { cpuNow, cpuSince, median, runSideBySide, type BenchSide, type Comparison, type ComparisonResult, type SideBySideEvent } from './sideBySide.js';
 
 /** Issue 5: bf16 training at least 1.5 times fp32's steps/s, and bf16 embeddings within cosine 0.99 of fp32's. */
@@ -112,7 +112,6 @@ Each model runs in a child process with OMP_WAIT_POLICY=PASSIVE and npm run benc
 (bert: MALLOC_MMAP_THRESHOLD_=${MMAP_THRESHOLD}, clip: MALLOC_ARENA_MAX=1). On 2 idle cores: resnet ~3
 minutes, bert ~6, clip ~4; --quick about half.`;
 
-class UsageError extends Error {}
 
 interface Settings {
   models: BenchModel[];
@@ -126,12 +125,6 @@ interface Settings {
   json: string | undefined;
 }
 
-function positive(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
-  return n;
-}
 
 function parseSettings(argv: string[]): Settings | undefined {
   const { values } = parseArgs({
@@ -156,9 +149,9 @@ function parseSettings(argv: string[]): Settings | undefined {
   for (const m of listed) if (!(MODELS as readonly string[]).includes(m)) throw new UsageError(`--models: unknown model ${JSON.stringify(m)}; use ${MODELS.join(', ')}`);
   return {
     models: MODELS.filter((m) => listed.includes(m)),
-    rounds: positive(values.rounds, '--rounds'),
-    encodeRounds: positive(values['encode-rounds'], '--encode-rounds'),
-    threads: positive(values.threads, '--threads') ?? availableParallelism(),
+    rounds: positiveFlag(values.rounds, '--rounds'),
+    encodeRounds: positiveFlag(values['encode-rounds'], '--encode-rounds'),
+    threads: positiveFlag(values.threads, '--threads') ?? availableParallelism(),
     quick: values.quick!,
     out: resolve(values.out ?? join(packageRoot(), 'bench-results')),
     cache: resolve(values.cache ?? process.env.FINETUNER_BENCH_CACHE ?? join(tmpdir(), 'finetuner-bench')),
@@ -538,7 +531,7 @@ async function runParent(settings: Settings): Promise<number> {
         MALLOC_ARENA_MAX: model === 'clip' ? '1' : undefined,
       };
       log(`${model}: child process${env.MALLOC_MMAP_THRESHOLD_ ? ` MALLOC_MMAP_THRESHOLD_=${env.MALLOC_MMAP_THRESHOLD_}` : ''}${env.MALLOC_ARENA_MAX ? ` MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX}` : ''}`);
-      const code = await runChild(args, env);
+      const code = await runBenchChild(fileURLToPath(import.meta.url), args, env);
       if (code !== 0) throw new Error(`the ${model} run failed (exit code ${code})`);
       models.push(JSON.parse(await readFile(json, 'utf8')) as ModelReport);
     }
@@ -564,26 +557,6 @@ async function runParent(settings: Settings): Promise<number> {
   }
 }
 
-/** Runs this script in a child process with `env` applied (undefined: removed); resolves to its exit code. */
-function runChild(argv: string[], env: Record<string, string | undefined>): Promise<number> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
-  for (const [key, value] of Object.entries(env)) {
-    if (value === undefined) delete childEnv[key];
-    else childEnv[key] = value;
-  }
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv], { stdio: ['ignore', 'ignore', 'inherit'], env: childEnv });
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
-  return new Promise((resolvePromise, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      process.off('SIGINT', forward);
-      process.off('SIGTERM', forward);
-      resolvePromise(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
-    });
-  });
-}
 
 async function main(argv: string[]): Promise<number> {
   let settings: Settings | undefined;

@@ -4,9 +4,9 @@
 import { BERT_MODEL } from './bert.js';
 import { CLIP_LABEL, CLIP_MODEL } from './clip.js';
 import { RESNET_MODEL } from './resnet.js';
-import type { BenchKind } from './shared.js';
+import { UsageError, type BenchKind } from './shared.js';
 
-export class UsageError extends Error {}
+export { UsageError };
 
 /** A model group: each runs in a child process of its own. 'ort' holds the onnxruntime-node rows. */
 export type BenchModel = 'resnet' | 'bert' | 'clip' | 'ort';

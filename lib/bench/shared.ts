@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 // What every model bench of `npm run bench` shares: its settings, the shape of a prepared model bench
 // (comparisons run in phases, then closed), and helpers to read the Python worker's answers.
 
@@ -75,4 +77,39 @@ export function pythonCpu(response: Record<string, unknown>): CpuUsage | undefin
   const cpu = response.cpu as Partial<CpuUsage> | undefined;
   if (!cpu || typeof cpu.user !== 'number' || typeof cpu.system !== 'number') return undefined;
   return { user: cpu.user, system: cpu.system, minorFaults: cpu.minorFaults ?? 0 };
+}
+
+/** A bad command-line flag of a bench script (printed with its usage, exit code 2). */
+export class UsageError extends Error {}
+
+/** Parses a positive integer flag; undefined when absent. */
+export function positiveFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/**
+ * Runs `script` (a bench entry point, usually the caller's own file) in a child process with `env`
+ * applied (undefined: removed), forwarding SIGINT/SIGTERM; resolves to its exit code.
+ */
+export function runBenchChild(script: string, argv: string[], env: Record<string, string | undefined>): Promise<number> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined) delete childEnv[key];
+    else childEnv[key] = value;
+  }
+  const child = spawn(process.execPath, [...process.execArgv, script, ...argv], { stdio: ['ignore', 'ignore', 'inherit'], env: childEnv });
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  return new Promise((resolvePromise, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      resolvePromise(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
+    });
+  });
 }
