@@ -3,33 +3,56 @@
 # the TypeScript build and the native build, each only when missing or out of date. Prints one line per
 # step it runs and nothing when all is up to date (a few dozen milliseconds). Works in a fresh clone on
 # a fresh Debian 12 machine as root (what CI does); as another user it prints the sudo command to run.
-set -euo pipefail
+# Every failure ends with one line `setup: FAILED: <step>: <how to fix>` and a non-zero exit, never a
+# silent one (test/setup.test.ts runs this script with dpkg-query and apt-get stubbed as on a new machine).
+set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # make: cmake-js generates Makefiles when ninja is absent, and --no-install-recommends skips cmake's make.
 DEBIAN_PACKAGES=(libtorch-dev libopenblas0-pthread python3-torch python3-torchvision dataset-fashion-mnist cmake g++ make)
 
 say() { printf 'setup: %s\n' "$*"; }
+step='starting'
+fix='see the output above'
+fail() { say "FAILED: $step: $fix"; exit 1; }
+# Any command that fails under `set -e` lands here, so no failure is silent.
+trap 'rc=$?; say "FAILED: $step (exit $rc): $fix"; exit $rc' ERR
+log=$(mktemp "${TMPDIR:-/tmp}/finetuner-setup.XXXXXX")
+trap 'rm -f "$log"' EXIT
+# Runs a noisy command quietly; on failure shows its last lines, then the one-line verdict.
+quiet() {
+  if ! "$@" >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    fail
+  fi
+}
 
 # 1. Debian packages.
+step='Debian packages'
 if command -v dpkg-query >/dev/null 2>&1; then
-  # One dpkg-query for all; it prints nothing for a package it has never heard of.
-  installed=" $(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${DEBIAN_PACKAGES[@]}" 2>/dev/null \
+  # One dpkg-query for all. It exits 1 when any package is unknown to dpkg (never installed on this
+  # machine) and prints nothing for that one: that is the normal state of a new machine, not an error.
+  installed=" $( { dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${DEBIAN_PACKAGES[@]}" 2>/dev/null || true; } \
     | awk '$2 == "installed" { printf "%s ", $1 }') "
   missing=()
   for pkg in "${DEBIAN_PACKAGES[@]}"; do
     [[ "$installed" == *" $pkg "* ]] || missing+=("$pkg")
   done
   if (( ${#missing[@]} )); then
-    if (( EUID == 0 )); then
+    if [[ "$(id -u)" == 0 ]]; then
       say "installing Debian packages: ${missing[*]}"
       export DEBIAN_FRONTEND=noninteractive
-      apt-get update -qq
-      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+      step='apt-get update'
+      fix='check the network and /etc/apt/sources.list, then run the command again'
+      quiet apt-get update -qq
+      step="apt-get install ${missing[*]}"
+      fix="run 'apt-get install -y --no-install-recommends ${missing[*]}' to see why, then run the command again"
+      quiet apt-get install -y -qq --no-install-recommends "${missing[@]}"
     else
       say "missing Debian packages: ${missing[*]}. Run:"
-      echo "  sudo apt-get install -y ${missing[*]}"
-      exit 1
+      echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}"
+      fix='install the packages above as root, then run the command again'
+      fail
     fi
   fi
 else
@@ -37,6 +60,8 @@ else
 fi
 
 # 2. npm dependencies. npm rewrites node_modules/.package-lock.json at the end of every install.
+step='npm ci'
+fix='check access to the npm registry and that package-lock.json matches package.json, then run the command again'
 if [[ ! -d node_modules || ! -e node_modules/.package-lock.json || node_modules/.package-lock.json -ot package-lock.json ]]; then
   say "npm ci (node_modules missing or older than package-lock.json)"
   npm ci --no-audit --no-fund --foreground-scripts
@@ -44,6 +69,8 @@ if [[ ! -d node_modules || ! -e node_modules/.package-lock.json || node_modules/
 fi
 
 # 3. TypeScript: lib/**/*.ts -> dist/. The stamp is written only after a clean tsc.
+step='TypeScript build'
+fix='fix the type errors printed above (npx tsc -p tsconfig.json)'
 ts_stamp=dist/.setup-tsc-stamp
 if [[ ! -e "$ts_stamp" ]] || [[ -n "$(find lib tsconfig.json package.json -newer "$ts_stamp" \( -name '*.ts' -o -name '*.json' \) -print -quit)" ]]; then
   say "TypeScript build (npx tsc: lib/ -> dist/)"
@@ -52,6 +79,8 @@ if [[ ! -e "$ts_stamp" ]] || [[ -n "$(find lib tsconfig.json package.json -newer
 fi
 
 # 4. Native addon: build/Release/finetuner.node from native/, CMakeLists.txt and cmake/.
+step='native build'
+fix='read the compiler or CMake error above; LibTorch comes from $LIBTORCH, python3 torch or Debian libtorch-dev'
 addon=build/Release/finetuner.node
 if [[ -d native ]] && compgen -G 'native/*.cc' >/dev/null; then
   if [[ ! -e "$addon" ]] || [[ -n "$(find native cmake CMakeLists.txt -newer "$addon" -print -quit 2>/dev/null)" ]]; then
