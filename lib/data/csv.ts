@@ -6,7 +6,7 @@
 // an editor shows (for a quoted field spanning lines, the line the record ends on).
 
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseCsvRecords, readCsvText } from './csvRecords.js';
+import { describeHeader, parseCsvRecords, readCsvText } from './csvRecords.js';
 import { imageInputProblem, type ImageInput } from './images.js';
 
 export interface LabelledItem<I = ImageInput> {
@@ -37,7 +37,7 @@ const LABEL_NAMES = ['label', 'labels', 'class', 'category', 'target', 'tag'];
 function pickColumn(header: string[], wanted: string | undefined, guesses: string[], fallback: number, file: string, option: string): number {
   if (wanted !== undefined) {
     const i = header.indexOf(wanted);
-    if (i < 0) throw new Error(`${file}: no column named "${wanted}" (option \`${option}\`); the header is ${header.join(', ')}`);
+    if (i < 0) throw new Error(`${file}: no column named "${wanted}" (option \`${option}\`); the header is ${describeHeader(header)}`);
     return i;
   }
   const i = header.findIndex((h) => guesses.includes(h.trim().toLowerCase()));
@@ -90,7 +90,7 @@ export function parseLabelledCsv(text: string, file: string, options: ReadCsvOpt
   for (const { record, info } of records.slice(1)) {
     const at = `${file} row ${info.lines}`;
     if (record.length !== header.length) {
-      throw new Error(`${at}: has ${record.length} column(s), expected ${header.length} as in the header (${header.join(', ')})`);
+      throw new Error(`${at}: has ${record.length} column(s), expected ${header.length} as in the header (${describeHeader(header)})`);
     }
     const image = record[imageCol]!.trim();
     const label = record[labelCol]!.trim();

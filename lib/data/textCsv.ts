@@ -8,7 +8,7 @@
 // The kind follows from the column count and the header unless given. CSV and arrays go through the same
 // validation. Rows in error messages are 1-based lines of the file, header included, as in csv.ts.
 
-import { parseCsvRecords, readCsvText } from './csvRecords.js';
+import { describeHeader, parseCsvRecords, readCsvText } from './csvRecords.js';
 
 export type TextDataKind = 'labelled' | 'pairs' | 'scored';
 
@@ -127,7 +127,7 @@ function parseScore(value: unknown): number | string {
 function csvKind(header: string[], kind: 'auto' | TextDataKind, at: string): { kind: TextDataKind; negative: boolean } {
   const names = header.map((h) => h.trim().toLowerCase());
   const n = header.length;
-  const columns = `${n} column${n === 1 ? '' : 's'} (${header.join(', ')})`;
+  const columns = `${n} column${n === 1 ? '' : 's'} (${describeHeader(header)})`;
   if (n < 2 || n > 3) {
     throw new Error(`${at}: the header has ${columns}; a text CSV has 2 or 3 columns: ${SHAPES}`);
   }
@@ -169,7 +169,7 @@ export function parseTextCsv(text: string, file: string, options: ReadTextCsvOpt
   for (const { record, info } of records.slice(1)) {
     const at = `${file} row ${info.lines}`;
     if (record.length !== header.length) {
-      throw new Error(`${at}: has ${record.length} column(s), expected ${header.length} as in the header (${header.join(', ')})`);
+      throw new Error(`${at}: has ${record.length} column(s), expected ${header.length} as in the header (${describeHeader(header)})`);
     }
     const cells = record.map((c) => c.trim());
     const textCols = kind === 'labelled' ? [labelledCols[0]!] : kind === 'scored' ? [0, 1] : negative ? [0, 1, 2] : [0, 1];

@@ -20,7 +20,7 @@
 import { access } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseCsvRecords, readCsvText } from './csvRecords.js';
+import { describeHeader, parseCsvRecords, readCsvText } from './csvRecords.js';
 import { imageInputProblem, type ImageInput } from './images.js';
 
 export interface TextImagePair<I = ImageInput> {
@@ -86,14 +86,14 @@ function finish<I>(pairs: Array<TextImagePair<I>>, source: string): TextImageDat
 function pickColumns(header: string[], options: ReadTextImageCsvOptions, at: string, file: string): { text: number; image: number } {
   const named = (wanted: string, option: string): number => {
     const i = header.indexOf(wanted);
-    if (i < 0) throw new Error(`${file}: no column named "${wanted}" (option \`${option}\`); the header is ${header.join(', ')}`);
+    if (i < 0) throw new Error(`${file}: no column named "${wanted}" (option \`${option}\`); the header is ${describeHeader(header)}`);
     return i;
   };
   const lower = header.map((h) => h.toLowerCase());
   if (options.textColumn === undefined || options.imageColumn === undefined) {
     if (header.length !== 2) {
       throw new Error(
-        `${at}: the header has ${header.length} column${header.length === 1 ? '' : 's'} (${header.join(', ')}); a text-image CSV expects 2 columns (text, image), ` +
+        `${at}: the header has ${header.length} column${header.length === 1 ? '' : 's'} (${describeHeader(header)}); a text-image CSV expects 2 columns (text, image), ` +
           'one matching caption and image per row (or name the two columns with the options textColumn and imageColumn)',
       );
     }
