@@ -142,4 +142,9 @@ export interface NativeBinding {
   buildFromBackbone(modelPath: string, options: NativeBuildOptions): Promise<NativeEmbeddingModel>;
   /** Loads an embedding model written by NativeEmbeddingModel.save. */
   loadEmbeddingModel(modelPath: string, options: NativeLoadOptions): Promise<NativeEmbeddingModel>;
+  /**
+   * Swaps two existing paths in one step (Linux renameat2 RENAME_EXCHANGE). Rejects with code 'ENOTSUP'
+   * where the filesystem or kernel cannot, else with the errno's code.
+   */
+  exchangePaths(first: string, second: string): Promise<void>;
 }

@@ -13,6 +13,7 @@ import { readLabelledInput, type LabelledInput } from './labelledData.js';
 import { loadModel } from './loadModel.js';
 import { METADATA_FILE, type BackboneMetadata } from './metadata.js';
 import { EmbeddingModel, type Device, type Modality, type Pooling } from './model.js';
+import { stageOutputDir, type StagedOutput } from './outputDir.js';
 import type { Precision } from './precision.js';
 import { learningRateAt, type Scheduler } from './schedule.js';
 import { labelledImageTask, lossFor, textImageTask, textTask, type Loss, type TrainingTask } from './trainingTasks.js';
@@ -286,7 +287,16 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       : options.model;
   if (!ownsModel && options.precision !== undefined) model.setPrecision(options.precision);
 
+  let output: StagedOutput | undefined;
   try {
+    // Staged before training: a target we must not replace, or a place that cannot be written, fails
+    // now rather than after the training it would have lost.
+    if (options.outputDir !== undefined) {
+      output = await stageOutputDir(options.outputDir, {
+        option: "option 'outputDir'",
+        inputDir: typeof options.model === 'string' ? options.model : undefined,
+      });
+    }
     const task: TrainingTask<unknown> =
       train.modality === 'image'
         ? (labelledImageTask(model, train.data, settings) as TrainingTask<unknown>)
@@ -331,12 +341,13 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       wiseFt = { alpha: settings.wiseFt };
       if (evalData !== undefined) wiseFt.eval = await evaluate(model, { queries: evalData, k: settings.evalK });
     }
-    if (options.outputDir !== undefined) {
+    if (output !== undefined) {
       const { learningRateGiven: _given, ...recorded } = settings;
-      await model.save(options.outputDir, { training: { loss, ...recorded, history, ...(wiseFt ? { wiseFtResult: wiseFt } : {}) } });
+      await model.saveStaged(output, { training: { loss, ...recorded, history, ...(wiseFt ? { wiseFtResult: wiseFt } : {}) } });
     }
     return { model, history, ...(wiseFt ? { wiseFt } : {}) };
   } catch (error) {
+    await output?.abort();
     if (ownsModel) model.dispose();
     throw error;
   }

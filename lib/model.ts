@@ -2,10 +2,9 @@
 // work runs on worker threads; image decoding of the next batch overlaps encoding of the current one,
 // and texts are encoded in length-sorted batches.
 
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { copyFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { NativeBatch, NativeDevice, NativeEmbeddingModel, NativeModality, NativePooling } from './binding.js';
 import { loadImageBatch, type ImageBatch, type ImageInput } from './data/images.js';
 import {
@@ -14,6 +13,7 @@ import {
 import { rethrowWithCallerStack } from './errors.js';
 import { METADATA_FILE, type BackboneMetadata, type ClipInfo, type ImagePreprocessing, type TextPreprocessing } from './metadata.js';
 import { encodeTexts, type TextEncodeProgress } from './text/encodeTexts.js';
+import { stageOutputDir, type StagedOutput } from './outputDir.js';
 import { resolvePrecision, type Precision, type ResolvedPrecision } from './precision.js';
 import type { EncodedBatch, TextTokenizer } from './text/tokenizer.js';
 
@@ -24,6 +24,7 @@ export type Modality = NativeModality;
 export const EMBEDDING_FORMAT = 'finetuner-embedding';
 export const EMBEDDING_FORMAT_VERSION = 1;
 export const TOKENIZER_FILE = 'tokenizer.json';
+export const MODEL_FILE = 'model.pt';
 
 /** finetuner.json of a saved (fine-tuned) embedding model. */
 export interface EmbeddingMetadata {
@@ -257,29 +258,36 @@ export class EmbeddingModel {
 
   /**
    * Writes the model to `dir` as model.pt (TorchScript: `torch.jit.load` in Python, no finetuner needed),
-   * finetuner.json and, for text models, tokenizer.json. All are written into a temporary directory that
-   * replaces `dir` at the end, so a failure leaves no half-written directory.
+   * finetuner.json and, for text models, tokenizer.json. `dir` must be new, empty or a finetuner model
+   * (anything else is refused, never deleted). Everything is written into a staging folder beside `dir`
+   * that replaces it in one step (lib/outputDir.ts), so `dir` is at every instant the old model or the new.
    */
   async save(dir: string, options: SaveOptions = {}): Promise<void> {
     this.checkAlive();
     const caller = new Error();
-    const target = resolve(dir);
-    const staging = join(dirname(target), `.${basename(target)}.tmp-${randomBytes(4).toString('hex')}`);
+    let staged: StagedOutput | undefined;
     try {
-      await mkdir(staging, { recursive: true });
-      await this.native.save(join(staging, this.metadata.model));
-      const metadata: EmbeddingMetadata = { ...this.metadata, outputDim: this.outputDim };
-      if (this.textTokenizer) {
-        await copyFile(this.textTokenizer.file, join(staging, TOKENIZER_FILE));
-        metadata.text = { ...metadata.text!, tokenizer: TOKENIZER_FILE };
-      }
-      if (options.training !== undefined) metadata.training = options.training;
-      await writeFile(join(staging, METADATA_FILE), `${JSON.stringify(metadata, null, 2)}\n`);
-      await replaceDirectory(staging, target);
+      staged = await stageOutputDir(dir, { option: 'save: dir' });
+      await this.saveStaged(staged, options);
     } catch (error) {
-      await rm(staging, { recursive: true, force: true });
+      await staged?.abort();
       rethrowWithCallerStack(error, caller);
     }
+  }
+
+  /** Writes into a folder staged by stageOutputDir (fit stages it before training) and commits it. */
+  async saveStaged(staged: StagedOutput, options: SaveOptions = {}): Promise<void> {
+    this.checkAlive();
+    // A fixed name: a path taken from finetuner.json could point outside the folder.
+    await this.native.save(join(staged.staging, MODEL_FILE));
+    const metadata: EmbeddingMetadata = { ...this.metadata, model: MODEL_FILE, outputDim: this.outputDim };
+    if (this.textTokenizer) {
+      await copyFile(this.textTokenizer.file, join(staged.staging, TOKENIZER_FILE));
+      metadata.text = { ...metadata.text!, tokenizer: TOKENIZER_FILE };
+    }
+    if (options.training !== undefined) metadata.training = options.training;
+    await writeFile(join(staged.staging, METADATA_FILE), `${JSON.stringify(metadata, null, 2)}\n`);
+    await staged.commit();
   }
 
   /** Frees the native model now; safe to call twice. Methods called afterwards throw. */
@@ -309,23 +317,4 @@ function clipInputKind(inputs: readonly unknown[]): 'text' | 'image' {
     `encode got ${images} image(s) and ${inputs.length - images} text(s) (first text at index ${first}); ` +
       'a CLIP model encodes one kind per call: use encodeText(texts) and encodeImage(images)',
   );
-}
-
-// rename() cannot replace a non-empty directory: the old one is moved aside first and removed only once
-// the new one is in place.
-async function replaceDirectory(staging: string, target: string): Promise<void> {
-  await mkdir(dirname(target), { recursive: true });
-  if (!existsSync(target)) {
-    await rename(staging, target);
-    return;
-  }
-  const old = `${target}.old-${randomBytes(4).toString('hex')}`;
-  await rename(target, old);
-  try {
-    await rename(staging, target);
-  } catch (error) {
-    await rename(old, target);
-    throw error;
-  }
-  await rm(old, { recursive: true, force: true });
 }

@@ -1,6 +1,7 @@
 #include "addon.h"
 
 #include "embedding_model.h"
+#include "exchange_paths_worker.h"
 #include "load_worker.h"
 #include "napi_options.h"
 #include "thread_settings.h"
@@ -60,6 +61,7 @@ FinetunerAddon::FinetunerAddon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod<&FinetunerAddon::SetNumThreads>("setNumThreads"),
                            InstanceMethod<&FinetunerAddon::BuildFromBackbone>("buildFromBackbone"),
                            InstanceMethod<&FinetunerAddon::LoadEmbeddingModel>("loadEmbeddingModel"),
+                           InstanceMethod<&FinetunerAddon::ExchangePaths>("exchangePaths"),
                        });
 }
 
@@ -102,6 +104,14 @@ Napi::Value FinetunerAddon::LoadEmbeddingModel(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>().Utf8Value();
   auto device = deviceField(info[1].As<Napi::Object>());
   auto* worker = new LoadWorker(env, [path, device] { return EmbeddingCore::fromSaved(path, device); });
+  worker->Queue();
+  return worker->Promise();
+}
+
+Napi::Value FinetunerAddon::ExchangePaths(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsString()) throwTypeError(env, "exchangePaths needs two paths");
+  auto* worker = new ExchangePathsWorker(env, info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value());
   worker->Queue();
   return worker->Promise();
 }

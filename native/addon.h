@@ -17,6 +17,7 @@ class FinetunerAddon : public Napi::Addon<FinetunerAddon> {
   Napi::Value SetNumThreads(const Napi::CallbackInfo& info);
   Napi::Value BuildFromBackbone(const Napi::CallbackInfo& info);
   Napi::Value LoadEmbeddingModel(const Napi::CallbackInfo& info);
+  Napi::Value ExchangePaths(const Napi::CallbackInfo& info);
 
   Napi::FunctionReference modelConstructor_;
 };

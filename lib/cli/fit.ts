@@ -1,9 +1,7 @@
 // finetuner fit: fine-tunes a backbone or saved model on a CSV (labelled images, or labelled texts, text
 // pairs or scored text pairs) and saves it to --output-dir.
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import type { EpochRecord, FitProgress } from '../fit.js';
-import { METADATA_FILE } from '../metadata.js';
+import { checkOutputDir } from '../outputDir.js';
 import { formatTable, type TableCell } from '../table.js';
 import {
   DEVICE_OPTION, DEVICES, PRECISIONS, PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, integerOption, note, numberOption, out, requiredString,
@@ -147,7 +145,7 @@ export const fitCommand: Command = {
       precision: choiceOption(args, 'precision', PRECISIONS),
       seed: integerOption(args, 'seed', 0),
     };
-    checkOutputDir(outputDir);
+    await checkOutputDir(outputDir, { option: '--output-dir', inputDir: modelDir });
 
     const { fit } = await import('../fit.js'); // loads sharp and the addon only for the verbs that need them
     const progress = new PhasedProgress();
@@ -207,22 +205,6 @@ function withCliNames(error: unknown): unknown {
     error.message = error.message.replace(/`([\w.]+)`|'([\w.]+)'/g, (match, a?: string, b?: string) => CLI_NAMES[(a ?? b)!] ?? match);
   }
   return error;
-}
-
-/**
- * model.save replaces --output-dir as a whole; refuse a directory that holds something other than a
- * finetuner model (a typo such as `--output-dir .` must not delete the user's files after training).
- */
-function checkOutputDir(dir: string): void {
-  const path = resolve(dir);
-  if (!existsSync(path)) return;
-  if (!statSync(path).isDirectory()) throw new Error(`--output-dir ${dir} exists and is not a directory`);
-  if (readdirSync(path).length > 0 && !existsSync(join(path, METADATA_FILE))) {
-    throw new Error(
-      `--output-dir ${dir} is a non-empty directory that is not a finetuner model; it would be replaced, ` +
-        'so choose a new or empty directory',
-    );
-  }
 }
 
 function epochSummary(record: EpochRecord): string {
