@@ -2,7 +2,6 @@
 // embedding model here, its head removed and replaced by pooling, an optional projection and L2
 // normalisation in C++; a saved embedding model (format "finetuner-embedding") loads as it was saved.
 
-import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { NativeBinding, NativeDevice, NativeEmbeddingModel } from './binding.js';
 import { rethrowWithCallerStack } from './errors.js';
@@ -27,6 +26,7 @@ import {
   type Pooling,
 } from './model.js';
 import { resolvePrecision, type Precision } from './precision.js';
+import { insideFolder, readJsonFile, requireRegularFile } from './jsonFile.js';
 import { checkVocabularyFits, TextTokenizer } from './text/tokenizer.js';
 
 export interface LoadModelOptions {
@@ -89,21 +89,10 @@ function scaledPreprocessing(prep: ImagePreprocessing, imageSize: number | undef
 }
 
 async function readJson(file: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new Error(`${file} not found: ${dirname(file)} is not a finetuner model directory (export one with exportModel or save one with model.save)`);
-    }
-    throw new Error(`cannot read ${file}: ${(error as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (error) {
-    throw new Error(`${file} is not valid JSON: ${(error as Error).message}`);
-  }
+  const value = await readJsonFile(file, 'finetuner.json',
+    `${file} not found: ${dirname(file)} is not a finetuner model directory (export one with exportModel or save one with model.save)`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${file}: expected a JSON object`);
+  return value as Record<string, unknown>;
 }
 
 async function readTokenizer(root: string, tokenizerFile: string | null | undefined, vocabSize: number, maxLength: number | undefined) {
@@ -113,7 +102,7 @@ async function readTokenizer(root: string, tokenizerFile: string | null | undefi
         '(--weights DIR) or pass --tokenizer FILE to the exporter',
     );
   }
-  const file = join(root, tokenizerFile);
+  const file = await requireRegularFile(insideFolder(root, tokenizerFile, 'text.tokenizer', join(root, METADATA_FILE)), 'tokenizer');
   const tokenizer = await TextTokenizer.fromFile(file, maxLength === undefined ? {} : { maxLength: positiveInteger(maxLength, 'maxLength') });
   checkVocabularyFits(tokenizer, vocabSize, join(root, METADATA_FILE));
   return tokenizer;
@@ -147,7 +136,7 @@ async function buildImageModel(binding: NativeBinding, root: string, backbone: I
   const gemP = options.gemP ?? 3;
   if (!(gemP > 0)) throw new TypeError(`option 'gemP' must be positive, got ${gemP}`);
   const normalize = options.normalize ?? true;
-  const native = await binding.buildFromBackbone(join(root, backbone.model), {
+  const native = await binding.buildFromBackbone(await requireRegularFile(insideFolder(root, backbone.model, 'model', join(root, METADATA_FILE)), 'model file'), {
     device,
     modality: 'image',
     trunk: backbone.trunk,
@@ -178,7 +167,7 @@ async function buildTextModel(binding: NativeBinding, root: string, backbone: Te
   const pooling = checkPooling(options.pooling ?? backbone.pooling, TEXT_POOLINGS);
   const tokenizer = await readTokenizer(root, backbone.text.tokenizer, backbone.text.vocabSize, options.maxLength ?? backbone.text.maxLength);
   const normalize = options.normalize ?? true;
-  const native = await binding.buildFromBackbone(join(root, backbone.model), {
+  const native = await binding.buildFromBackbone(await requireRegularFile(insideFolder(root, backbone.model, 'model', join(root, METADATA_FILE)), 'model file'), {
     device,
     modality: 'text',
     pooling,
@@ -209,7 +198,7 @@ async function buildClipModel(binding: NativeBinding, root: string, backbone: Cl
   if (tokenizer.maxLength > backbone.text.maxLength) {
     throw new TypeError(`option 'maxLength' (${tokenizer.maxLength}) exceeds ${backbone.name}'s context length of ${backbone.text.maxLength} tokens`);
   }
-  const native = await binding.buildFromBackbone(join(root, backbone.model), {
+  const native = await binding.buildFromBackbone(await requireRegularFile(insideFolder(root, backbone.model, 'model', join(root, METADATA_FILE)), 'model file'), {
     device,
     modality: 'text-image',
     pooling: 'mean',
@@ -243,10 +232,11 @@ async function loadSavedModel(binding: NativeBinding, root: string, metadata: Em
     }
   }
   const modality = metadata.modality ?? (isTextBackbone(metadata.backbone) ? 'text' : 'image');
-  const native = await binding.loadEmbeddingModel(join(root, metadata.model), { device });
+  const modelFile = await requireRegularFile(insideFolder(root, metadata.model, 'model', join(root, METADATA_FILE)), 'model file');
+  const native = await binding.loadEmbeddingModel(modelFile, { device });
   if (native.modality !== modality) {
     native.dispose();
-    throw new Error(`${join(root, METADATA_FILE)} says modality "${modality}" but ${join(root, metadata.model)} is a "${native.modality}" model`);
+    throw new Error(`${join(root, METADATA_FILE)} says modality "${modality}" but ${modelFile} is a "${native.modality}" model`);
   }
   if (modality === 'text-image') {
     const tokenizer = await readTokenizer(root, metadata.text?.tokenizer, metadata.text?.vocabSize ?? 0, options.maxLength ?? metadata.text?.maxLength);

@@ -4,7 +4,7 @@
 // hand-edited file fails here with the field named, not later inside the native addon.
 
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readJsonFile } from './jsonFile.js';
 import { join } from 'node:path';
 
 export const BACKBONE_FORMAT = 'finetuner-backbone';
@@ -258,22 +258,8 @@ export function validateMetadata(value: unknown, file: string): BackboneMetadata
  */
 export async function readMetadata(dir: string): Promise<BackboneMetadata> {
   const file = join(dir, METADATA_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') {
-      throw new Error(`${file} not found: ${dir} is not an exported backbone (run exportModel or "finetuner export" first)`);
-    }
-    throw new Error(`cannot read ${file}: ${err.message}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
-  }
+  const parsed = await readJsonFile(file, 'finetuner.json',
+    `${file} not found: ${dir} is not an exported backbone (run exportModel or "finetuner export" first)`);
   const meta = validateMetadata(parsed, file);
   const modelPath = join(dir, meta.model);
   if (!existsSync(modelPath)) throw new Error(`${file}: field "model" names ${modelPath}, which does not exist`);

@@ -25,7 +25,8 @@
 // The JS library has no truncation or padding: both are done here, truncating the text's tokens and
 // keeping the template's special tokens ([CLS] ... [SEP]) as the Rust library does.
 
-import { readFile, stat } from 'node:fs/promises';
+import { readJsonFile } from '../jsonFile.js';
+import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Tokenizer as HfTokenizerClass } from '@huggingface/tokenizers';
 
@@ -98,18 +99,7 @@ function checkMaxLength(value: unknown, what: string, minimum: number): number {
 }
 
 async function readJson(file: string, what: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`Cannot read ${what} ${file}: ${code === 'ENOENT' ? 'file not found' : (err as Error).message}`, { cause: err });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${file}: not a ${what}: invalid JSON (${(err as Error).message})`, { cause: err });
-  }
+  return readJsonFile(file, what, `Cannot read ${what} ${file}: file not found`);
 }
 
 export class TextTokenizer {
