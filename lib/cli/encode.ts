@@ -4,6 +4,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { EmbeddingModel, Embeddings } from '../model.js';
 import { writeNpy } from '../npy.js';
+import { interruptSignal } from './interrupt.js';
 import { ENCODING_OPTIONS, DEVICES, PRECISIONS, UsageError, choiceOption, integerOption, note, out, requiredString, stringOption, type Command } from './command.js';
 import { checkModalityOptions, peekModelDir } from './modelDir.js';
 import { PhasedProgress } from './progressBars.js';
@@ -73,6 +74,7 @@ export const encodeCommand: Command = {
       if (Array.isArray(inputs)) {
         const embeddings = await encode(model, kind, inputs, batchSize, progress);
         progress.finish();
+        interruptSignal().throwIfAborted();
         await writeNpy(outFile, embeddings.data, [embeddings.rows, embeddings.dim]);
         ({ rows, dim } = embeddings);
       } else {
@@ -110,6 +112,7 @@ async function encodeList(
   let truncated = 0;
   const result = await model.encodeStream(listEntries(kind, list), {
     out: outFile,
+    signal: interruptSignal(),
     batchSize,
     kind,
     onProgress: (p) => {

@@ -10,6 +10,7 @@ import { evalCommand } from './eval.js';
 import { exportCommand } from './export.js';
 import { fitCommand } from './fit.js';
 import { infoCommand, packageVersion } from './info.js';
+import { installInterruptHandlers, InterruptedError } from './interrupt.js';
 
 const COMMANDS: readonly Command[] = [
   describeCommand, exportCommand, fitCommand, encodeCommand, evalCommand, buildNativeCommand, infoCommand,
@@ -77,6 +78,10 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function reportError(error: unknown, command: Command | undefined): number {
+  if (error instanceof InterruptedError) {
+    process.stderr.write(`finetuner${command ? ` ${command.name}` : ''}: ${error.message}\n`);
+    return error.exitCode;
+  }
   if (error instanceof UsageError) {
     process.stderr.write(`finetuner${command ? ` ${command.name}` : ''}: ${error.message}\n\n${usageOf(command)}`);
     return 2;
@@ -88,4 +93,5 @@ function reportError(error: unknown, command: Command | undefined): number {
   return 1;
 }
 
+installInterruptHandlers();
 process.exitCode = await main(process.argv.slice(2));
