@@ -160,7 +160,18 @@ export class EmbeddingModel {
     this.checkAlive();
     const caller = new Error();
     try {
-      return await this.native.encode(batch);
+      const embeddings = await this.native.encode(batch);
+      // A finetuner.json whose embeddingDim or trunk does not match model.pt makes the module produce
+      // rows of another width; read with this width they would scramble (two embeddings in one row,
+      // zeros in another).
+      if (embeddings.length !== batch.rows * this.outputDim) {
+        const produced = batch.rows > 0 ? embeddings.length / batch.rows : 0;
+        throw new Error(
+          `${this.metadata.name}: the model produced ${produced}-dim embeddings, but its finetuner.json says ${this.outputDim} ` +
+            '(embeddingDim or trunk does not match model.pt: re-export the backbone)',
+        );
+      }
+      return embeddings;
     } catch (error) {
       rethrowWithCallerStack(error, caller);
     }
