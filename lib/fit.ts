@@ -15,7 +15,7 @@ import { METADATA_FILE, type BackboneMetadata } from './metadata.js';
 import { EmbeddingModel, type Device, type Modality, type Pooling } from './model.js';
 import { stageOutputDir, type StagedOutput } from './outputDir.js';
 import type { Precision } from './precision.js';
-import { learningRateAt, type Scheduler } from './schedule.js';
+import { learningRateAt, SCHEDULER_NAMES, warmupStepsOf, type Scheduler } from './schedule.js';
 import { labelledImageTask, lossFor, textImageTask, textTask, type Loss, type TrainingTask } from './trainingTasks.js';
 
 export type { Loss };
@@ -48,10 +48,18 @@ export interface FitOptions {
   optimizer?: NativeOptimizer;
   /** Default 1e-4; 1e-5 for CLIP models (CLIP fine-tuning is fragile: large steps wreck the shared space). */
   learningRate?: number;
-  /** Learning-rate schedule over all steps of all epochs. Default 'constant'. */
+  /** Learning-rate schedule over all steps of all epochs (see SCHEDULERS). Default 'constant'. */
   scheduler?: Scheduler;
   /** Steps of linear warm-up before the schedule. Default 0. */
   warmupSteps?: number;
+  /** Warm-up as a fraction of all steps, in [0, 1) (instead of warmupSteps). */
+  warmupRatio?: number;
+  /** 'cosine-with-restarts': cosine cycles after warm-up. Default 1. */
+  restarts?: number;
+  /** 'polynomial': degree of the decay. Default 1. */
+  power?: number;
+  /** 'polynomial': the rate at the last step (> 0). Default 1e-7. */
+  endLearningRate?: number;
   /** Default 0. */
   weightDecay?: number;
   /** SGD momentum. Default 0.9. */
@@ -139,6 +147,10 @@ interface ResolvedFit {
   learningRate: number;
   scheduler: Scheduler;
   warmupSteps: number;
+  warmupRatio: number | undefined;
+  restarts: number;
+  power: number;
+  endLearningRate: number;
   weightDecay: number;
   momentum: number;
   epochs: number;
@@ -184,8 +196,12 @@ function resolveOptions(options: FitOptions): ResolvedFit {
     scale: number(options.scale ?? 20, 'scale', (v) => v > 0, 'a positive number'),
     optimizer: oneOf(options.optimizer ?? 'adam', 'optimizer', ['adam', 'adamw', 'sgd'] as const),
     learningRate: number(options.learningRate ?? 1e-4, 'learningRate', (v) => v > 0, 'a positive number'),
-    scheduler: oneOf(options.scheduler ?? 'constant', 'scheduler', ['constant', 'linear', 'cosine'] as const),
+    scheduler: oneOf(options.scheduler ?? 'constant', 'scheduler', SCHEDULER_NAMES),
     warmupSteps: number(options.warmupSteps ?? 0, 'warmupSteps', (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0'),
+    warmupRatio: options.warmupRatio === undefined ? undefined : number(options.warmupRatio, 'warmupRatio', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+    restarts: number(options.restarts ?? 1, 'restarts', integer, 'a positive integer'),
+    power: number(options.power ?? 1, 'power', (v) => v > 0, 'a positive number'),
+    endLearningRate: number(options.endLearningRate ?? 1e-7, 'endLearningRate', (v) => v > 0, 'a positive number'),
     weightDecay: number(options.weightDecay ?? 0, 'weightDecay', (v) => v >= 0, 'a number >= 0'),
     momentum: number(options.momentum ?? 0.9, 'momentum', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
     epochs: number(options.epochs ?? 5, 'epochs', integer, 'a positive integer'),
@@ -320,6 +336,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       scale: settings.scale,
     });
     const totalSteps = settings.epochs * task.batchesPerEpoch;
+    settings.warmupSteps = warmupStepsOf({ warmupSteps: options.warmupSteps, warmupRatio: settings.warmupRatio }, totalSteps);
     const history: EpochRecord[] = [];
     for (let epoch = 0; epoch < settings.epochs; epoch++) {
       const stepsBefore = epoch * task.batchesPerEpoch;

@@ -2,6 +2,7 @@
 // pairs or scored text pairs) and saves it to --output-dir.
 import type { EpochRecord, FitProgress } from '../fit.js';
 import { checkOutputDir } from '../outputDir.js';
+import { SCHEDULER_NAMES } from '../schedule.js';
 import { formatTable, type TableCell } from '../table.js';
 import {
   DEVICE_OPTION, DEVICES, PRECISIONS, PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, integerOption, note, numberOption, out, requiredString,
@@ -50,8 +51,12 @@ export const fitCommand: Command = {
     'num-items-per-class': { type: 'string', value: 'N', description: 'labelled data: items of each class in a batch', default: '4' },
     loss: { type: 'string', value: 'L', description: `${LOSSES.join(', ')}; must match the data`, default: 'from the data' },
     'learning-rate': { type: 'string', value: 'X', description: 'optimizer learning rate', default: '1e-4; CLIP 1e-5' },
-    scheduler: { type: 'string', value: 'S', description: 'learning-rate schedule: constant, linear or cosine (decay to 0)', default: 'constant' },
+    scheduler: { type: 'string', value: 'S', description: `learning-rate schedule: ${SCHEDULER_NAMES.join(', ')}`, default: 'constant' },
     'warmup-steps': { type: 'string', value: 'N', description: 'steps of linear learning-rate warm-up', default: '0' },
+    'warmup-ratio': { type: 'string', value: 'R', description: 'warm-up as a fraction of all steps, in [0, 1) (instead of --warmup-steps)' },
+    restarts: { type: 'string', value: 'N', description: 'cosine-with-restarts: cosine cycles', default: '1' },
+    power: { type: 'string', value: 'P', description: 'polynomial: degree of the decay', default: '1' },
+    'end-learning-rate': { type: 'string', value: 'LR', description: 'polynomial: the rate at the last step', default: '1e-7' },
     optimizer: { type: 'string', value: 'O', description: 'adam, adamw or sgd', default: 'adam' },
     miner: { type: 'string', value: 'M', description: 'triplet mining in a batch: batch-hard, semi-hard or all', default: 'batch-hard' },
     margin: { type: 'string', value: 'X', description: 'triplet margin on L2 distances', default: '0.2' },
@@ -127,8 +132,12 @@ export const fitCommand: Command = {
       batchSize,
       numItemsPerClass,
       learningRate: numberOption(args, 'learning-rate', { min: 0, minExclusive: true }),
-      scheduler: choiceOption(args, 'scheduler', ['constant', 'linear', 'cosine'] as const),
+      scheduler: choiceOption(args, 'scheduler', SCHEDULER_NAMES),
       warmupSteps: integerOption(args, 'warmup-steps', 0),
+      warmupRatio: numberOption(args, 'warmup-ratio', { min: 0, max: 0.999999 }),
+      restarts: integerOption(args, 'restarts', 1),
+      power: numberOption(args, 'power', { min: 0, minExclusive: true }),
+      endLearningRate: numberOption(args, 'end-learning-rate', { min: 0, minExclusive: true }),
       optimizer: choiceOption(args, 'optimizer', ['adam', 'adamw', 'sgd'] as const),
       miner: choiceOption(args, 'miner', ['batch-hard', 'semi-hard', 'all'] as const),
       margin: numberOption(args, 'margin', { min: 0, minExclusive: true }),
@@ -186,6 +195,8 @@ const CLI_NAMES: Record<string, string> = {
   numItemsPerClass: '--num-items-per-class',
   learningRate: '--learning-rate',
   warmupSteps: '--warmup-steps',
+  warmupRatio: '--warmup-ratio',
+  endLearningRate: '--end-learning-rate',
   weightDecay: '--weight-decay',
   outputDim: '--output-dim',
   imageSize: '--image-size',
