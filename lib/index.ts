@@ -8,7 +8,6 @@ export type {
   BackboneMetadata, ImageBackboneMetadata, TextBackboneMetadata, ClipBackboneMetadata, ClipInfo, ImagePreprocessing, TextPreprocessing,
 } from './metadata.js';
 export { TextTokenizer } from './text/tokenizer.js';
-export { trainClipBpe, clipTokenizerJson, writeClipTokenizer } from './text/clipBpe.js';
 export { EmbeddingModel } from './model.js';
 export type { Device, Pooling, Modality, EncodeOptions, TextEncodeOptions, Embeddings, EmbeddingMetadata, SaveOptions } from './model.js';
 export { encodeStream, encodeIterator } from './encodeStream.js';

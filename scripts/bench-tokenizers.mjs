@@ -2,7 +2,7 @@
 // Compares the two Hugging Face tokenizer libraries on npm for lib/text/tokenizer.ts:
 //   `tokenizers`               napi-rs binding of the Rust library (prebuilt .node files in the tarball)
 //   `@huggingface/tokenizers`  pure JavaScript (the tokenizer of transformers.js)
-// on a BERT WordPiece tokenizer.json built from WordNet glosses (lib/text/wordpiece.ts), cased and
+// on a BERT WordPiece tokenizer.json built from WordNet glosses (examples/tokenizers/wordpiece.ts), cased and
 // uncased: (a) exactness, the ids of both on a few thousand glosses plus hard cases (accents, Chinese,
 // emoji, control characters, long texts), with and without truncation; (b) speed, texts per second to
 // encode 10,000 glosses (best of 5).

@@ -6,10 +6,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readWordnetPairs } from '../lib/data/wordnet.js';
+import { readWordnetPairs } from '../examples/data/wordnet.js';
 import { readNpy } from '../lib/npy.js';
-import { writeClipTokenizer } from '../lib/text/clipBpe.js';
-import { writeBertTokenizer } from '../lib/text/wordpiece.js';
+import { writeClipTokenizer } from '../examples/tokenizers/clipBpe.js';
+import { writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';
 import { PYTHON, REPO_ROOT, random, tempDir } from './helpers/fixtures.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
