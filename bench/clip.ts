@@ -14,7 +14,7 @@ import type { ImageBatch, RawImage } from '../lib/data/images.js';
 import { mulberry32 } from '../lib/data/sampler.js';
 import { readWordnetPairs } from '../examples/data/wordnet.js';
 import { exportModel } from '../lib/export.js';
-import { packageRoot } from '../lib/loader.js';
+import { packageRoot } from '../lib/addonLoader.js';
 import { loadModel } from '../lib/loadModel.js';
 import { readMetadata } from '../lib/metadata.js';
 import type { EmbeddingModel } from '../lib/model.js';

@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import type { NativeBatch, NativeTokenBatch, NativeTrainOptions } from '../lib/binding.js';
 import type { ImageBatch, RawImage } from '../lib/data/images.js';
 import { mulberry32 } from '../lib/data/sampler.js';
-import { runtimeInfo } from '../lib/loader.js';
+import { runtimeInfo } from '../lib/addonLoader.js';
 import { loadModel } from '../lib/loadModel.js';
 import { readMetadata } from '../lib/metadata.js';
 import type { EmbeddingModel } from '../lib/model.js';

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadBinding, packageRoot, runtimeInfo } from '../lib/loader.js';
+import { loadBinding, packageRoot, runtimeInfo } from '../lib/addonLoader.js';
 import { BERT_DEFAULTS, BERT_LENGTH, BERT_MODEL, BERT_ROWS, prepareBertBench } from './bert.js';
 import { CLIP_DEFAULTS, CLIP_LABEL, CLIP_LENGTH, CLIP_MODEL, CLIP_ROWS, prepareClipBench } from './clip.js';
 import { ONNX_DEFAULTS, ORT_ROWS, prepareOnnxBench } from './onnx.js';

@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { mulberry32 } from '../lib/data/sampler.js';
-import { packageRoot } from '../lib/loader.js';
+import { packageRoot } from '../lib/addonLoader.js';
 import { loadModel, type LoadModelOptions } from '../lib/loadModel.js';
 import type { EmbeddingModel } from '../lib/model.js';
 import { BERT_LENGTH, BERT_MODEL, exportedModel as exportBert, glosses, longTexts } from './bert.js';

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { NativeBatch, NativeTrainOptions, NativeTrainStepResult } from '../lib/binding.js';
 import type { ImageBatch } from '../lib/data/images.js';
-import { loadBinding, packageRoot, runtimeInfo } from '../lib/loader.js';
+import { loadBinding, packageRoot, runtimeInfo } from '../lib/addonLoader.js';
 import { loadModel } from '../lib/loadModel.js';
 import type { EmbeddingModel } from '../lib/model.js';
 import { cpuHasBf16 } from '../lib/precision.js';

@@ -23,7 +23,7 @@ import type { NativeBatch } from '../lib/binding.js';
 import type { RawImage } from '../lib/data/images.js';
 import type { StreamKind } from '../lib/encodeStream.js';
 import { exportModel } from '../lib/export.js';
-import { loadBinding } from '../lib/loader.js';
+import { loadBinding } from '../lib/addonLoader.js';
 import { loadModel } from '../lib/loadModel.js';
 import type { EmbeddingModel } from '../lib/model.js';
 import { writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';

@@ -27,5 +27,5 @@ export { readLabelledCsv } from './data/csv.js';
 export { readTextImageCsv } from './data/textImageCsv.js';
 export type { TextImageInput, TextImageData, TextImagePair } from './data/textImageCsv.js';
 export type { ImageInput, RawImage } from './data/images.js';
-export { runtimeInfo, setNumThreads, defaultThreads, NativeLoadError } from './loader.js';
-export type { RuntimeInfo } from './loader.js';
+export { runtimeInfo, setNumThreads, defaultThreads, NativeLoadError } from './addonLoader.js';
+export type { RuntimeInfo } from './addonLoader.js';

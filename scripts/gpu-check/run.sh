@@ -363,7 +363,7 @@ else
 fi
 if [ $rc -eq 0 ]; then
   # Loads, and on the GPU machine sees CUDA.
-  info=$("$NODE" --input-type=module -e "import { runtimeInfo } from './dist/loader.js'; const i = runtimeInfo(); console.log(JSON.stringify(i)); if ('$MODE' === 'gpu' && !i.cudaAvailable) process.exit(3);" 2>&1)
+  info=$("$NODE" --input-type=module -e "import { runtimeInfo } from './dist/addonLoader.js'; const i = runtimeInfo(); console.log(JSON.stringify(i)); if ('$MODE' === 'gpu' && !i.cudaAvailable) process.exit(3);" 2>&1)
   rc=$?
   echo "$info"
   [ $rc -eq 3 ] && build_note="$build_note; the addon loads but LibTorch sees no CUDA (libtorch_cuda not loaded?)"
