@@ -1,5 +1,5 @@
 // The before/after table the demos end with, and the option parsing they share.
-import type { RetrievalMetrics } from '../lib/evaluate.js';
+import type { RetrievalMetrics } from '../lib/metrics.js';
 import type { Precision } from '../lib/precision.js';
 import { formatTable } from '../lib/table.js';
 

@@ -8,7 +8,7 @@
 //     row's text is relevant), the latter in `imageToText`.
 import { readTextData, type TextDataInput } from './data/textCsv.js';
 import { readTextImageData, type TextImageInput } from './data/textImageCsv.js';
-import { computeRetrievalMetrics, type RetrievalMetrics } from './evaluate.js';
+import { computeRetrievalMetrics, type RetrievalMetrics } from './metrics.js';
 import { readLabelledInput, type LabelledInput } from './labelledData.js';
 import type { EmbeddingModel, EncodeOptions } from './model.js';
 

@@ -22,7 +22,7 @@ export { fit } from './fit.js';
 export type { FitOptions, FitResult, FitProgress, EpochRecord, Loss } from './fit.js';
 export { evaluate } from './evaluateModel.js';
 export type { EvaluateOptions, RetrievalMetrics, EvaluationResult, ImageToTextMetrics } from './evaluateModel.js';
-export { computeRetrievalMetrics } from './evaluate.js';
+export { computeRetrievalMetrics } from './metrics.js';
 export { readLabelledCsv } from './data/csv.js';
 export { readTextImageCsv } from './data/textImageCsv.js';
 export type { TextImageInput, TextImageData, TextImagePair } from './data/textImageCsv.js';

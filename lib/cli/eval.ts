@@ -1,6 +1,6 @@
 // finetuner eval: retrieval metrics of a model on labelled queries (and an optional separate index), or
 // on query-document text pairs.
-import type { RetrievalMetrics } from '../evaluate.js';
+import type { RetrievalMetrics } from '../metrics.js';
 import type { EvaluationResult } from '../evaluateModel.js';
 import { formatTable } from '../table.js';
 import { ENCODING_OPTIONS, DEVICES, PRECISIONS, choiceOption, existingFile, flag, integerOption, out, requiredString, type Command } from './command.js';
