@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { captionFor, classPrompt } from './data/fashionCaptions.js';
 import { readFashionMnist } from './data/fashionMnist.js';
 import { mulberry32 } from '../lib/data/sampler.js';
-import { evaluate, type EvaluationResult } from '../lib/evaluateModel.js';
+import { evaluate, type EvaluationResult } from '../lib/evaluate.js';
 import { exportModel } from '../lib/export.js';
 import { fit } from '../lib/fit.js';
 import { loadModel } from '../lib/loadModel.js';

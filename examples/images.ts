@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readFashionMnist, type FashionMnist } from './data/fashionMnist.js';
-import { evaluate } from '../lib/evaluateModel.js';
+import { evaluate } from '../lib/evaluate.js';
 import { exportModel } from '../lib/export.js';
 import { fit } from '../lib/fit.js';
 import { loadModel } from '../lib/loadModel.js';
