@@ -72,20 +72,24 @@ fi
 # 3. TypeScript, each build only when a source is newer than its stamp (written only after a clean tsc):
 #    the library, lib/ -> dist/ (published), then the tools that are not published, bench/ and examples/
 #    with the lib/ they import -> dist-tools/ (tsconfig.tools.json; `npm run bench`, `npm run demo`).
+#    The output folder is emptied first: tsc leaves the output of a moved or deleted source behind, and
+#    everything in dist/ is published.
 step='TypeScript build'
-ts_build() { # CONFIG STAMP WHAT INPUTS...
-  local config="$1" stamp="$2" what="$3"
+ts_build() { # CONFIG OUTDIR WHAT INPUTS...
+  local config="$1" outdir="$2" what="$3"
+  local stamp="$outdir/.setup-tsc-stamp"
   shift 3
   fix="fix the type errors printed above (npx tsc -p $config)"
   if [[ ! -e "$stamp" ]] || [[ -n "$(find "$@" -newer "$stamp" \( -name '*.ts' -o -name '*.json' \) -print -quit)" ]]; then
     say "TypeScript build (npx tsc -p $config: $what)"
+    rm -rf "$outdir"
     npx tsc -p "$config"
     touch "$stamp"
   fi
 }
-ts_build tsconfig.json dist/.setup-tsc-stamp 'lib/ -> dist/' lib tsconfig.json package.json
+ts_build tsconfig.json dist 'lib/ -> dist/' lib tsconfig.json package.json
 if [[ -e tsconfig.tools.json ]]; then
-  ts_build tsconfig.tools.json dist-tools/.setup-tsc-stamp 'lib/, bench/, examples/ -> dist-tools/' \
+  ts_build tsconfig.tools.json dist-tools 'lib/, bench/, examples/ -> dist-tools/' \
     lib bench examples tsconfig.json tsconfig.tools.json package.json
 fi
 

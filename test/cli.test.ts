@@ -94,6 +94,16 @@ describe('finetuner CLI', () => {
     expect(build.stdout).toContain('cmake-js');
   });
 
+  it('demo says how to run the demos from a clone: the package does not hold them', () => {
+    const run = cli('demo', '--task', 'text-to-text');
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('not part of the installed package');
+    expect(run.stderr).toContain('npm run demo -- --task text-to-text');
+    const help = cli('demo', '--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('npm run demo -- --task text-to-image');
+  });
+
   it('rejects an unknown verb or option with exit code 2 and the usage', () => {
     const verb = cli('frobnicate');
     expect(verb.status).toBe(2);
