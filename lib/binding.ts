@@ -96,6 +96,7 @@ export interface NativeTokenBatch {
 
 export type NativeBatch = NativeImageBatch | NativeTokenBatch;
 
+/** The native class NativeEmbeddingModel (native/embedding_model.cc), wrapped by lib/model.ts's EmbeddingModel. */
 export interface NativeEmbeddingModel {
   readonly device: NativeDevice;
   readonly modality: NativeModality;

@@ -8,7 +8,7 @@ import type { NativeMiner, NativeOptimizer } from './binding.js';
 import { ClassSampler } from './data/sampler.js';
 import { readTextData, type TextData, type TextDataInput } from './data/textCsv.js';
 import { readTextImageData, type TextImageData, type TextImageInput } from './data/textImageCsv.js';
-import { evaluate, type EvaluationResult, type RetrievalMetrics } from './evaluateModel.js';
+import { evaluate, type EvaluationResult, type RetrievalMetrics } from './evaluate.js';
 import { readLabelledInput, type LabelledInput } from './labelledData.js';
 import { loadModel } from './loadModel.js';
 import { METADATA_FILE, type BackboneMetadata } from './metadata.js';

@@ -8,7 +8,6 @@ export type {
   BackboneMetadata, ImageBackboneMetadata, TextBackboneMetadata, ClipBackboneMetadata, ClipInfo, ImagePreprocessing, TextPreprocessing,
 } from './metadata.js';
 export { TextTokenizer } from './text/tokenizer.js';
-export { trainClipBpe, clipTokenizerJson, writeClipTokenizer } from './text/clipBpe.js';
 export { EmbeddingModel } from './model.js';
 export type { Device, Pooling, Modality, EncodeOptions, TextEncodeOptions, Embeddings, EmbeddingMetadata, SaveOptions } from './model.js';
 export { encodeStream, encodeIterator } from './encodeStream.js';
@@ -23,12 +22,12 @@ export { fit } from './fit.js';
 export { SCHEDULERS } from './schedule.js';
 export type { Scheduler } from './schedule.js';
 export type { FitOptions, FitResult, FitProgress, EpochRecord, Loss } from './fit.js';
-export { evaluate } from './evaluateModel.js';
-export type { EvaluateOptions, RetrievalMetrics, EvaluationResult, ImageToTextMetrics } from './evaluateModel.js';
-export { computeRetrievalMetrics } from './evaluate.js';
+export { evaluate } from './evaluate.js';
+export type { EvaluateOptions, RetrievalMetrics, EvaluationResult, ImageToTextMetrics } from './evaluate.js';
+export { computeRetrievalMetrics } from './metrics.js';
 export { readLabelledCsv } from './data/csv.js';
 export { readTextImageCsv } from './data/textImageCsv.js';
 export type { TextImageInput, TextImageData, TextImagePair } from './data/textImageCsv.js';
 export type { ImageInput, RawImage } from './data/images.js';
-export { runtimeInfo, setNumThreads, defaultThreads, NativeLoadError } from './loader.js';
-export type { RuntimeInfo } from './loader.js';
+export { runtimeInfo, setNumThreads, defaultThreads, NativeLoadError } from './addonLoader.js';
+export type { RuntimeInfo } from './addonLoader.js';

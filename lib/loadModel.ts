@@ -5,7 +5,7 @@
 import { dirname, join, resolve } from 'node:path';
 import type { NativeBinding, NativeDevice, NativeEmbeddingModel } from './binding.js';
 import { rethrowWithCallerStack } from './errors.js';
-import { loadBinding, runtimeInfo } from './loader.js';
+import { loadBinding, runtimeInfo } from './addonLoader.js';
 import {
   isClipBackbone,
   isTextBackbone,

@@ -35,7 +35,7 @@ int64_t optionalInteger(const Napi::Object& options, const char* key, int64_t fa
 
 Napi::Function EmbeddingModel::DefineClass(Napi::Env env) {
   return ObjectWrap<EmbeddingModel>::DefineClass(
-      env, "EmbeddingModel",
+      env, "NativeEmbeddingModel",  // the facade class in lib/model.ts is EmbeddingModel
       {
           InstanceMethod<&EmbeddingModel::Encode>("encode"),
           InstanceMethod<&EmbeddingModel::ConfigureTraining>("configureTraining"),
@@ -67,7 +67,7 @@ Napi::Object EmbeddingModel::NewInstance(Napi::Env env, std::shared_ptr<Embeddin
 
 EmbeddingModel::EmbeddingModel(const Napi::CallbackInfo& info) : ObjectWrap<EmbeddingModel>(info) {
   if (info.Length() != 1 || !info[0].IsExternal()) {
-    throw Napi::TypeError::New(info.Env(), "EmbeddingModel is created by buildFromBackbone or loadEmbeddingModel");
+    throw Napi::TypeError::New(info.Env(), "NativeEmbeddingModel is created by buildFromBackbone or loadEmbeddingModel");
   }
   core_ = *info[0].As<Napi::External<std::shared_ptr<EmbeddingCore>>>().Data();
   // Let V8's GC know how much native memory this object holds, so it collects undisposed models.

@@ -2,25 +2,25 @@
 // Compares the two Hugging Face tokenizer libraries on npm for lib/text/tokenizer.ts:
 //   `tokenizers`               napi-rs binding of the Rust library (prebuilt .node files in the tarball)
 //   `@huggingface/tokenizers`  pure JavaScript (the tokenizer of transformers.js)
-// on a BERT WordPiece tokenizer.json built from WordNet glosses (lib/text/wordpiece.ts), cased and
+// on a BERT WordPiece tokenizer.json built from WordNet glosses (examples/tokenizers/wordpiece.ts), cased and
 // uncased: (a) exactness, the ids of both on a few thousand glosses plus hard cases (accents, Chinese,
 // emoji, control characters, long texts), with and without truncation; (b) speed, texts per second to
 // encode 10,000 glosses (best of 5).
 //
-// Needs the TypeScript build (npm run build:ts) and both libraries installed:
+// Needs the tools' TypeScript build (npm run build:tools: dist-tools/) and both libraries installed:
 //   npm install --no-save tokenizers   # the one not in package.json (64 MB of prebuilt binaries)
-//   node scripts/bench-tokenizers.mjs [--dist DIR]
+//   node scripts/bench-tokenizers.mjs [--dist-tools DIR]
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const distArg = process.argv.indexOf('--dist');
-const dist = resolve(distArg > 0 ? process.argv[distArg + 1] : new URL('../dist', import.meta.url).pathname);
-const { writeBertTokenizer } = await import(pathToFileURL(join(dist, 'text/wordpiece.js')).href);
-const { readWordnetPairs } = await import(pathToFileURL(join(dist, 'data/wordnet.js')).href);
-const { TextTokenizer } = await import(pathToFileURL(join(dist, 'text/tokenizer.js')).href);
+const distArg = process.argv.indexOf('--dist-tools');
+const dist = resolve(distArg > 0 ? process.argv[distArg + 1] : new URL('../dist-tools', import.meta.url).pathname);
+const { writeBertTokenizer } = await import(pathToFileURL(join(dist, 'examples/tokenizers/wordpiece.js')).href);
+const { readWordnetPairs } = await import(pathToFileURL(join(dist, 'examples/data/wordnet.js')).href);
+const { TextTokenizer } = await import(pathToFileURL(join(dist, 'lib/text/tokenizer.js')).href);
 const rust = await import('tokenizers');
 const js = await import('@huggingface/tokenizers');
 

@@ -10,7 +10,7 @@
 // step 1 and rebuilds from clean (`cmake-js rebuild`), so a changed $LIBTORCH is picked up.
 //
 // npm 11 does not run dependencies' install scripts unless the project approves them (allowScripts),
-// so for users this script often never runs: lib/loader.ts loads the prebuild without it and explains
+// so for users this script often never runs: lib/addonLoader.ts loads the prebuild without it and explains
 // how to build when nothing loads. In this repository `npm ci` always runs it (root package scripts are
 // not gated), so a fresh clone gets a build from source.
 //

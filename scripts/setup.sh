@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Idempotent setup run before `npm test`, `npm run demo` and `npm run bench`: Debian packages, `npm ci`,
-# the TypeScript build and the native build, each only when missing or out of date. Prints one line per
-# step it runs and nothing when all is up to date (a few dozen milliseconds). Works in a fresh clone on
-# a fresh Debian 12 machine as root (what CI does); as another user it prints the sudo command to run.
-# Every failure ends with one line `setup: FAILED: <step>: <how to fix>` and a non-zero exit, never a
-# silent one (test/setup.test.ts runs this script with dpkg-query and apt-get stubbed as on a new machine).
+# the TypeScript builds (library, then tools) and the native build, each only when missing or out of
+# date. Prints one line per step it runs and nothing when all is up to date (a few dozen milliseconds).
+# Works in a fresh clone on a fresh Debian 12 machine as root (what CI does); as another user it prints
+# the sudo command to run. Every failure ends with one line `setup: FAILED: <step>: <how to fix>` and a
+# non-zero exit, never a silent one (test/setup.test.ts runs this script with dpkg-query and apt-get
+# stubbed as on a new machine).
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -71,14 +72,28 @@ if [[ ! -d node_modules || ! -e node_modules/.package-lock.json || node_modules/
   touch node_modules/.package-lock.json
 fi
 
-# 3. TypeScript: lib/**/*.ts -> dist/. The stamp is written only after a clean tsc.
+# 3. TypeScript, each build only when a source is newer than its stamp (written only after a clean tsc):
+#    the library, lib/ -> dist/ (published), then the tools that are not published, bench/ and examples/
+#    with the lib/ they import -> dist-tools/ (tsconfig.tools.json; `npm run bench`, `npm run demo`).
+#    The output folder is emptied first: tsc leaves the output of a moved or deleted source behind, and
+#    everything in dist/ is published.
 step='TypeScript build'
-fix='fix the type errors printed above (npx tsc -p tsconfig.json)'
-ts_stamp=dist/.setup-tsc-stamp
-if [[ ! -e "$ts_stamp" ]] || [[ -n "$(find lib tsconfig.json package.json -newer "$ts_stamp" \( -name '*.ts' -o -name '*.json' \) -print -quit)" ]]; then
-  say "TypeScript build (npx tsc: lib/ -> dist/)"
-  npx tsc -p tsconfig.json
-  touch "$ts_stamp"
+ts_build() { # CONFIG OUTDIR WHAT INPUTS...
+  local config="$1" outdir="$2" what="$3"
+  local stamp="$outdir/.setup-tsc-stamp"
+  shift 3
+  fix="fix the type errors printed above (npx tsc -p $config)"
+  if [[ ! -e "$stamp" ]] || [[ -n "$(find "$@" -newer "$stamp" \( -name '*.ts' -o -name '*.json' \) -print -quit)" ]]; then
+    say "TypeScript build (npx tsc -p $config: $what)"
+    rm -rf "$outdir"
+    npx tsc -p "$config"
+    touch "$stamp"
+  fi
+}
+ts_build tsconfig.json dist 'lib/ -> dist/' lib tsconfig.json package.json
+if [[ -e tsconfig.tools.json ]]; then
+  ts_build tsconfig.tools.json dist-tools 'lib/, bench/, examples/ -> dist-tools/' \
+    lib bench examples tsconfig.json tsconfig.tools.json package.json
 fi
 
 # 4. Native addon: build/Release/finetuner.node from native/, CMakeLists.txt and cmake/.

@@ -1,9 +1,9 @@
-// `npm run bench`'s row selection (lib/bench/rows.ts) and the report's onnxruntime-node table: no model,
+// `npm run bench`'s row selection (bench/rows.ts) and the report's onnxruntime-node table: no model,
 // no native code.
 import { describe, expect, it } from 'vitest';
-import { allPass, toMarkdown, type BenchReport } from '../lib/bench/report.js';
-import { rowGoal, rowRank, selectedRowIds, selectRows, UsageError, type BenchModel } from '../lib/bench/rows.js';
-import { summarise, type RoundResult } from '../lib/bench/sideBySide.js';
+import { allPass, toMarkdown, type BenchReport } from '../bench/report.js';
+import { rowGoal, rowRank, selectedRowIds, selectRows, UsageError, type BenchModel } from '../bench/rows.js';
+import { summarise, type RoundResult } from '../bench/sideBySide.js';
 
 function ids(models: string | undefined, only: string | undefined): string[] {
   const rows = selectRows(models, only);

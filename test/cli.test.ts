@@ -6,10 +6,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readWordnetPairs } from '../lib/data/wordnet.js';
+import { readWordnetPairs } from '../examples/data/wordnet.js';
 import { readNpy } from '../lib/npy.js';
-import { writeClipTokenizer } from '../lib/text/clipBpe.js';
-import { writeBertTokenizer } from '../lib/text/wordpiece.js';
+import { writeClipTokenizer } from '../examples/tokenizers/clipBpe.js';
+import { writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';
 import { PYTHON, REPO_ROOT, random, tempDir } from './helpers/fixtures.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
@@ -92,6 +92,16 @@ describe('finetuner CLI', () => {
     expect(build.status).toBe(0);
     expect(build.stdout).toContain('Usage: finetuner build-native');
     expect(build.stdout).toContain('cmake-js');
+  });
+
+  it('demo says how to run the demos from a clone: the package does not hold them', () => {
+    const run = cli('demo', '--task', 'text-to-text');
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('not part of the installed package');
+    expect(run.stderr).toContain('npm run demo -- --task text-to-text');
+    const help = cli('demo', '--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('npm run demo -- --task text-to-image');
   });
 
   it('rejects an unknown verb or option with exit code 2 and the usage', () => {

@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, fit, loadModel, type EmbeddingModel } from '../lib/index.js';
-import { captionFor, classPrompt } from '../lib/data/fashionCaptions.js';
-import { readFashionMnist } from '../lib/data/fashionMnist.js';
+import { captionFor, classPrompt } from '../examples/data/fashionCaptions.js';
+import { readFashionMnist } from '../examples/data/fashionMnist.js';
 import type { RawImage } from '../lib/data/images.js';
 import { mulberry32 } from '../lib/data/sampler.js';
-import { writeClipTokenizer } from '../lib/text/clipBpe.js';
-import { writeXlmRobertaTokenizer } from '../lib/text/unigram.js';
+import { writeClipTokenizer } from '../examples/tokenizers/clipBpe.js';
+import { writeXlmRobertaTokenizer } from '../examples/tokenizers/unigram.js';
 import { maxAbsDiff, PYTHON, readFloats, REPO_ROOT, tempDir } from './helpers/fixtures.js';
 
 const work = tempDir('clip');

@@ -3,10 +3,10 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { captionFor } from '../lib/data/fashionCaptions.js';
-import { CLIP_END, CLIP_START, clipTokenizerJson, clipVocab, clipWords, trainClipBpe, writeClipTokenizer } from '../lib/text/clipBpe.js';
+import { captionFor } from '../examples/data/fashionCaptions.js';
+import { CLIP_END, CLIP_START, clipTokenizerJson, clipVocab, clipWords, trainClipBpe, writeClipTokenizer } from '../examples/tokenizers/clipBpe.js';
 import { TextTokenizer } from '../lib/text/tokenizer.js';
-import { buildUnigramPieces, METASPACE, writeXlmRobertaTokenizer, xlmRobertaTokenizerJson } from '../lib/text/unigram.js';
+import { buildUnigramPieces, METASPACE, writeXlmRobertaTokenizer, xlmRobertaTokenizerJson } from '../examples/tokenizers/unigram.js';
 import { random } from './helpers/fixtures.js';
 
 let dir: string;

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeLabelledData, readLabelledCsv } from '../lib/data/csv.js';
-import { FASHION_MNIST_DIR, readFashionMnist } from '../lib/data/fashionMnist.js';
+import { FASHION_MNIST_DIR, readFashionMnist } from '../examples/data/fashionMnist.js';
 import { loadImageBatch, resizedSize, type RawImage } from '../lib/data/images.js';
 import { ClassSampler, classBatches } from '../lib/data/sampler.js';
 

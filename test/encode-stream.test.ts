@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, NpyWriter, type EmbeddingModel, type RawImage } from '../lib/index.js';
 import { readNpy } from '../lib/npy.js';
-import { writeBertTokenizer } from '../lib/text/wordpiece.js';
+import { writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';
 import { exportTiny, maxAbsDiff, PYTHON, REPO_ROOT, syntheticImages, tempDir } from './helpers/fixtures.js';
 
 const work = tempDir('stream');

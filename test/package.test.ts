@@ -19,7 +19,7 @@ const PREBUILD = join(ROOT, PREBUILD_REL);
 function missingPrecondition(): string {
   if (process.platform !== 'linux' || process.arch !== 'x64') return `prebuilds are made for linux-x64 only, not ${process.platform}-${process.arch}`;
   if (!existsSync(join(ROOT, 'native', 'addon.cc'))) return 'native/addon.cc does not exist yet';
-  if (!existsSync(join(ROOT, 'dist', 'loader.js'))) return 'dist/loader.js is missing: run `npm test` (scripts/setup.sh builds it)';
+  if (!existsSync(join(ROOT, 'dist', 'addonLoader.js'))) return 'dist/addonLoader.js is missing: run `npm test` (scripts/setup.sh builds it)';
   if (spawnSync('cmake', ['--version']).status !== 0 && !existsSync(PREBUILD)) return 'cmake is not installed and there is no prebuild';
   return '';
 }
@@ -99,7 +99,7 @@ describe.skipIf(!!skipReason)('npm package', () => {
 
   it('ships the prebuild, the loader and the sources to build from, and no build/', () => {
     expect(packedFiles).toContain(PREBUILD_REL);
-    expect(packedFiles).toContain('dist/loader.js');
+    expect(packedFiles).toContain('dist/addonLoader.js');
     expect(packedFiles).toContain('scripts/install.cjs');
     expect(packedFiles).toContain('CMakeLists.txt');
     expect(packedFiles).toContain('native/addon.cc');

@@ -6,11 +6,11 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NativeBatch, NativeImageBatch } from '../lib/binding.js';
-import { readWordnetPairs } from '../lib/data/wordnet.js';
+import { readWordnetPairs } from '../examples/data/wordnet.js';
 import { fit, loadModel, type EmbeddingModel } from '../lib/index.js';
 import { cpuHasBf16, parseCpuFlags, resolvePrecision } from '../lib/precision.js';
-import { writeClipTokenizer } from '../lib/text/clipBpe.js';
-import { writeBertTokenizer } from '../lib/text/wordpiece.js';
+import { writeClipTokenizer } from '../examples/tokenizers/clipBpe.js';
+import { writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';
 import { exportTiny, PYTHON, random, REPO_ROOT, syntheticImages, tempDir } from './helpers/fixtures.js';
 
 const work = tempDir('precision');

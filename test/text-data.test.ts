@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeTextData, readTextCsv, readTextData, type TextDataInput } from '../lib/data/textCsv.js';
-import { readWordnetPairs, splitHeldOut, wordnetDictDir } from '../lib/data/wordnet.js';
+import { readWordnetPairs, splitHeldOut, wordnetDictDir } from '../examples/data/wordnet.js';
 
 let dir: string;
 beforeAll(async () => {

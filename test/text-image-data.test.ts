@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CAPTION_TEMPLATES, captionFor, classPrompt, FASHION_CAPTIONS, withArticle } from '../lib/data/fashionCaptions.js';
-import { FASHION_MNIST_CLASSES } from '../lib/data/fashionMnist.js';
+import { CAPTION_TEMPLATES, captionFor, classPrompt, FASHION_CAPTIONS, withArticle } from '../examples/data/fashionCaptions.js';
+import { FASHION_MNIST_CLASSES } from '../examples/data/fashionMnist.js';
 import type { RawImage } from '../lib/data/images.js';
 import { normalizeTextImageData, parseTextImageCsv, readTextImageCsv, readTextImageData } from '../lib/data/textImageCsv.js';
 import { random, tempDir } from './helpers/fixtures.js';

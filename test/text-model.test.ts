@@ -6,8 +6,8 @@ import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, fit, loadModel, type EmbeddingModel } from '../lib/index.js';
-import { readWordnetPairs, splitHeldOut, type WordnetPair } from '../lib/data/wordnet.js';
-import { writeBertTokenizer } from '../lib/text/wordpiece.js';
+import { readWordnetPairs, splitHeldOut, type WordnetPair } from '../examples/data/wordnet.js';
+import { writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';
 import { maxAbsDiff, PYTHON, readFloats, REPO_ROOT, tempDir } from './helpers/fixtures.js';
 
 const work = tempDir('text');

@@ -3,10 +3,10 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readWordnetPairs } from '../lib/data/wordnet.js';
+import { readWordnetPairs } from '../examples/data/wordnet.js';
 import { lengthSortedBatches, restoreOrder, scatterRows } from '../lib/text/batching.js';
 import { checkVocabularyFits, DEFAULT_MAX_LENGTH, TextTokenizer } from '../lib/text/tokenizer.js';
-import { bertTokenizerJson, bertWords, buildWordPieceVocab, SPECIAL_TOKENS, writeBertTokenizer } from '../lib/text/wordpiece.js';
+import { bertTokenizerJson, bertWords, buildWordPieceVocab, SPECIAL_TOKENS, writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';
 
 // A hand-made vocabulary, so the expected ids can be worked out by hand.
 const VOCAB = [

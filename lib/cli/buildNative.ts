@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { LIBTORCH_INSTALL_COMMAND, packageRoot, runtimeInfo } from '../loader.js';
+import { LIBTORCH_INSTALL_COMMAND, packageRoot, runtimeInfo } from '../addonLoader.js';
 import { flag, note, out, type Command } from './command.js';
 
 export const buildNativeCommand: Command = {

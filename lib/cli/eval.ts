@@ -1,7 +1,7 @@
 // finetuner eval: retrieval metrics of a model on labelled queries (and an optional separate index), or
 // on query-document text pairs.
-import type { RetrievalMetrics } from '../evaluate.js';
-import type { EvaluationResult } from '../evaluateModel.js';
+import type { RetrievalMetrics } from '../metrics.js';
+import type { EvaluationResult } from '../evaluate.js';
 import { formatTable } from '../table.js';
 import { ENCODING_OPTIONS, DEVICES, PRECISIONS, choiceOption, existingFile, flag, integerOption, out, requiredString, type Command } from './command.js';
 import { checkModalityOptions, peekModelDir } from './modelDir.js';
@@ -38,7 +38,7 @@ export const evalCommand: Command = {
     const precision = choiceOption(args, 'precision', PRECISIONS);
     const json = flag(args, 'json');
 
-    const [{ loadModel }, { evaluate }] = await Promise.all([import('../loadModel.js'), import('../evaluateModel.js')]);
+    const [{ loadModel }, { evaluate }] = await Promise.all([import('../loadModel.js'), import('../evaluate.js')]);
     const info = await peekModelDir(modelDir);
     checkModalityOptions(info, modelDir, { image: { 'image-size': imageSize }, text: { 'max-length': maxLength } });
     const model = await loadModel(modelDir, { device, imageSize, maxLength, precision });

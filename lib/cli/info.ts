@@ -2,7 +2,7 @@
 // printed first, so a report is useful even when the addon fails to load.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot, runtimeInfo } from '../loader.js';
+import { packageRoot, runtimeInfo } from '../addonLoader.js';
 import { flag, out, type Command } from './command.js';
 
 export function packageVersion(): string {

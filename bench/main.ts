@@ -4,7 +4,7 @@
 // images/s), bert-base-cased at batch 32 x 128 tokens (MultipleNegativesRankingLoss training steps/s,
 // encode sentences/s, the share of encode time spent tokenizing) and CLIP ViT-B-32 at batch 32 (image
 // encode images/s, text encode texts/s, contrastive training steps/s); and against onnxruntime-node
-// (lib/bench/onnx.ts) on encode end to end from strings and image files. Prints markdown tables and
+// (bench/onnx.ts) on encode end to end from strings and image files. Prints markdown tables and
 // writes bench-results/latest.md and latest.json. The rows and their selection: rows.ts.
 
 import { readFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadBinding, packageRoot, runtimeInfo } from '../loader.js';
+import { loadBinding, packageRoot, runtimeInfo } from '../lib/addonLoader.js';
 import { BERT_DEFAULTS, BERT_LENGTH, BERT_MODEL, BERT_ROWS, prepareBertBench } from './bert.js';
 import { CLIP_DEFAULTS, CLIP_LABEL, CLIP_LENGTH, CLIP_MODEL, CLIP_ROWS, prepareClipBench } from './clip.js';
 import { ONNX_DEFAULTS, ORT_ROWS, prepareOnnxBench } from './onnx.js';

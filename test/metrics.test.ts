@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeRetrievalMetrics, type RetrievalMetrics } from '../lib/evaluate.js';
+import { computeRetrievalMetrics, type RetrievalMetrics } from '../lib/metrics.js';
 import { mulberry32 } from '../lib/data/sampler.js';
 
 const f32 = (rows: number[][]): Float32Array => Float32Array.from(rows.flat());

@@ -20,7 +20,7 @@
 // counts. Characters are counted only in the words left out of the vocabulary (as a trained unigram model
 // would see them), so a word in the vocabulary comes out as one piece and other words as characters.
 
-import { writeFileAtomic } from '../atomicFile.js';
+import { writeFileAtomic } from '../../lib/atomicFile.js';
 
 /** Special tokens in id order; <mask> comes after the pieces, as the last id. */
 export const XLMR_SPECIAL_TOKENS = ['<s>', '<pad>', '</s>', '<unk>'] as const;

@@ -9,7 +9,7 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import type { RawImage } from './images.js';
+import type { RawImage } from '../../lib/data/images.js';
 
 const gunzipAsync = promisify(gunzip);
 

@@ -43,7 +43,7 @@ export interface BenchReport {
   pass: boolean;
 }
 
-/** The onnxruntime-node rows (lib/bench/onnx.ts): `ort-<row>` at precision 'auto', `ort-<row>-fp32` beside it. */
+/** The onnxruntime-node rows (bench/onnx.ts): `ort-<row>` at precision 'auto', `ort-<row>-fp32` beside it. */
 function isOrtRow(r: ComparisonResult): boolean {
   return r.id.startsWith('ort-');
 }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
-import { checkVersions, defaultThreads, NativeLoadError, runtimeInfo, setNumThreads } from '../lib/loader.js';
+import { checkVersions, defaultThreads, NativeLoadError, runtimeInfo, setNumThreads } from '../lib/addonLoader.js';
 
 describe('native loader', () => {
   afterEach(() => {

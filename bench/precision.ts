@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `node dist/bench/precision.js`: what bf16 autocast buys on the CPU and what it costs, for the three
+// `node dist-tools/bench/precision.js`: what bf16 autocast buys on the CPU and what it costs, for the three
 // models of `npm run bench` at full size with random weights: resnet50 (batch 16, 224x224, batch-hard
 // triplet), bert-base-cased (32 pairs of 128-token texts, MultipleNegativesRankingLoss) and CLIP ViT-B-32
 // (32 text-image pairs, the contrastive loss). Per model, in one process:
@@ -19,13 +19,13 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { NativeBatch, NativeTrainOptions, NativeTrainStepResult } from '../binding.js';
-import type { ImageBatch } from '../data/images.js';
-import { loadBinding, packageRoot, runtimeInfo } from '../loader.js';
-import { loadModel } from '../loadModel.js';
-import type { EmbeddingModel } from '../model.js';
-import { cpuHasBf16 } from '../precision.js';
-import type { EncodedBatch } from '../text/tokenizer.js';
+import type { NativeBatch, NativeTrainOptions, NativeTrainStepResult } from '../lib/binding.js';
+import type { ImageBatch } from '../lib/data/images.js';
+import { loadBinding, packageRoot, runtimeInfo } from '../lib/addonLoader.js';
+import { loadModel } from '../lib/loadModel.js';
+import type { EmbeddingModel } from '../lib/model.js';
+import { cpuHasBf16 } from '../lib/precision.js';
+import type { EncodedBatch } from '../lib/text/tokenizer.js';
 import {
   BERT_LENGTH,
   BERT_MODEL,
@@ -84,7 +84,7 @@ const QUICK: Record<BenchModel, { trainRounds: number; encodeRounds: number; tra
   clip: { trainRounds: 1, encodeRounds: 2, trainSteps: 1, encodeReps: 1 },
 };
 
-const USAGE = `usage: node dist/bench/precision.js [options]
+const USAGE = `usage: node dist-tools/bench/precision.js [options]
 
 bf16 autocast against fp32 on the CPU, at full size with random weights:
   resnet  ${RESNET_MODEL}, batch ${RESNET_BATCH}, 224x224: training steps/s (batch-hard triplet, adam) and encode images/s

@@ -1,6 +1,6 @@
 // `npm run demo -- --task text-to-image`: fine-tunes a tiny CLIP on real data that installs from Debian
 // (Fashion-MNIST): each training image is paired with a caption built from its class (a random synonym in
-// a random template, lib/data/fashionCaptions.ts), and held-out images are searched with one prompt per
+// a random template, examples/data/fashionCaptions.ts), and held-out images are searched with one prompt per
 // class ("a photo of a sneaker"). Text-to-image retrieval and image-to-text (zero-shot classification:
 // each image ranks the ten prompts) are measured before and after fine-tuning with CLIP's contrastive loss.
 
@@ -9,20 +9,20 @@ import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { captionFor, classPrompt } from '../../data/fashionCaptions.js';
-import { readFashionMnist } from '../../data/fashionMnist.js';
-import { mulberry32 } from '../../data/sampler.js';
-import { evaluate, type EvaluationResult } from '../../evaluateModel.js';
-import { exportModel } from '../../export.js';
-import { fit } from '../../fit.js';
-import { loadModel } from '../../loadModel.js';
-import { Progress } from '../../progress.js';
-import { getModel } from '../../registry.js';
-import { formatTable } from '../../table.js';
-import { writeClipTokenizer } from '../../text/clipBpe.js';
+import { captionFor, classPrompt } from './data/fashionCaptions.js';
+import { readFashionMnist } from './data/fashionMnist.js';
+import { mulberry32 } from '../lib/data/sampler.js';
+import { evaluate, type EvaluationResult } from '../lib/evaluate.js';
+import { exportModel } from '../lib/export.js';
+import { fit } from '../lib/fit.js';
+import { loadModel } from '../lib/loadModel.js';
+import { Progress } from '../lib/progress.js';
+import { getModel } from '../lib/registry.js';
+import { formatTable } from '../lib/table.js';
+import { writeClipTokenizer } from './tokenizers/clipBpe.js';
 import { positive, PRECISION_HELP, precisionOption } from './report.js';
 
-const HELP = `finetuner demo --task text-to-image: fine-tune a tiny CLIP to find Fashion-MNIST images from captions
+const HELP = `npm run demo -- --task text-to-image: fine-tune a tiny CLIP to find Fashion-MNIST images from captions
 
 Options (defaults in brackets):
   --model NAME        a CLIP row of the registry, exported at tiny size [ViT-B-16::openai]

@@ -1,7 +1,7 @@
 // The before/after table the demos end with, and the option parsing they share.
-import type { RetrievalMetrics } from '../../evaluate.js';
-import type { Precision } from '../../precision.js';
-import { formatTable } from '../../table.js';
+import type { RetrievalMetrics } from '../lib/metrics.js';
+import type { Precision } from '../lib/precision.js';
+import { formatTable } from '../lib/table.js';
 
 const METRIC_ROWS: Array<[keyof RetrievalMetrics, string]> = [
   ['map', 'mAP'],

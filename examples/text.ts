@@ -8,16 +8,16 @@ import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readWordnetPairs, splitHeldOut } from '../../data/wordnet.js';
-import { evaluate } from '../../evaluateModel.js';
-import { exportModel } from '../../export.js';
-import { fit } from '../../fit.js';
-import { loadModel } from '../../loadModel.js';
-import { Progress } from '../../progress.js';
-import { writeBertTokenizer } from '../../text/wordpiece.js';
+import { readWordnetPairs, splitHeldOut } from './data/wordnet.js';
+import { evaluate } from '../lib/evaluate.js';
+import { exportModel } from '../lib/export.js';
+import { fit } from '../lib/fit.js';
+import { loadModel } from '../lib/loadModel.js';
+import { Progress } from '../lib/progress.js';
+import { writeBertTokenizer } from './tokenizers/wordpiece.js';
 import { comparisonTable, positive, PRECISION_HELP, precisionOption } from './report.js';
 
-const HELP = `finetuner demo --task text-to-text: fine-tune a small BERT to find WordNet nouns from their definitions
+const HELP = `npm run demo -- --task text-to-text: fine-tune a small BERT to find WordNet nouns from their definitions
 
 Options (defaults in brackets):
   --train N           training pairs (definition, noun) [30000]

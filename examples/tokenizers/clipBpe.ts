@@ -32,7 +32,7 @@
 // model's text.maxLength (77) to TextTokenizer. padding is null too: TextTokenizer then pads with id 0
 // ("!"), as open_clip does.
 
-import { writeFileAtomic } from '../atomicFile.js';
+import { writeFileAtomic } from '../../lib/atomicFile.js';
 
 export const CLIP_START = '<|startoftext|>';
 export const CLIP_END = '<|endoftext|>';

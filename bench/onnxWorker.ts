@@ -1,4 +1,4 @@
-// The onnxruntime-node side of the bench's ORT rows (lib/bench/onnx.ts): a Node process of its own, spoken
+// The onnxruntime-node side of the bench's ORT rows (bench/onnx.ts): a Node process of its own, spoken
 // to over JSON lines like the Python peers (pythonPeer.ts starts it with node as the interpreter). It
 // loads one ONNX model (scripts/bench/onnx_export.py) into an InferenceSession and encodes the bench's
 // inputs as a Node user would, from the inputs the addon gets:
@@ -20,9 +20,9 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { loadImageBatch, type ImageBatch } from '../data/images.js';
-import type { ImagePreprocessing } from '../metadata.js';
-import { TextTokenizer } from '../text/tokenizer.js';
+import { loadImageBatch, type ImageBatch } from '../lib/data/images.js';
+import type { ImagePreprocessing } from '../lib/metadata.js';
+import { TextTokenizer } from '../lib/text/tokenizer.js';
 import { cpuNow, cpuSince } from './sideBySide.js';
 
 type Json = Record<string, unknown>;

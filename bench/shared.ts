@@ -7,7 +7,7 @@ import type { Comparison, ComparisonResult, CpuUsage } from './sideBySide.js';
 
 /**
  * A row of a model: CLIP encodes each tower in a row of its own (image-encode, text-encode); the
- * onnxruntime-node group (lib/bench/onnx.ts) has one encode row per model.
+ * onnxruntime-node group (bench/onnx.ts) has one encode row per model.
  */
 export type BenchKind = 'train' | 'encode' | 'image-encode' | 'text-encode' | 'bert-encode' | 'resnet-encode' | 'clip-image-encode';
 

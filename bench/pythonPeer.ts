@@ -6,7 +6,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { packageRoot } from '../loader.js';
+import { packageRoot } from '../lib/addonLoader.js';
 
 /** Debian's interpreter: the one python3-torch and python3-torchvision install into. */
 export const BENCH_PYTHON = '/usr/bin/python3';

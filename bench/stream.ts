@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Streaming encode bench: `node dist/bench/stream.js [--items 100000] [--model DIR] [--kind image|text]
+// Streaming encode bench: `node dist-tools/bench/stream.js [--items 100000] [--model DIR] [--kind image|text]
 // [--image-size 32] [--batch-size 32] [--throughput-items 4096] [--rounds 3] [--threads N] [--json]`.
 //   (a) memory: N items (32x32 synthetic images, or texts) created lazily by an async generator, through
 //       encodeStream into a .npy file; process RSS sampled every 1,000 items. Reports RSS after warm-up
@@ -8,7 +8,7 @@
 //       raw items through encodeStream (end to end: PNG files decoded by sharp, or strings tokenized),
 //       alternating compute / end-to-end for 3 rounds; the median of the per-round ratios.
 // Without --model it exports a tiny random-init resnet50 (or a tiny BERT with a WordPiece tokenizer) to a
-// temporary directory. Not part of `npm run bench` (lib/bench/main.ts).
+// temporary directory. Not part of `npm run bench` (bench/main.ts).
 
 import { randomFillSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -19,14 +19,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import sharp from 'sharp';
-import type { NativeBatch } from '../binding.js';
-import type { RawImage } from '../data/images.js';
-import type { StreamKind } from '../encodeStream.js';
-import { exportModel } from '../export.js';
-import { loadBinding } from '../loader.js';
-import { loadModel } from '../loadModel.js';
-import type { EmbeddingModel } from '../model.js';
-import { writeBertTokenizer } from '../text/wordpiece.js';
+import type { NativeBatch } from '../lib/binding.js';
+import type { RawImage } from '../lib/data/images.js';
+import type { StreamKind } from '../lib/encodeStream.js';
+import { exportModel } from '../lib/export.js';
+import { loadBinding } from '../lib/addonLoader.js';
+import { loadModel } from '../lib/loadModel.js';
+import type { EmbeddingModel } from '../lib/model.js';
+import { writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';
 
 export interface StreamBenchOptions {
   /** Items of the memory run (a). Default 100,000. */

@@ -2,7 +2,8 @@
 // root: build/Release (a build from source) first, then prebuilds/<platform>-<arch>/finetuner.napi.node.
 // It must work without the npm install script (npm 11 skips dependencies' install scripts unless the
 // project approves them), so nothing here assumes that scripts/install.cjs ran. When nothing loads,
-// the error names the file, quotes the dynamic loader and gives the fix.
+// the error names the file, quotes the dynamic loader and gives the fix. (Loading a fine-tuned model is
+// lib/loadModel.ts.) Published as `finetuner/loader` too, so runtimeInfo() can be checked on its own.
 
 import { availableParallelism } from 'node:os';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
