@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { loadBinding } from './loader.js';
+import { loadBinding } from './addonLoader.js';
 import { METADATA_FILE } from './metadata.js';
 
 const STAGING = 'finetuner-staging';
