@@ -20,7 +20,7 @@ export type { NpyWriterResult } from './npyWriter.js';
 export { loadModel } from './loadModel.js';
 export type { LoadModelOptions } from './loadModel.js';
 export { fit } from './fit.js';
-export type { FitOptions, FitResult, FitProgress, EpochRecord, Loss } from './fit.js';
+export type { FitOptions, FitResult, FitProgress, EpochRecord, Loss, LossOptions } from './fit.js';
 export { evaluate } from './evaluateModel.js';
 export type { EvaluateOptions, RetrievalMetrics, EvaluationResult, ImageToTextMetrics } from './evaluateModel.js';
 export { computeRetrievalMetrics } from './evaluate.js';
