@@ -1,4 +1,6 @@
-// One optimisation step (forward of every batch, loss, backward, optimizer step) off the event loop.
+// One optimisation step (forward of every batch, loss, backward, optimizer step) off the event loop, for
+// any loss of the registry: the batches stay in JS memory (held by InputBatch), the targets and the loss
+// name and options were copied when the step was queued.
 #pragma once
 
 #include "embedding_core.h"
