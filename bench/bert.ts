@@ -31,10 +31,9 @@ export const TRAINING: NativeTrainOptions = {
   weightDecay: 0,
   momentum: 0.9,
   freeze: 'none',
-  margin: 0.2,
-  miner: 'batch-hard',
-  scale: 20,
 };
+/** MultipleNegativesRankingLoss's options (the library's defaults), for the addon and the Python peer. */
+export const LOSS_OPTIONS = { scale: 20 };
 /** Untimed tokenizations of the batch in each addon encode measurement, for the tokenization share. */
 const TOKENIZE_REPS = 5;
 
@@ -137,7 +136,7 @@ export async function prepareBertBench(s: ModelBenchSettings & { encodeRounds: n
         '--length', String(BERT_LENGTH),
         '--threads', String(s.threads),
         '--lr', String(TRAINING.learningRate),
-        '--scale', String(TRAINING.scale),
+        '--scale', String(LOSS_OPTIONS.scale),
       ],
     });
     const python = peer;
@@ -192,7 +191,7 @@ export async function prepareBertBench(s: ModelBenchSettings & { encodeRounds: n
         async measure() {
           const before = cpuNow();
           const t0 = performance.now();
-          for (let i = 0; i < trainSteps; i++) await native.trainPairsStep(queryBatch, documentBatch, null, groups);
+          for (let i = 0; i < trainSteps; i++) await native.trainStep([queryBatch, documentBatch], groups, 'MultipleNegativesRankingLoss', LOSS_OPTIONS);
           return { seconds: (performance.now() - t0) / 1000, units: trainSteps, cpu: cpuSince(before) };
         },
       },
@@ -234,7 +233,7 @@ export async function prepareBertBench(s: ModelBenchSettings & { encodeRounds: n
         trainRounds: s.trainRounds,
         trainStepsPerRound: trainSteps,
         encodeRepsPerRound: encodeReps,
-        training: `MultipleNegativesRankingLoss scale ${TRAINING.scale}, ${BERT_ROWS} pairs (two ${BERT_ROWS} x ${BERT_LENGTH} batches), adam lr ${TRAINING.learningRate.toExponential()}, dropout on`,
+        training: `MultipleNegativesRankingLoss scale ${LOSS_OPTIONS.scale}, ${BERT_ROWS} pairs (two ${BERT_ROWS} x ${BERT_LENGTH} batches), adam lr ${TRAINING.learningRate.toExponential()}, dropout on`,
         encode: 'addon: model.encode(texts), tokenization included; python: the same ids, inference_mode, eval',
       },
       python: python.info,

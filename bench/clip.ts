@@ -39,8 +39,6 @@ export const TRAINING: NativeTrainOptions = {
   weightDecay: 0,
   momentum: 0.9,
   freeze: 'none',
-  margin: 0.2,
-  miner: 'batch-hard',
 };
 /**
  * Untimed training steps of the addon before its first round: 3 with one malloc arena (--malloc auto),
@@ -265,7 +263,7 @@ export async function prepareClipBench(s: ModelBenchSettings & { encodeRounds: n
         async measure() {
           const before = cpuNow();
           const t0 = performance.now();
-          for (let i = 0; i < trainSteps; i++) await native.trainContrastiveStep(tokens, images, groups);
+          for (let i = 0; i < trainSteps; i++) await native.trainStep([tokens, images], groups, 'CLIPLoss');
           return { seconds: (performance.now() - t0) / 1000, units: trainSteps, cpu: cpuSince(before) };
         },
       },

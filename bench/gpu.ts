@@ -269,9 +269,6 @@ const TRAINING: NativeTrainOptions = {
   weightDecay: 0,
   momentum: 0.9,
   freeze: 'none',
-  margin: 0.2,
-  miner: 'batch-hard',
-  scale: 20,
 };
 
 // ---------------------------------------------------------------------------------------------- check
@@ -361,7 +358,7 @@ async function checkCommand(ctx: Context): Promise<number> {
       });
       await runCheck(results, `resnet50 training on ${device} lowers the loss`, async () => {
         dev.nativeModel.configureTraining({ ...TRAINING, learningRate: sizes.trainCheckLr });
-        return lossFalls(() => dev.nativeModel.trainStep(batch, labels), sizes.trainCheckSteps);
+        return lossFalls(() => dev.nativeModel.trainStep([batch], labels, 'TripletMarginLoss'), sizes.trainCheckSteps);
       });
       await runCheck(results, `resnet50 saved on ${device} reloads on cpu`, async () => {
         const out = join(scratch, 'resnet50');
@@ -414,7 +411,7 @@ async function checkCommand(ctx: Context): Promise<number> {
       await runCheck(results, `bert-base-cased training on ${device} lowers the loss`, async () => {
         dev.nativeModel.configureTraining({ ...TRAINING, learningRate: sizes.trainCheckLr });
         const groups = Int32Array.from({ length: rows }, (_, i) => i);
-        return lossFalls(() => dev.nativeModel.trainPairsStep(queries, docs, null, groups), sizes.trainCheckSteps);
+        return lossFalls(() => dev.nativeModel.trainStep([queries, docs], groups, 'MultipleNegativesRankingLoss'), sizes.trainCheckSteps);
       });
       await runCheck(results, `bert-base-cased saved on ${device} reloads on cpu`, async () => {
         const out = join(scratch, 'bert-base-cased');
@@ -467,7 +464,7 @@ async function checkCommand(ctx: Context): Promise<number> {
       await runCheck(results, `ViT-B-32 contrastive training on ${device} lowers the loss`, async () => {
         dev.nativeModel.configureTraining({ ...TRAINING, learningRate: sizes.trainCheckLr });
         const groups = Int32Array.from({ length: rows }, (_, i) => i);
-        return lossFalls(() => dev.nativeModel.trainContrastiveStep(texts as NativeTokenBatch, images, groups), sizes.trainCheckSteps);
+        return lossFalls(() => dev.nativeModel.trainStep([texts as NativeTokenBatch, images], groups, 'CLIPLoss'), sizes.trainCheckSteps);
       });
     } finally {
       cpu.dispose();
@@ -618,7 +615,7 @@ async function benchCommand(ctx: Context, deadlineSeconds: number): Promise<numb
               unit: 'images',
               batch: sizes.resnetBatch,
               flopsPerSample: fwd && fwd * TRAIN_FLOPS_FACTOR,
-              step: async () => (await model.nativeModel.trainStep(batch, labels)).loss,
+              step: async () => (await model.nativeModel.trainStep([batch], labels, 'TripletMarginLoss')).loss,
             },
           ],
           model,
@@ -654,7 +651,7 @@ async function benchCommand(ctx: Context, deadlineSeconds: number): Promise<numb
               batch: n,
               // A pair is two sequences through the encoder.
               flopsPerSample: fwd && 2 * fwd * TRAIN_FLOPS_FACTOR,
-              step: async () => (await model.nativeModel.trainPairsStep(queries, docs, null, groups)).loss,
+              step: async () => (await model.nativeModel.trainStep([queries, docs], groups, 'MultipleNegativesRankingLoss')).loss,
             },
           ],
           model,
@@ -693,7 +690,7 @@ async function benchCommand(ctx: Context, deadlineSeconds: number): Promise<numb
               unit: 'image-text pairs',
               batch: n,
               flopsPerSample: img && txt && (img + txt) * TRAIN_FLOPS_FACTOR,
-              step: async () => (await model.nativeModel.trainContrastiveStep(texts as NativeTokenBatch, images, groups)).loss,
+              step: async () => (await model.nativeModel.trainStep([texts as NativeTokenBatch, images], groups, 'CLIPLoss')).loss,
             },
           ],
           model,

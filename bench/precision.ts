@@ -34,6 +34,7 @@ import {
   exportedModel as exportBert,
   glosses as bertGlosses,
   longTexts as bertTexts,
+  LOSS_OPTIONS as BERT_LOSS_OPTIONS,
   TRAINING as BERT_TRAINING,
 } from './bert.js';
 import {
@@ -56,6 +57,7 @@ import {
   randomBatch,
   RESNET_BATCH,
   RESNET_MODEL,
+  LOSS_OPTIONS as RESNET_LOSS_OPTIONS,
   TRAINING as RESNET_TRAINING,
 } from './resnet.js';
 import { positiveFlag, runBenchChild, UsageError } from './shared.js';
@@ -192,7 +194,7 @@ async function resnetWorkload(cache: string): Promise<Workload> {
   return {
     load: () => loadModel(dir, { device: 'cpu', precision: 'fp32' }),
     training: RESNET_TRAINING,
-    trainStep: (model) => model.nativeModel.trainStep(batch, labels),
+    trainStep: (model) => model.nativeModel.trainStep([batch], labels, 'TripletMarginLoss', RESNET_LOSS_OPTIONS),
     trainTitle: `${RESNET_MODEL} train (batch ${RESNET_BATCH})`,
     // TorchScript's profiling executor profiles, then optimises: the first 2-3 runs are slow.
     trainWarmUp: 3,
@@ -226,7 +228,7 @@ async function bertWorkload(cache: string): Promise<Workload> {
   return {
     load,
     training: BERT_TRAINING,
-    trainStep: (model) => model.nativeModel.trainPairsStep(queries, documents, null, groups),
+    trainStep: (model) => model.nativeModel.trainStep([queries, documents], groups, 'MultipleNegativesRankingLoss', BERT_LOSS_OPTIONS),
     trainTitle: `bert-base train (batch ${BERT_ROWS} pairs x ${BERT_LENGTH})`,
     // Adam's state and TorchScript's profiling run.
     trainWarmUp: 1,
@@ -234,7 +236,7 @@ async function bertWorkload(cache: string): Promise<Workload> {
     settings: {
       model: `${BERT_MODEL} (full size, random init)`,
       batch: `${BERT_ROWS} texts of ${BERT_LENGTH} tokens (WordNet glosses joined, truncated)`,
-      training: `MultipleNegativesRankingLoss scale ${BERT_TRAINING.scale}, ${BERT_ROWS} pairs, adam lr ${BERT_TRAINING.learningRate.toExponential()}, dropout on`,
+      training: `MultipleNegativesRankingLoss scale ${BERT_LOSS_OPTIONS.scale}, ${BERT_ROWS} pairs, adam lr ${BERT_TRAINING.learningRate.toExponential()}, dropout on`,
       encode: 'model.encodeBatch(token ids): tokenization is not timed',
     },
   };
@@ -258,7 +260,7 @@ async function clipWorkload(cache: string): Promise<Workload> {
   return {
     load,
     training: CLIP_TRAINING,
-    trainStep: (model) => model.nativeModel.trainContrastiveStep(tokens, images, groups),
+    trainStep: (model) => model.nativeModel.trainStep([tokens, images], groups, 'CLIPLoss'),
     trainTitle: `${CLIP_LABEL} train (batch ${CLIP_ROWS} pairs, text ${CLIP_LENGTH} tokens)`,
     // Adam's state, TorchScript's profiling runs, and the malloc arena settling (see clip.ts).
     trainWarmUp: CLIP_TRAIN_WARM_UP,

@@ -24,9 +24,9 @@ export const TRAINING: NativeTrainOptions = {
   weightDecay: 0,
   momentum: 0.9,
   freeze: 'none',
-  margin: 0.2,
-  miner: 'batch-hard',
 };
+/** TripletMarginLoss's options (the library's defaults), for the addon and the Python peer. */
+export const LOSS_OPTIONS = { margin: 0.2, miner: 'batch-hard' };
 
 /** Defaults of this model's bench: a training step takes 3-8 s on 2 cores. */
 export const RESNET_DEFAULTS = {
@@ -90,7 +90,7 @@ export async function prepareResnetBench(s: ModelBenchSettings & { rounds: numbe
       '--items-per-class', String(ITEMS_PER_CLASS),
       '--pixels', pixelsFile,
       '--lr', String(TRAINING.learningRate),
-      '--margin', String(TRAINING.margin),
+      '--margin', String(LOSS_OPTIONS.margin),
     ],
   });
   const killPeer = () => peer.kill();
@@ -149,7 +149,7 @@ export async function prepareResnetBench(s: ModelBenchSettings & { rounds: numbe
       async measure() {
         const before = cpuNow();
         const t0 = performance.now();
-        for (let i = 0; i < trainSteps; i++) await native.trainStep(batch, batchLabels);
+        for (let i = 0; i < trainSteps; i++) await native.trainStep([batch], batchLabels, 'TripletMarginLoss', LOSS_OPTIONS);
         return { seconds: (performance.now() - t0) / 1000, units: trainSteps, cpu: cpuSince(before) };
       },
     },

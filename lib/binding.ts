@@ -8,7 +8,6 @@ export type NativeModality = 'image' | 'text' | 'text-image';
 /** Images: avg, max, gem. Text (over the attention mask): mean, max, cls. */
 export type NativePooling = 'avg' | 'max' | 'gem' | 'mean' | 'cls';
 export type NativeOptimizer = 'adam' | 'adamw' | 'sgd';
-export type NativeMiner = 'batch-hard' | 'semi-hard' | 'all';
 
 export interface NativeRuntimeInfo {
   /** LibTorch version the addon was compiled against (TORCH_VERSION at build time). */
@@ -19,6 +18,10 @@ export interface NativeRuntimeInfo {
   cudaDeviceCount: number;
   /** Intra-op threads LibTorch uses for a forward/backward pass. */
   threads: number;
+  /** Losses registered in this build (native/losses/), sorted. */
+  losses: string[];
+  /** Miners registered in this build (native/miners/), sorted. */
+  miners: string[];
 }
 
 /** Options to build an embedding model from an exported backbone (model.pt + finetuner.json). */
@@ -65,10 +68,6 @@ export interface NativeTrainOptions {
   /** Parameter-name prefix of the transformer's layers inside the backbone, e.g. 'encoder.layer.'. */
   layerPrefix?: string;
   numLayers?: number;
-  margin: number;
-  miner: NativeMiner;
-  /** MultipleNegativesRankingLoss: similarity scale. Default 20. */
-  scale?: number;
 }
 
 export interface NativeTrainStepResult {
@@ -107,20 +106,15 @@ export interface NativeEmbeddingModel {
   configureTraining(options: NativeTrainOptions): void;
   /** Changes the learning rate of every parameter group, keeping the optimizer's state. */
   setLearningRate(learningRate: number): void;
-  /** One forward / mined triplet loss / backward / step on a labelled batch (labels: one int per row). */
-  trainStep(batch: NativeBatch, labels: Int32Array): Promise<NativeTrainStepResult>;
   /**
-   * MultipleNegativesRankingLoss on (query, document[, hard negative]) rows; rows with the same group
-   * id share a query and are not negatives of each other.
+   * One forward of every batch, the loss, backward and optimizer step. `batches` come in the order the
+   * loss takes them (its descriptor's `inputs` in lib/losses/), each with the same rows, and are not copied (do not change them until the promise settles); `targets` (one per row:
+   * labels or group ids as an Int32Array, scores as a Float32Array) are copied. `loss` is a name the
+   * native registry holds (NativeRuntimeInfo.losses) and `lossOptions` its options (numbers and
+   * strings; defaults apply to those left out, and an option the loss does not take is an error). The
+   * loss is built once and kept while the name and options stay the same.
    */
-  trainPairsStep(queries: NativeBatch, documents: NativeBatch, negatives: NativeBatch | null, groups: Int32Array): Promise<NativeTrainStepResult>;
-  /** CosineSimilarityLoss: cos(first, second) regressed on scores in [0, 1]. */
-  trainScoredStep(first: NativeBatch, second: NativeBatch, scores: Float32Array): Promise<NativeTrainStepResult>;
-  /**
-   * CLIP models: the contrastive loss (symmetric cross-entropy over in-batch pairs, learned temperature)
-   * on matching text / image rows; rows with the same group id match each other too.
-   */
-  trainContrastiveStep(texts: NativeTokenBatch, images: NativeImageBatch, groups: Int32Array): Promise<NativeTrainStepResult>;
+  trainStep(batches: NativeBatch[], targets: Int32Array | Float32Array, loss: string, lossOptions?: Record<string, number | string>): Promise<NativeTrainStepResult>;
   /** WiSE-FT: weights = (1 - alpha) * before training + alpha * now. Needs keepInitialWeights. */
   interpolateWeights(alpha: number): Promise<void>;
   /** CLIP models: the learned log inverse temperature (logit_scale). */

@@ -4,7 +4,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { NativeMiner, NativeOptimizer } from './binding.js';
+import type { NativeOptimizer, NativeTrainStepResult } from './binding.js';
 import { ClassSampler } from './data/sampler.js';
 import { readTextData, type TextData, type TextDataInput } from './data/textCsv.js';
 import { readTextImageData, type TextImageData, type TextImageInput } from './data/textImageCsv.js';
@@ -16,11 +16,13 @@ import { EmbeddingModel, type Device, type Modality, type Pooling } from './mode
 import { stageOutputDir, type StagedOutput } from './outputDir.js';
 import type { Precision } from './precision.js';
 import { learningRateAt, SCHEDULER_NAMES, warmupStepsOf, type Scheduler } from './schedule.js';
-import { labelledImageTask, lossFor, textImageTask, textTask, type Loss, type TrainingTask } from './trainingTasks.js';
+import { LOSS_NAMES, resolveLossOptions, type Loss, type LossOptions } from './losses/index.js';
+import { labelledImageTask, lossFor, textImageTask, textTask, type PreparedStep, type TrainingTask } from './trainingTasks.js';
 
-export type { Loss };
+export type { Loss, LossOptions };
 
-export interface FitOptions {
+/** The options of the loss (margin, miner, scale, ...) sit beside the others; each loss takes its own (README, Losses). */
+export interface FitOptions extends LossOptions {
   /** An exported backbone or saved model directory, or a model from loadModel. */
   model: string | EmbeddingModel;
   /**
@@ -36,14 +38,8 @@ export interface FitOptions {
    * text-image pairs (text-to-image retrieval, and image-to-text in `eval.imageToText`).
    */
   evalData?: LabelledInput | string | TextDataInput | TextImageInput;
-  /** Chosen from the data when left out: TripletMarginLoss for labelled data, MultipleNegativesRankingLoss for pairs, CosineSimilarityLoss for scored pairs. */
+  /** Chosen from the data when left out (the README's loss table lists which loss takes which data). */
   loss?: Loss;
-  /** Triplet mining inside each batch. Default 'batch-hard'. */
-  miner?: NativeMiner;
-  /** Triplet margin, on L2 distances. Default 0.2. */
-  margin?: number;
-  /** MultipleNegativesRankingLoss: scale of the cosine similarities. Default 20. */
-  scale?: number;
   /** Default 'adam'. */
   optimizer?: NativeOptimizer;
   /** Default 1e-4; 1e-5 for CLIP models (CLIP fine-tuning is fragile: large steps wreck the shared space). */
@@ -140,9 +136,6 @@ export interface FitResult {
 }
 
 interface ResolvedFit {
-  miner: NativeMiner;
-  margin: number;
-  scale: number;
   optimizer: NativeOptimizer;
   learningRate: number;
   scheduler: Scheduler;
@@ -181,9 +174,7 @@ function oneOf<T extends string>(value: unknown, option: string, allowed: readon
 
 function resolveOptions(options: FitOptions): ResolvedFit {
   const integer = (v: number) => Number.isInteger(v) && v >= 1;
-  if (options.loss !== undefined) {
-    oneOf(options.loss, 'loss', ['TripletMarginLoss', 'MultipleNegativesRankingLoss', 'CosineSimilarityLoss'] as const);
-  }
+  if (options.loss !== undefined) oneOf(options.loss, 'loss', LOSS_NAMES);
   const freeze = options.freeze ?? false;
   if (typeof freeze !== 'boolean' && freeze !== 'image' && freeze !== 'text' && (typeof freeze !== 'object' || freeze === null)) {
     throw new TypeError(`option 'freeze' must be true, false, { trainableLayers: N }, or for CLIP 'image' or 'text', got ${JSON.stringify(freeze)}`);
@@ -191,9 +182,6 @@ function resolveOptions(options: FitOptions): ResolvedFit {
   const trainableLayers =
     typeof freeze === 'object' ? number(freeze.trainableLayers, 'freeze.trainableLayers', integer, 'a positive integer') : 0;
   return {
-    miner: oneOf(options.miner ?? 'batch-hard', 'miner', ['batch-hard', 'semi-hard', 'all'] as const),
-    margin: number(options.margin ?? 0.2, 'margin', (v) => v > 0, 'a positive number'),
-    scale: number(options.scale ?? 20, 'scale', (v) => v > 0, 'a positive number'),
     optimizer: oneOf(options.optimizer ?? 'adam', 'optimizer', ['adam', 'adamw', 'sgd'] as const),
     learningRate: number(options.learningRate ?? 1e-4, 'learningRate', (v) => v > 0, 'a positive number'),
     scheduler: oneOf(options.scheduler ?? 'constant', 'scheduler', SCHEDULER_NAMES),
@@ -272,6 +260,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   const modality = await modalityOf(options.model);
   const train = await readTrainData(modality, options.trainData, 'trainData');
   const loss = lossFor(train.modality === 'image' ? 'images' : train.modality === 'text-image' ? 'text-image' : train.data.kind, options.loss);
+  const lossOptions = resolveLossOptions(loss, options);
   const clip = train.modality === 'text-image';
   if (clip && !settings.learningRateGiven) settings.learningRate = CLIP_LEARNING_RATE;
   if (clip && settings.freeze === 'trunk') {
@@ -313,11 +302,11 @@ export async function fit(options: FitOptions): Promise<FitResult> {
         inputDir: typeof options.model === 'string' ? options.model : undefined,
       });
     }
-    const task: TrainingTask<unknown> =
+    const task: TrainingTask =
       train.modality === 'image'
-        ? (labelledImageTask(model, train.data, settings) as TrainingTask<unknown>)
+        ? labelledImageTask(model, train.data, settings)
         : train.modality === 'text-image'
-          ? (textImageTask(model, train.data, settings) as TrainingTask<unknown>)
+          ? textImageTask(model, train.data, settings)
           : textTask(model, train.data, settings);
     const text = model.metadata.text;
     if (settings.trainableLayers > 0 && (!text || clip)) throw new TypeError("option 'freeze.trainableLayers' is for transformer (text-to-text) models");
@@ -331,17 +320,15 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       trainableLayers: settings.trainableLayers,
       layerPrefix: text?.layerPrefix,
       numLayers: text?.numLayers,
-      margin: settings.margin,
-      miner: settings.miner,
-      scale: settings.scale,
     });
+    const step = (prepared: PreparedStep) => model.nativeModel.trainStep(prepared.inputs, prepared.targets, loss.name, lossOptions);
     const totalSteps = settings.epochs * task.batchesPerEpoch;
     settings.warmupSteps = warmupStepsOf({ warmupSteps: options.warmupSteps, warmupRatio: settings.warmupRatio }, totalSteps);
     const history: EpochRecord[] = [];
     for (let epoch = 0; epoch < settings.epochs; epoch++) {
       const stepsBefore = epoch * task.batchesPerEpoch;
       const schedule = (step: number) => learningRateAt({ ...settings, totalSteps }, stepsBefore + step);
-      const record = await trainEpoch(model, task, epoch, settings, options, schedule);
+      const record = await trainEpoch(model, task, step, epoch, settings, options, schedule);
       if (evalData !== undefined) {
         record.eval = await evaluate(model, {
           queries: evalData,
@@ -372,7 +359,8 @@ export async function fit(options: FitOptions): Promise<FitResult> {
 
 async function trainEpoch(
   model: EmbeddingModel,
-  task: TrainingTask<unknown>,
+  task: TrainingTask,
+  trainStep: (prepared: PreparedStep) => Promise<NativeTrainStepResult>,
   epoch: number,
   settings: ResolvedFit,
   options: FitOptions,
@@ -390,10 +378,10 @@ async function trainEpoch(
     pending?.catch(() => undefined); // surfaced when awaited; never an unhandled rejection meanwhile
     const learningRate = schedule(step);
     model.nativeModel.setLearningRate(learningRate);
-    const result = await task.step(prepared);
+    const result = await trainStep(prepared);
     lossSum += result.loss;
     exampleSum += result.examples;
-    truncated += task.truncated(prepared);
+    truncated += prepared.truncated;
     options.onProgress?.({
       phase: 'train',
       epoch,

@@ -21,7 +21,7 @@ export type { LoadModelOptions } from './loadModel.js';
 export { fit } from './fit.js';
 export { SCHEDULERS } from './schedule.js';
 export type { Scheduler } from './schedule.js';
-export type { FitOptions, FitResult, FitProgress, EpochRecord, Loss } from './fit.js';
+export type { FitOptions, FitResult, FitProgress, EpochRecord, Loss, LossOptions } from './fit.js';
 export { evaluate } from './evaluate.js';
 export type { EvaluateOptions, RetrievalMetrics, EvaluationResult, ImageToTextMetrics } from './evaluate.js';
 export { computeRetrievalMetrics } from './metrics.js';

@@ -1,30 +1,34 @@
 // What one training step means for each kind of data. fit() drives the loop; a task says how an epoch is
-// cut into batches, how a batch is prepared in JS (images decoded by sharp, texts tokenized) and which
-// native step and loss consume it:
-//   labelled images or texts -> class sampler -> TripletMarginLoss with a miner
-//   (query, document[, negative]) pairs -> shuffled batches -> MultipleNegativesRankingLoss
-//   (text, text, score) pairs -> shuffled batches -> CosineSimilarityLoss
-//   (text, image) pairs on a CLIP model -> shuffled batches -> CLIPLoss (contrastive, learned temperature)
-import type { NativeBatch, NativeImageBatch, NativeTrainStepResult } from './binding.js';
+// cut into batches and how a batch is prepared in JS (images decoded by sharp, texts tokenized) into the
+// input batches and targets that the loss (lib/losses/) takes, in its order:
+//   labelled images or texts -> class sampler -> [items], labels
+//   (query, document[, negative]) pairs -> shuffled batches -> [queries, documents[, negatives]], group ids
+//   (text, text, score) pairs -> shuffled batches -> [first, second], scores
+//   (text, image) pairs on a CLIP model -> shuffled batches -> [texts, images], group ids
+import type { NativeBatch } from './binding.js';
 import type { LabelledData } from './data/csv.js';
 import type { ImageInput } from './data/images.js';
 import { ClassSampler, mulberry32 } from './data/sampler.js';
 import type { LabelledTextData, ScoredPairData, TextData, TextPairData } from './data/textCsv.js';
 import type { TextImageData } from './data/textImageCsv.js';
-import type { EncodedBatch } from './text/tokenizer.js';
+import { LOSSES, lossesFor, type Loss, type LossData, type LossDescriptor } from './losses/index.js';
 import type { EmbeddingModel } from './model.js';
 
-export type Loss = 'TripletMarginLoss' | 'MultipleNegativesRankingLoss' | 'CosineSimilarityLoss' | 'CLIPLoss';
+/** One step's native arguments. */
+export interface PreparedStep {
+  /** In the order the loss takes them. */
+  inputs: NativeBatch[];
+  /** One per row: labels or group ids, or scores. */
+  targets: Int32Array | Float32Array;
+  /** Texts truncated to the model's maximum length in this step (0 for images). */
+  truncated: number;
+}
 
-export interface TrainingTask<Prepared> {
-  loss: Loss;
+export interface TrainingTask {
   batchesPerEpoch: number;
   batches(epoch: number): number[][];
   /** JS-side work for a batch (decode, tokenize); may run while the previous step trains. */
-  prepare(indices: number[]): Promise<Prepared>;
-  step(prepared: Prepared): Promise<NativeTrainStepResult>;
-  /** Texts truncated to the model's maximum length in `prepared` (0 for images). */
-  truncated(prepared: Prepared): number;
+  prepare(indices: number[]): Promise<PreparedStep>;
 }
 
 export interface BatchSettings {
@@ -33,20 +37,21 @@ export interface BatchSettings {
   seed: number;
 }
 
-const LOSS_FOR_KIND: Record<TextData['kind'], Loss> = {
-  labelled: 'TripletMarginLoss',
-  pairs: 'MultipleNegativesRankingLoss',
-  scored: 'CosineSimilarityLoss',
-};
+/** Training data as fit() reads it: labelled images, a kind of text data, or CLIP's text-image pairs. */
+export type TrainDataKind = TextData['kind'] | 'images' | 'text-image';
 
-/** The loss a kind of data trains with; an explicit `loss` must match it. */
-export function lossFor(kind: TextData['kind'] | 'images' | 'text-image', requested: Loss | undefined): Loss {
-  const expected = kind === 'images' ? 'TripletMarginLoss' : kind === 'text-image' ? 'CLIPLoss' : LOSS_FOR_KIND[kind];
-  if (requested !== undefined && requested !== expected) {
+/** The loss a kind of data trains with: `requested`, which must take that data, or the data's default. */
+export function lossFor(kind: TrainDataKind, requested: Loss | undefined): LossDescriptor {
+  const data: LossData = kind === 'images' ? 'labelled' : kind;
+  const candidates = lossesFor(data);
+  if (requested === undefined) return candidates[0]!;
+  const loss = LOSSES.find((l) => l.name === requested);
+  if (loss === undefined) throw new TypeError(`option 'loss' must be one of ${LOSSES.map((l) => l.name).join(', ')}, got ${JSON.stringify(requested)}`);
+  if (loss.data !== data) {
     const what = kind === 'images' ? 'labelled images' : kind === 'text-image' ? 'text-image pairs' : `${kind} data`;
-    throw new TypeError(`option 'loss' is ${requested}, but ${what} trains with ${expected}`);
+    throw new TypeError(`option 'loss' is ${requested}, but ${what} trains with ${candidates.map((l) => l.name).join(' or ')}`);
   }
-  return expected;
+  return loss;
 }
 
 function labelsOf(labelIds: Int32Array, indices: readonly number[]): Int32Array {
@@ -77,110 +82,79 @@ function pairBatching(rows: number, settings: BatchSettings, tooFew: string) {
   return { batchesPerEpoch, batches: (epoch: number) => shuffledBatches(rows, settings.batchSize, settings.seed, epoch) };
 }
 
-export function labelledImageTask(model: EmbeddingModel, data: LabelledData<ImageInput>, settings: BatchSettings) {
+export function labelledImageTask(model: EmbeddingModel, data: LabelledData<ImageInput>, settings: BatchSettings): TrainingTask {
   const sampler = new ClassSampler(data.labelIds, settings);
   return {
-    loss: 'TripletMarginLoss' as const,
     batchesPerEpoch: sampler.batchesPerEpoch,
-    batches: (epoch: number) => sampler.epoch(epoch),
-    prepare: async (indices: number[]) => ({
-      batch: await model.loadImages(indices.map((i) => data.items[i]!.image)),
-      labels: labelsOf(data.labelIds, indices),
+    batches: (epoch) => sampler.epoch(epoch),
+    prepare: async (indices) => ({
+      inputs: [await model.loadImages(indices.map((i) => data.items[i]!.image))],
+      targets: labelsOf(data.labelIds, indices),
+      truncated: 0,
     }),
-    step: (prepared: { batch: NativeBatch; labels: Int32Array }) => model.nativeModel.trainStep(prepared.batch, prepared.labels),
-    truncated: () => 0,
-  } satisfies TrainingTask<{ batch: NativeBatch; labels: Int32Array }>;
+  };
 }
 
-export function labelledTextTask(model: EmbeddingModel, data: LabelledTextData, settings: BatchSettings) {
+export function labelledTextTask(model: EmbeddingModel, data: LabelledTextData, settings: BatchSettings): TrainingTask {
   const sampler = new ClassSampler(data.labelIds, settings);
   return {
-    loss: 'TripletMarginLoss' as const,
     batchesPerEpoch: sampler.batchesPerEpoch,
-    batches: (epoch: number) => sampler.epoch(epoch),
-    prepare: async (indices: number[]) => ({
-      batch: model.tokenize(indices.map((i) => data.items[i]!.text), 'trainData'),
-      labels: labelsOf(data.labelIds, indices),
-    }),
-    step: (prepared: { batch: NativeBatch; labels: Int32Array }) => model.nativeModel.trainStep(prepared.batch, prepared.labels),
-    truncated: (prepared: { batch: { truncated: number } }) => prepared.batch.truncated,
-  } satisfies TrainingTask<{ batch: NativeBatch & { truncated: number }; labels: Int32Array }>;
+    batches: (epoch) => sampler.epoch(epoch),
+    prepare: async (indices) => {
+      const items = model.tokenize(indices.map((i) => data.items[i]!.text), 'trainData');
+      return { inputs: [items], targets: labelsOf(data.labelIds, indices), truncated: items.truncated };
+    },
+  };
 }
 
-interface PairBatches {
-  queries: NativeBatch & { truncated: number };
-  documents: NativeBatch & { truncated: number };
-  negatives: (NativeBatch & { truncated: number }) | null;
-  groups: Int32Array;
-}
-
-export function textPairsTask(model: EmbeddingModel, data: TextPairData, settings: BatchSettings): TrainingTask<PairBatches> {
+export function textPairsTask(model: EmbeddingModel, data: TextPairData, settings: BatchSettings): TrainingTask {
   const hasNegatives = data.pairs.some((pair) => pair.negative !== undefined);
   if (hasNegatives && !data.pairs.every((pair) => pair.negative !== undefined)) {
     throw new Error('trainData: either every pair has a hard negative or none has');
   }
   return {
-    loss: 'MultipleNegativesRankingLoss',
     ...pairBatching(data.pairs.length, settings, 'pairs need at least 2 rows for in-batch negatives'),
-    prepare: async (indices) => ({
-      queries: model.tokenize(indices.map((i) => data.pairs[i]!.query), 'trainData queries'),
-      documents: model.tokenize(indices.map((i) => data.pairs[i]!.document), 'trainData documents'),
-      negatives: hasNegatives ? model.tokenize(indices.map((i) => data.pairs[i]!.negative!), 'trainData negatives') : null,
-      groups: labelsOf(data.groups, indices),
-    }),
-    step: (p) => model.nativeModel.trainPairsStep(p.queries, p.documents, p.negatives, p.groups),
-    truncated: (p) => p.queries.truncated + p.documents.truncated + (p.negatives?.truncated ?? 0),
+    prepare: async (indices) => {
+      const inputs = [
+        model.tokenize(indices.map((i) => data.pairs[i]!.query), 'trainData queries'),
+        model.tokenize(indices.map((i) => data.pairs[i]!.document), 'trainData documents'),
+      ];
+      if (hasNegatives) inputs.push(model.tokenize(indices.map((i) => data.pairs[i]!.negative!), 'trainData negatives'));
+      return { inputs, targets: labelsOf(data.groups, indices), truncated: inputs.reduce((sum, batch) => sum + batch.truncated, 0) };
+    },
   };
 }
 
-interface ScoredBatches {
-  first: NativeBatch & { truncated: number };
-  second: NativeBatch & { truncated: number };
-  scores: Float32Array;
-}
-
-export function scoredPairsTask(model: EmbeddingModel, data: ScoredPairData, settings: BatchSettings): TrainingTask<ScoredBatches> {
+export function scoredPairsTask(model: EmbeddingModel, data: ScoredPairData, settings: BatchSettings): TrainingTask {
   return {
-    loss: 'CosineSimilarityLoss',
     ...pairBatching(data.pairs.length, settings, 'scored pairs need at least 2 rows'),
-    prepare: async (indices) => ({
-      first: model.tokenize(indices.map((i) => data.pairs[i]!.a), 'trainData'),
-      second: model.tokenize(indices.map((i) => data.pairs[i]!.b), 'trainData'),
-      scores: Float32Array.from(indices, (i) => data.pairs[i]!.score),
-    }),
-    step: (p) => model.nativeModel.trainScoredStep(p.first, p.second, p.scores),
-    truncated: (p) => p.first.truncated + p.second.truncated,
+    prepare: async (indices) => {
+      const first = model.tokenize(indices.map((i) => data.pairs[i]!.a), 'trainData');
+      const second = model.tokenize(indices.map((i) => data.pairs[i]!.b), 'trainData');
+      return { inputs: [first, second], targets: Float32Array.from(indices, (i) => data.pairs[i]!.score), truncated: first.truncated + second.truncated };
+    },
   };
 }
 
-export function textTask(model: EmbeddingModel, data: TextData, settings: BatchSettings): TrainingTask<unknown> {
+export function textTask(model: EmbeddingModel, data: TextData, settings: BatchSettings): TrainingTask {
   switch (data.kind) {
     case 'labelled':
-      return labelledTextTask(model, data, settings) as TrainingTask<unknown>;
+      return labelledTextTask(model, data, settings);
     case 'pairs':
-      return textPairsTask(model, data, settings) as TrainingTask<unknown>;
+      return textPairsTask(model, data, settings);
     case 'scored':
-      return scoredPairsTask(model, data, settings) as TrainingTask<unknown>;
+      return scoredPairsTask(model, data, settings);
   }
 }
 
-interface TextImageBatches {
-  texts: EncodedBatch;
-  images: NativeImageBatch;
-  groups: Int32Array;
-}
-
 /** CLIP: each row a matching (text, image) pair; the other rows of the batch are its negatives. */
-export function textImageTask(model: EmbeddingModel, data: TextImageData, settings: BatchSettings): TrainingTask<TextImageBatches> {
+export function textImageTask(model: EmbeddingModel, data: TextImageData, settings: BatchSettings): TrainingTask {
   return {
-    loss: 'CLIPLoss',
     ...pairBatching(data.pairs.length, settings, 'text-image pairs need at least 2 rows for in-batch negatives'),
-    prepare: async (indices) => ({
-      texts: model.tokenize(indices.map((i) => data.pairs[i]!.text), 'trainData texts'),
-      images: await model.loadImages(indices.map((i) => data.pairs[i]!.image)),
-      groups: labelsOf(data.groups, indices),
-    }),
-    step: (p) => model.nativeModel.trainContrastiveStep(p.texts, p.images, p.groups),
-    truncated: (p) => p.texts.truncated,
+    prepare: async (indices) => {
+      const texts = model.tokenize(indices.map((i) => data.pairs[i]!.text), 'trainData texts');
+      const images = await model.loadImages(indices.map((i) => data.pairs[i]!.image));
+      return { inputs: [texts, images], targets: labelsOf(data.groups, indices), truncated: texts.truncated };
+    },
   };
 }

@@ -3,6 +3,8 @@
 #include "embedding_model.h"
 #include "exchange_paths_worker.h"
 #include "load_worker.h"
+#include "losses/loss_registry.h"
+#include "miners/miner_registry.h"
 #include "napi_options.h"
 #include "thread_settings.h"
 
@@ -18,6 +20,12 @@
 
 namespace finetuner {
 namespace {
+
+Napi::Array namesArray(Napi::Env env, const std::vector<std::string>& names) {
+  auto array = Napi::Array::New(env, names.size());
+  for (uint32_t i = 0; i < names.size(); ++i) array.Set(i, names[i]);
+  return array;
+}
 
 // The version of the LibTorch library loaded now, which can differ from the headers the addon was
 // compiled with: show_config() is compiled into the library and lists "TORCH_VERSION=x.y.z".
@@ -73,6 +81,9 @@ Napi::Value FinetunerAddon::RuntimeInfo(const Napi::CallbackInfo& info) {
   result.Set("cudaAvailable", torch::cuda::is_available());
   result.Set("cudaDeviceCount", static_cast<double>(torch::cuda::device_count()));
   result.Set("threads", configuredThreads().load());
+  // What this build registered (losses/*.cc, miners/*.cc): the TypeScript descriptors must name the same.
+  result.Set("losses", namesArray(env, lossRegistry().names()));
+  result.Set("miners", namesArray(env, minerRegistry().names()));
   return result;
 }
 

@@ -1,8 +1,7 @@
 #include "embedding_core.h"
 
-#include "clip_loss.h"
+#include "losses/loss_registry.h"
 #include "optimizer_factory.h"
-#include "pair_losses.h"
 
 #include <cmath>
 #include <cstdio>
@@ -209,6 +208,7 @@ void EmbeddingCore::configureTraining(const TrainingOptions& options) {
               "a CLIP model has no separate trunk: freeze 'image' or 'text' (one tower), or 'none'");
   std::lock_guard<std::mutex> lock(mutex_);
   training_ = options;
+  loss_.reset();
   applyFreezing();
   if (options.keepInitialWeights && initialWeights_.empty()) {
     torch::NoGradGuard noGrad;
@@ -232,61 +232,59 @@ void EmbeddingCore::setLearningRate(double learningRate) {
   for (auto& group : optimizer_->param_groups()) group.options().set_lr(learningRate);
 }
 
-TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, const LossTargets& targets) {
+Loss& EmbeddingCore::lossFor(const std::string& name, const LossOptions& options) {
+  if (!loss_ || name != lossName_ || options != lossOptions_) {
+    LossContext context;
+    context.modality = modality_;
+    context.outputDim = outputDim_;
+    context.device = device_;
+    context.modelParameter = [this](const std::string& parameterName) {
+      for (const auto& parameter : module_.named_parameters(/*recurse=*/true)) {
+        if (parameter.name == parameterName) return parameter.value;
+      }
+      return torch::Tensor();
+    };
+    loss_.reset();
+    loss_ = makeLoss(name, options, context);
+    lossName_ = name;
+    lossOptions_ = options;
+  }
+  return *loss_;
+}
+
+TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, const LossStep& step) {
   TORCH_CHECK(!inputs.empty(), "a training step needs at least one batch");
   std::lock_guard<std::mutex> lock(mutex_);
   TORCH_CHECK(optimizer_, "configureTraining must be called before a training step");
+  Loss& loss = lossFor(step.loss, step.options);
   setTrainingMode(true);
-  // Forwards and the loss under autocast; backward outside it, as autocast intends (the backward ops
-  // follow the types the forward recorded).
-  std::optional<AutocastScope> autocast;
-  autocast.emplace(precision_, device_);
-  std::vector<torch::Tensor> embeddings;
-  for (const auto& input : inputs) embeddings.push_back(run(module_, input));
+  LossBatch batch;
+  batch.targets = step.targets;
+  // Forwards under autocast; backward outside it, as autocast intends (the backward ops follow the
+  // types the forward recorded).
+  {
+    AutocastScope autocast(precision_, device_);
+    for (const auto& input : inputs) {
+      batch.embeddings.push_back(run(module_, input));
+      batch.modalities.push_back(input.modality);
+    }
+  }
   // The loss in float32: under autocast its matmuls (distances, scores, CLIP logits) would run in bf16
   // even on float32 inputs, which cost the image demo 0.036 mAP; outside it, bf16 matches fp32 (< 0.01).
-  autocast.reset();
-  for (auto& embedding : embeddings) embedding = embedding.to(torch::kFloat32);
+  for (auto& embedding : batch.embeddings) embedding = embedding.to(torch::kFloat32);
 
-  torch::Tensor loss;
+  auto value = loss.compute(batch);
   TrainStepResult result;
-  switch (targets.kind) {
-    case LossTargets::Kind::Triplet: {
-      auto mined = TripletMarginLoss(training_->margin, training_->miner)(embeddings[0], targets.values);
-      loss = mined.loss;
-      result.examples = mined.triplets;
-      break;
-    }
-    case LossTargets::Kind::MultipleNegatives:
-      TORCH_CHECK(embeddings.size() == 2 || embeddings.size() == 3, "pairs need queries and documents");
-      loss = multipleNegativesRankingLoss(embeddings[0], embeddings[1],
-                                          embeddings.size() == 3 ? embeddings[2] : torch::Tensor(),
-                                          targets.values, training_->scale);
-      result.examples = embeddings[0].size(0);
-      break;
-    case LossTargets::Kind::CosineSimilarity:
-      TORCH_CHECK(embeddings.size() == 2, "scored pairs need two batches");
-      loss = cosineSimilarityLoss(embeddings[0], embeddings[1], targets.values);
-      result.examples = embeddings[0].size(0);
-      break;
-    case LossTargets::Kind::Contrastive:
-      TORCH_CHECK(modality_ == Modality::TextImage, "the contrastive loss is for CLIP (text-to-image) models");
-      TORCH_CHECK(embeddings.size() == 2 && inputs[0].modality == Modality::Text &&
-                      inputs[1].modality == Modality::Image,
-                  "a contrastive step needs a token batch and an image batch");
-      loss = clipContrastiveLoss(embeddings[0], embeddings[1], logitScaleParameter(), targets.values);
-      result.examples = embeddings[0].size(0);
-      break;
-  }
+  result.examples = value.examples;
   optimizer_->zero_grad();
-  result.loss = loss.item<double>();
+  result.loss = value.loss.item<double>();
   TORCH_CHECK(std::isfinite(result.loss), "the loss is not finite (", result.loss, "): lower the learning rate");
   if (result.examples > 0) {
-    loss.backward();
+    value.loss.backward();
     optimizer_->step();
-    if (modality_ == Modality::TextImage) {
+    {
       torch::NoGradGuard noGrad;
-      logitScaleParameter().clamp_(0.0, kMaxLogitScale);
+      loss.afterStep();
     }
     inference_.reset();
   }

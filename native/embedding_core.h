@@ -3,10 +3,10 @@
 // Workers hold it by shared_ptr, so dispose() on the JS side never frees it under a running worker.
 #pragma once
 
+#include "losses/loss.h"
 #include "model_input.h"
 #include "module_builder.h"
 #include "precision.h"
-#include "triplet_loss.h"
 
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -34,23 +34,16 @@ struct TrainingOptions {
   int64_t trainableLayers = 0;
   std::string layerPrefix;  // e.g. "encoder.layer." for BERT
   int64_t numLayers = 0;
-  double margin = 0.2;
-  Miner miner = Miner::BatchHard;
-  double scale = 20.0;  // MultipleNegativesRankingLoss
   // Keep a copy of the weights as they were before training, for WiSE-FT (interpolateWeights).
   bool keepInitialWeights = false;
 };
 
-// What a training step optimises; the inputs it comes with are listed per kind.
-struct LossTargets {
-  enum class Kind {
-    Triplet,            // inputs: {items}; labels
-    MultipleNegatives,  // inputs: {queries, documents[, negatives]}; groups
-    CosineSimilarity,   // inputs: {first, second}; scores
-    Contrastive,        // CLIP; inputs: {texts, images}; groups
-  };
-  Kind kind = Kind::Triplet;
-  torch::Tensor values;  // labels, groups or scores
+// What a training step optimises: a loss of the registry (losses/loss_registry.h) by name, its options,
+// and one target per row (int64 labels or group ids, or float32 scores; on the CPU, owned).
+struct LossStep {
+  std::string loss;
+  LossOptions options;
+  torch::Tensor targets;
 };
 
 struct TrainStepResult {
@@ -76,7 +69,8 @@ class EmbeddingCore {
   void configureTraining(const TrainingOptions& options);
   // Learning-rate schedules are driven from JS step by step; this keeps the optimizer's state.
   void setLearningRate(double learningRate);
-  TrainStepResult trainStep(const std::vector<ModelInput>& inputs, const LossTargets& targets);
+  // Inputs in the order the loss takes them (e.g. queries, documents[, negatives]).
+  TrainStepResult trainStep(const std::vector<ModelInput>& inputs, const LossStep& step);
   void save(const std::string& path);
   // WiSE-FT (Wortsman et al. 2022): weights = (1 - alpha) * initial + alpha * fine-tuned. Needs
   // keepInitialWeights in configureTraining before the first step.
@@ -102,6 +96,7 @@ class EmbeddingCore {
   bool isFrozen(const std::string& parameterName) const;
   bool supports(Modality input) const;
   torch::Tensor logitScaleParameter();
+  Loss& lossFor(const std::string& name, const LossOptions& options);
 
   std::mutex mutex_;
   torch::jit::Module module_;
@@ -111,6 +106,11 @@ class EmbeddingCore {
   std::optional<TrainingOptions> training_;
   std::atomic<Precision> precision_{Precision::Float32};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  // The loss of the last step, kept while its name and options stay the same (a loss may hold state);
+  // dropped by configureTraining.
+  std::unique_ptr<Loss> loss_;
+  std::string lossName_;
+  LossOptions lossOptions_;
   // name -> weights before the first training step (only with keepInitialWeights).
   std::vector<std::pair<std::string, torch::Tensor>> initialWeights_;
   // A frozen, inference-optimised copy for encode (conv-BN folding, constant weights): built on first

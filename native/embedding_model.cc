@@ -3,6 +3,7 @@
 #include "addon.h"
 #include "encode_worker.h"
 #include "interpolate_worker.h"
+#include "losses/loss_registry.h"
 #include "napi_options.h"
 #include "save_worker.h"
 #include "train_step_worker.h"
@@ -10,21 +11,42 @@
 namespace finetuner {
 namespace {
 
-// Labels, groups and scores are one number per row: copying them is simpler than holding a reference.
-torch::Tensor rowValues(const Napi::Value& value, const char* name, napi_typedarray_type type, int64_t rows) {
+// Labels, group ids and scores are one number per row: copying them is simpler than holding a reference.
+// An Int32Array becomes int64 ids, a Float32Array float32 scores; each loss checks it got the kind it takes.
+torch::Tensor targetValues(const Napi::Value& value, int64_t rows) {
   Napi::Env env = value.Env();
-  const char* typeName = type == napi_int32_array ? "an Int32Array" : "a Float32Array";
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
-    throwTypeError(env, std::string(name) + " must be " + typeName);
-  }
+  bool ids = value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array;
+  bool scores = value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
+  if (!ids && !scores) throwTypeError(env, "targets must be an Int32Array (labels or group ids) or a Float32Array (scores)");
   auto array = value.As<Napi::TypedArray>();
   if (static_cast<int64_t>(array.ElementLength()) != rows) {
-    throwRangeError(env, std::string(name) + " has " + std::to_string(array.ElementLength()) + " entries for " +
-                             std::to_string(rows) + " rows");
+    throwRangeError(env, "targets has " + std::to_string(array.ElementLength()) + " entries for " + std::to_string(rows) + " rows");
   }
   void* data = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-  if (type == napi_int32_array) return torch::from_blob(data, {rows}, torch::kInt32).to(torch::kInt64);
+  if (ids) return torch::from_blob(data, {rows}, torch::kInt32).to(torch::kInt64);
   return torch::from_blob(data, {rows}, torch::kFloat32).clone();
+}
+
+// { name: number | string }; undefined is no options.
+LossOptions lossOptionsFromJs(const Napi::Value& value) {
+  Napi::Env env = value.Env();
+  LossOptions options;
+  if (value.IsUndefined()) return options;
+  if (!value.IsObject() || value.IsArray()) throwTypeError(env, "lossOptions must be an object of numbers and strings");
+  auto object = value.As<Napi::Object>();
+  auto names = object.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+    Napi::Value option = object.Get(name);
+    if (option.IsNumber()) {
+      options.set(name, option.As<Napi::Number>().DoubleValue());
+    } else if (option.IsString()) {
+      options.set(name, option.As<Napi::String>().Utf8Value());
+    } else {
+      throwTypeError(env, "lossOptions." + name + " must be a number or a string");
+    }
+  }
+  return options;
 }
 
 int64_t optionalInteger(const Napi::Object& options, const char* key, int64_t fallback) {
@@ -41,9 +63,6 @@ Napi::Function EmbeddingModel::DefineClass(Napi::Env env) {
           InstanceMethod<&EmbeddingModel::ConfigureTraining>("configureTraining"),
           InstanceMethod<&EmbeddingModel::SetLearningRate>("setLearningRate"),
           InstanceMethod<&EmbeddingModel::TrainStep>("trainStep"),
-          InstanceMethod<&EmbeddingModel::TrainPairsStep>("trainPairsStep"),
-          InstanceMethod<&EmbeddingModel::TrainScoredStep>("trainScoredStep"),
-          InstanceMethod<&EmbeddingModel::TrainContrastiveStep>("trainContrastiveStep"),
           InstanceMethod<&EmbeddingModel::InterpolateWeights>("interpolateWeights"),
           InstanceMethod<&EmbeddingModel::LogitScale>("logitScale"),
           InstanceMethod<&EmbeddingModel::SetPrecision>("setPrecision"),
@@ -116,12 +135,7 @@ Napi::Value EmbeddingModel::ConfigureTraining(const Napi::CallbackInfo& info) {
   training.trainableLayers = optionalInteger(options, "trainableLayers", 0);
   training.numLayers = optionalInteger(options, "numLayers", 0);
   if (!options.Get("layerPrefix").IsUndefined()) training.layerPrefix = stringField(options, "layerPrefix");
-  training.margin = numberField(options, "margin");
-  if (!options.Get("scale").IsUndefined()) training.scale = numberField(options, "scale");
-  callGuarded(env, [&] {
-    training.miner = parseMiner(stringField(options, "miner"));
-    core->configureTraining(training);
-  });
+  callGuarded(env, [&] { core->configureTraining(training); });
   return env.Undefined();
 }
 
@@ -134,51 +148,30 @@ Napi::Value EmbeddingModel::SetLearningRate(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value EmbeddingModel::QueueTrainStep(const Napi::CallbackInfo& info, std::vector<InputBatch> batches,
-                                           LossTargets targets) {
-  auto core = requireCore(info.Env());
-  for (const auto& batch : batches) {
-    if (batch.rows() != batches.front().rows()) throwRangeError(info.Env(), "every batch of a step needs the same rows");
+Napi::Value EmbeddingModel::TrainStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto core = requireCore(env);
+  if (!info[0].IsArray() || info[0].As<Napi::Array>().Length() == 0) {
+    throwTypeError(env, "trainStep needs an array of input batches");
   }
-  auto* worker = new TrainStepWorker(info.Env(), std::move(core), std::move(batches), std::move(targets),
-                                     info.This().As<Napi::Object>());
+  auto array = info[0].As<Napi::Array>();
+  std::vector<InputBatch> batches;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    std::string name = "batches[" + std::to_string(i) + "]";
+    batches.push_back(InputBatch::FromJs(array.Get(i), name.c_str()));
+    if (batches.back().rows() != batches.front().rows()) throwRangeError(env, "every batch of a step needs the same rows");
+  }
+  LossStep step;
+  step.targets = targetValues(info[1], batches.front().rows());
+  if (!info[2].IsString()) throwTypeError(env, "trainStep needs the loss name");
+  step.loss = info[2].As<Napi::String>().Utf8Value();
+  if (!lossRegistry().has(step.loss)) {
+    throwTypeError(env, "unknown loss '" + step.loss + "': use " + lossRegistry().joinedNames());
+  }
+  step.options = lossOptionsFromJs(info[3]);
+  auto* worker = new TrainStepWorker(env, std::move(core), std::move(batches), std::move(step), info.This().As<Napi::Object>());
   worker->Queue();
   return worker->Promise();
-}
-
-Napi::Value EmbeddingModel::TrainStep(const Napi::CallbackInfo& info) {
-  std::vector<InputBatch> batches;
-  batches.push_back(InputBatch::FromJs(info[0], "batch"));
-  LossTargets targets{LossTargets::Kind::Triplet, rowValues(info[1], "labels", napi_int32_array, batches[0].rows())};
-  return QueueTrainStep(info, std::move(batches), std::move(targets));
-}
-
-Napi::Value EmbeddingModel::TrainPairsStep(const Napi::CallbackInfo& info) {
-  std::vector<InputBatch> batches;
-  batches.push_back(InputBatch::FromJs(info[0], "queries"));
-  batches.push_back(InputBatch::FromJs(info[1], "documents"));
-  if (!info[2].IsNull() && !info[2].IsUndefined()) batches.push_back(InputBatch::FromJs(info[2], "negatives"));
-  LossTargets targets{LossTargets::Kind::MultipleNegatives,
-                      rowValues(info[3], "groups", napi_int32_array, batches[0].rows())};
-  return QueueTrainStep(info, std::move(batches), std::move(targets));
-}
-
-Napi::Value EmbeddingModel::TrainScoredStep(const Napi::CallbackInfo& info) {
-  std::vector<InputBatch> batches;
-  batches.push_back(InputBatch::FromJs(info[0], "first"));
-  batches.push_back(InputBatch::FromJs(info[1], "second"));
-  LossTargets targets{LossTargets::Kind::CosineSimilarity,
-                      rowValues(info[2], "scores", napi_float32_array, batches[0].rows())};
-  return QueueTrainStep(info, std::move(batches), std::move(targets));
-}
-
-Napi::Value EmbeddingModel::TrainContrastiveStep(const Napi::CallbackInfo& info) {
-  std::vector<InputBatch> batches;
-  batches.push_back(InputBatch::FromJs(info[0], "texts"));
-  batches.push_back(InputBatch::FromJs(info[1], "images"));
-  LossTargets targets{LossTargets::Kind::Contrastive,
-                      rowValues(info[2], "groups", napi_int32_array, batches[0].rows())};
-  return QueueTrainStep(info, std::move(batches), std::move(targets));
 }
 
 Napi::Value EmbeddingModel::InterpolateWeights(const Napi::CallbackInfo& info) {

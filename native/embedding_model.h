@@ -26,14 +26,10 @@ class EmbeddingModel : public Napi::ObjectWrap<EmbeddingModel> {
   Napi::Value ConfigureTraining(const Napi::CallbackInfo& info);
   Napi::Value SetLearningRate(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
-  Napi::Value TrainPairsStep(const Napi::CallbackInfo& info);
-  Napi::Value TrainScoredStep(const Napi::CallbackInfo& info);
-  Napi::Value TrainContrastiveStep(const Napi::CallbackInfo& info);
   Napi::Value InterpolateWeights(const Napi::CallbackInfo& info);
   Napi::Value LogitScale(const Napi::CallbackInfo& info);
   Napi::Value SetPrecision(const Napi::CallbackInfo& info);
   Napi::Value GetPrecision(const Napi::CallbackInfo& info);
-  Napi::Value QueueTrainStep(const Napi::CallbackInfo& info, std::vector<InputBatch> batches, LossTargets targets);
   Napi::Value Save(const Napi::CallbackInfo& info);
   Napi::Value ParameterCount(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);

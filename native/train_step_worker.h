@@ -1,4 +1,6 @@
-// One optimisation step (forward of every batch, loss, backward, optimizer step) off the event loop.
+// One optimisation step (forward of every batch, loss, backward, optimizer step) off the event loop, for
+// any loss of the registry: the batches stay in JS memory (held by InputBatch), the targets and the loss
+// name and options were copied when the step was queued.
 #pragma once
 
 #include "embedding_core.h"
@@ -12,15 +14,15 @@ namespace finetuner {
 class TrainStepWorker : public PromiseWorker {
  public:
   TrainStepWorker(Napi::Env env, std::shared_ptr<EmbeddingCore> core, std::vector<InputBatch> batches,
-                  LossTargets targets, Napi::Object owner)
+                  LossStep step, Napi::Object owner)
       : PromiseWorker(env, "finetuner:trainStep"), core_(std::move(core)), batches_(std::move(batches)),
-        targets_(std::move(targets)), owner_(Napi::Persistent(owner)) {}
+        step_(std::move(step)), owner_(Napi::Persistent(owner)) {}
 
  protected:
   void Run() override {
     std::vector<ModelInput> inputs;
     for (const auto& batch : batches_) inputs.push_back(batch.input());
-    result_ = core_->trainStep(inputs, targets_);
+    result_ = core_->trainStep(inputs, step_);
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -33,7 +35,7 @@ class TrainStepWorker : public PromiseWorker {
  private:
   std::shared_ptr<EmbeddingCore> core_;
   std::vector<InputBatch> batches_;
-  LossTargets targets_;
+  LossStep step_;
   Napi::ObjectReference owner_;
   TrainStepResult result_;
 };

@@ -172,7 +172,7 @@ with torch.no_grad():
     const model = await loadModel(resnetDir, { device: 'cpu', imageSize: 64 });
     try {
       model.nativeModel.configureTraining({
-        optimizer: 'sgd', learningRate: 1e-3, weightDecay: 0, momentum: 0.9, freeze: 'none', margin: 0.2, miner: 'batch-hard',
+        optimizer: 'sgd', learningRate: 1e-3, weightDecay: 0, momentum: 0.9, freeze: 'none',
       });
       const batch = await model.loadImages(syntheticImages(8, 4, 64, 5).map((i) => i.image));
       const labels = Int32Array.from({ length: 32 }, (_, i) => Math.floor(i / 4));
@@ -184,7 +184,7 @@ with torch.no_grad():
         last = now;
       }, 5);
       const started = performance.now();
-      for (let i = 0; i < 3; i++) await model.nativeModel.trainStep(batch, labels);
+      for (let i = 0; i < 3; i++) await model.nativeModel.trainStep([batch], labels, 'TripletMarginLoss', { margin: 0.2, miner: 'batch-hard' });
       const elapsed = performance.now() - started;
       clearInterval(timer);
       // The steps must take long enough for the measurement to mean something.

@@ -143,10 +143,10 @@ describe('bf16 training', () => {
     const model = await loadModel(textDir, { device: 'cpu', precision: 'bf16' });
     try {
       const native = model.nativeModel;
-      native.configureTraining({ optimizer: 'adam', learningRate: 1e-3, weightDecay: 0, momentum: 0.9, freeze: 'none', margin: 0.2, miner: 'batch-hard', scale: 20 });
+      native.configureTraining({ optimizer: 'adam', learningRate: 1e-3, weightDecay: 0, momentum: 0.9, freeze: 'none' });
       const queries = model.tokenize(texts.slice(0, 8));
       const documents = model.tokenize(texts.slice(8, 16));
-      const { loss } = await native.trainPairsStep(queries, documents, null, Int32Array.from({ length: 8 }, (_, i) => i));
+      const { loss } = await native.trainStep([queries, documents], Int32Array.from({ length: 8 }, (_, i) => i), 'MultipleNegativesRankingLoss', { scale: 20 });
       expect(Number.isFinite(loss)).toBe(true);
       expect(loss).toBeGreaterThan(0);
     } finally {
@@ -158,9 +158,9 @@ describe('bf16 training', () => {
     const model = await loadModel(clipDir, { device: 'cpu', precision: 'bf16' });
     try {
       const native = model.nativeModel;
-      native.configureTraining({ optimizer: 'adam', learningRate: 1e-3, weightDecay: 0, momentum: 0.9, freeze: 'none', margin: 0.2, miner: 'batch-hard' });
+      native.configureTraining({ optimizer: 'adam', learningRate: 1e-3, weightDecay: 0, momentum: 0.9, freeze: 'none' });
       const images = pixels(8, model.preprocessing.crop, 4);
-      const { loss } = await native.trainContrastiveStep(model.tokenize(texts.slice(0, 8)), images, Int32Array.from({ length: 8 }, (_, i) => i));
+      const { loss } = await native.trainStep([model.tokenize(texts.slice(0, 8)), images], Int32Array.from({ length: 8 }, (_, i) => i), 'CLIPLoss');
       expect(Number.isFinite(loss)).toBe(true);
       expect(loss).toBeGreaterThan(0);
     } finally {

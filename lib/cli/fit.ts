@@ -8,10 +8,11 @@ import {
   DEVICE_OPTION, DEVICES, PRECISIONS, PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, integerOption, note, numberOption, out, requiredString,
   type Command,
 } from './command.js';
+import { LOSS_NAMES } from '../losses/index.js';
+import { LOSS_CLI_NAMES, LOSS_FLAGS, lossesHelp, readLossFlags } from './lossOptions.js';
 import { checkModalityOptions, peekModelDir } from './modelDir.js';
 import { PhasedProgress, round4 } from './progressBars.js';
 
-const LOSSES = ['TripletMarginLoss', 'MultipleNegativesRankingLoss', 'CosineSimilarityLoss', 'CLIPLoss'] as const;
 const POOLINGS = ['avg', 'max', 'gem', 'mean', 'cls'] as const;
 const IMAGE_POOLINGS: readonly string[] = ['avg', 'max', 'gem'];
 const TEXT_POOLINGS: readonly string[] = ['mean', 'cls', 'max'];
@@ -21,17 +22,17 @@ export const fitCommand: Command = {
   summary: 'Fine-tune an embedding model on labelled images, or on labelled texts, text pairs or scored text pairs.',
   usage: ['fit --model DIR --train-data CSV --output-dir DIR [options]'],
   details:
-    'CSV files have a header row. Image models: an image path (relative to the CSV) and its label per row,\n' +
-    'trained with a mined TripletMarginLoss. Text models, by the columns:\n' +
-    '  text,label                 labelled texts       TripletMarginLoss (mined)\n' +
-    '  query,document[,negative]  query-document pairs MultipleNegativesRankingLoss (in-batch negatives)\n' +
-    '  text1,text2,score          scores in [0, 1]     CosineSimilarityLoss\n' +
-    'CLIP (text-to-image) models: text,image rows, each a matching pair, trained with CLIPLoss (symmetric\n' +
-    'contrastive loss, learned temperature; default learning rate 1e-5); --freeze-tower and --wise-ft apply.\n' +
-    'The loss follows from the data (--loss only confirms it). --model is a backbone from `finetuner\n' +
-    'export` or a model saved by an earlier fit. The fine-tuned model is written to --output-dir (replacing\n' +
-    'a model directory there) and loads with `--model DIR` in encode and eval, or torch.jit.load(DIR/model.pt)\n' +
-    'in Python.',
+    'CSV files have a header row; the columns say what the data is:\n' +
+    '  image models  image,label                 labelled images (image paths relative to the CSV)\n' +
+    '  text models   text,label                  labelled texts\n' +
+    '                query,document[,negative]   query-document pairs\n' +
+    '                text1,text2,score           scored pairs, score in [0, 1]\n' +
+    '  CLIP models   text,image                  text-image pairs, each row a matching pair (default\n' +
+    '                                            learning rate 1e-5; --freeze-tower and --wise-ft apply)\n' +
+    `${lossesHelp()}\n` +
+    '--model is a backbone from `finetuner export` or a model saved by an earlier fit. The fine-tuned model\n' +
+    'is written to --output-dir (replacing a model directory there) and loads with `--model DIR` in encode\n' +
+    'and eval, or torch.jit.load(DIR/model.pt) in Python.',
   options: {
     model: { type: 'string', value: 'DIR', description: 'exported backbone or saved model directory', required: true },
     'train-data': { type: 'string', value: 'CSV', description: 'training data: labelled images, or texts as above', required: true },
@@ -49,7 +50,8 @@ export const fitCommand: Command = {
       default: '32',
     },
     'num-items-per-class': { type: 'string', value: 'N', description: 'labelled data: items of each class in a batch', default: '4' },
-    loss: { type: 'string', value: 'L', description: `${LOSSES.join(', ')}; must match the data`, default: 'from the data' },
+    loss: { type: 'string', value: 'L', description: `${LOSS_NAMES.join(', ')}; must take the data`, default: 'from the data' },
+    ...LOSS_FLAGS,
     'learning-rate': { type: 'string', value: 'X', description: 'optimizer learning rate', default: '1e-4; CLIP 1e-5' },
     scheduler: { type: 'string', value: 'S', description: `learning-rate schedule: ${SCHEDULER_NAMES.join(', ')}`, default: 'constant' },
     'warmup-steps': { type: 'string', value: 'N', description: 'steps of linear learning-rate warm-up', default: '0' },
@@ -58,9 +60,6 @@ export const fitCommand: Command = {
     power: { type: 'string', value: 'P', description: 'polynomial: degree of the decay', default: '1' },
     'end-learning-rate': { type: 'string', value: 'LR', description: 'polynomial: the rate at the last step', default: '1e-7' },
     optimizer: { type: 'string', value: 'O', description: 'adam, adamw or sgd', default: 'adam' },
-    miner: { type: 'string', value: 'M', description: 'triplet mining in a batch: batch-hard, semi-hard or all', default: 'batch-hard' },
-    margin: { type: 'string', value: 'X', description: 'triplet margin on L2 distances', default: '0.2' },
-    scale: { type: 'string', value: 'X', description: 'MultipleNegativesRankingLoss: scale of the cosine similarities', default: '20' },
     'weight-decay': { type: 'string', value: 'X', description: 'optimizer weight decay', default: '0' },
     freeze: { type: 'boolean', description: 'freeze the backbone; train only the projection head (use with --output-dim)' },
     'freeze-tower': { type: 'string', value: 'T', description: 'CLIP models: freeze the image or the text tower' },
@@ -139,10 +138,8 @@ export const fitCommand: Command = {
       power: numberOption(args, 'power', { min: 0, minExclusive: true }),
       endLearningRate: numberOption(args, 'end-learning-rate', { min: 0, minExclusive: true }),
       optimizer: choiceOption(args, 'optimizer', ['adam', 'adamw', 'sgd'] as const),
-      miner: choiceOption(args, 'miner', ['batch-hard', 'semi-hard', 'all'] as const),
-      margin: numberOption(args, 'margin', { min: 0, minExclusive: true }),
-      scale: numberOption(args, 'scale', { min: 0, minExclusive: true }),
-      loss: choiceOption(args, 'loss', LOSSES),
+      ...readLossFlags(args),
+      loss: choiceOption(args, 'loss', LOSS_NAMES),
       weightDecay: numberOption(args, 'weight-decay', { min: 0 }),
       freeze: freezeTower ?? (trainableLayers !== undefined ? { trainableLayers } : flag(args, 'freeze')),
       wiseFt: numberOption(args, 'wise-ft', { min: 0, max: 1 }),
@@ -205,7 +202,7 @@ const CLI_NAMES: Record<string, string> = {
   trainableLayers: '--trainable-layers',
   wiseFt: '--wise-ft',
   loss: '--loss',
-  scale: '--scale',
+  ...LOSS_CLI_NAMES,
   pooling: '--pooling',
   trainData: '--train-data',
   evalData: '--eval-data',

@@ -1,0 +1,61 @@
+// Every loss fit() can train with, listed once: fit(), lib/trainingTasks.ts, the CLI and its --help, and
+// the `Loss` type all read this list, and test/losses.test.ts checks that it names exactly the losses
+// and miners the native registries hold. Adding a loss: its native file (native/losses/), a descriptor
+// file here and its line below, a test, and a README row (docs/DESIGN.md, "Adding a loss").
+import { clipLoss } from './clipLoss.js';
+import { cosineSimilarityLoss } from './cosineSimilarityLoss.js';
+import { checkLossOption, type LossData, type LossDescriptor, type LossOptionSpec, type LossOptionValues } from './descriptor.js';
+import { multipleNegativesRankingLoss } from './multipleNegativesRankingLoss.js';
+import { tripletMarginLoss } from './tripletMarginLoss.js';
+
+export { MINERS, MINER_NAMES, type Miner } from './miners.js';
+export { checkLossOption, LOSS_DATA_NAMES, numberRange, type LossData, type LossDescriptor, type LossOptionSpec, type LossOptionValues } from './descriptor.js';
+
+/** In the order --help and the README list them; the first loss listed for a kind of data is its default. */
+export const LOSSES = [tripletMarginLoss, multipleNegativesRankingLoss, cosineSimilarityLoss, clipLoss] as const;
+
+export type Loss = (typeof LOSSES)[number]['name'];
+
+export const LOSS_NAMES: readonly Loss[] = LOSSES.map((loss) => loss.name);
+
+type AnyLossOption = (typeof LOSSES)[number]['options'][number];
+type OptionValue<O> = O extends { kind: 'number' } ? number : O extends { choices: readonly (infer C)[] } ? C : never;
+
+/** The options of every loss, as fit() takes them; each loss reads its own (defaults in the README). */
+export type LossOptions = { [O in AnyLossOption as O['name']]?: OptionValue<O> };
+
+/** Each option name once, with the losses that take it (for the CLI's flags and messages). */
+export function lossOptionOwners(): Map<string, { option: LossOptionSpec; losses: Loss[] }> {
+  const owners = new Map<string, { option: LossOptionSpec; losses: Loss[] }>();
+  for (const loss of LOSSES) {
+    for (const option of loss.options as readonly LossOptionSpec[]) {
+      const entry = owners.get(option.name) ?? { option, losses: [] };
+      entry.losses.push(loss.name);
+      owners.set(option.name, entry);
+    }
+  }
+  return owners;
+}
+
+export function lossDescriptor(name: Loss): LossDescriptor {
+  return LOSSES.find((loss) => loss.name === name)!;
+}
+
+/** The losses that train on `data`, its default first. */
+export function lossesFor(data: LossData): LossDescriptor[] {
+  return LOSSES.filter((loss) => loss.data === data);
+}
+
+/**
+ * The options `loss` crosses to native code with: every one it takes, given or defaulted, checked. An
+ * option of another loss that was given is an error (it would otherwise be silently ignored).
+ */
+export function resolveLossOptions(loss: LossDescriptor, options: object): LossOptionValues {
+  const given = options as Readonly<Record<string, unknown>>;
+  for (const [name, { losses }] of lossOptionOwners()) {
+    if (given[name] !== undefined && !loss.options.some((option) => option.name === name)) {
+      throw new TypeError(`option '${name}' is for ${losses.join(' and ')}; this training uses ${loss.name}`);
+    }
+  }
+  return Object.fromEntries(loss.options.map((option) => [option.name, checkLossOption(option, given[option.name])]));
+}

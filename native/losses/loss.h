@@ -1,0 +1,57 @@
+// What every loss is: a formula over the embeddings of one training step. A loss lives in its own file
+// under native/losses/ and registers itself by name (loss_registry.h); the training step
+// (EmbeddingCore::trainStep) knows no loss by name. Instances are kept across steps while the loss name
+// and options stay the same, so a loss may hold state.
+#pragma once
+
+#include "loss_options.h"
+#include "module_builder.h"
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace finetuner {
+
+// One training step as a loss sees it.
+struct LossBatch {
+  // One N x D float32 tensor per input batch of the step, in the order the caller passed them (e.g.
+  // queries, documents[, negatives]); attached to the graph.
+  std::vector<torch::Tensor> embeddings;
+  std::vector<Modality> modalities;  // of each input batch
+  // N values on the CPU: int64 labels or group ids (from an Int32Array), or float32 scores.
+  torch::Tensor targets;
+};
+
+struct LossValue {
+  torch::Tensor loss;  // scalar, attached to the graph
+  // Examples that contributed: mined triplets, or pairs. With none, the step skips backward.
+  int64_t examples = 0;
+};
+
+// What a loss may learn about the model it trains, when it is built.
+struct LossContext {
+  Modality modality = Modality::Image;
+  int64_t outputDim = 0;  // embedding width (for losses that hold per-class weights)
+  torch::Device device = torch::kCPU;
+  // A parameter the model holds, by its full name (CLIP's "clip.logit_scale"), or an undefined tensor.
+  // The tensor is the model's own: the optimizer trains it with the rest of the model.
+  std::function<torch::Tensor(const std::string& name)> modelParameter;
+};
+
+class Loss {
+ public:
+  virtual ~Loss() = default;
+  // Checks that the batch is what this loss takes (inputs, modalities, targets) with a message that
+  // names the loss.
+  virtual LossValue compute(const LossBatch& batch) = 0;
+  // After each optimizer step, without gradients: keeps parameters in range (CLIP clamps its temperature).
+  virtual void afterStep() {}
+};
+
+using LossFactory = std::function<std::unique_ptr<Loss>(const LossOptions& options, const LossContext& context)>;
+
+}  // namespace finetuner
