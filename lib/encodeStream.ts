@@ -9,7 +9,7 @@
 import type { ImageInput } from './data/images.js';
 import { batchError, encodePipeline, noop, raceAbort, type EncodeJob, type Embeddings, type JobSource } from './encodePipeline.js';
 import { rethrowWithCallerStack } from './errors.js';
-import { modalityNamed, type InputKindUnit } from './modalities/index.js';
+import { INPUT_KINDS, modalityNamed, type InputKindUnit } from './modalities/index.js';
 import type { EncodingModel } from './modalities/modality.js';
 import { NpyWriter, type NpyWriterResult } from './npyWriter.js';
 
@@ -80,8 +80,8 @@ function integerOption(value: unknown, option: string, minimum: number, fallback
 }
 
 function resolveKind(model: EncodingModel, kind: unknown): InputKindUnit {
-  if (kind !== undefined && kind !== 'text' && kind !== 'image') {
-    throw new TypeError(`option 'kind' must be 'text' or 'image', got ${JSON.stringify(kind)}`);
+  if (kind !== undefined && !INPUT_KINDS.some((unit) => unit.kind === kind)) {
+    throw new TypeError(`option 'kind' must be ${INPUT_KINDS.map((unit) => `'${unit.kind}'`).join(' or ')}, got ${JSON.stringify(kind)}`);
   }
   const modality = modalityNamed(model.modality);
   if (modality.inputs.length > 1 && kind === undefined) {
@@ -199,7 +199,7 @@ async function* encodeRows(model: EncodingModel, source: StreamSource, s: Settin
   for await (const { job, data, truncated: cut } of encodePipeline(model, streamJobs(model, new SourceReader(source), s), s)) {
     done += job.count;
     truncated += cut;
-    s.onProgress?.(s.kind.kind === 'text' ? { done, truncated } : { done });
+    s.onProgress?.(s.kind.truncates ? { done, truncated } : { done });
     yield { start: job.start, rows: job.count, dim, data };
   }
 }

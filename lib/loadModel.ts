@@ -1,6 +1,7 @@
 // loadModel(dir): an exported backbone (finetuner.json format "finetuner-backbone") becomes an
-// embedding model here, its head removed and replaced by pooling, an optional projection and L2
-// normalisation in C++; a saved embedding model (format "finetuner-embedding") loads as it was saved.
+// embedding model, built by its modality (lib/modalities/): head removed and replaced by pooling, an
+// optional projection and L2 normalisation in C++; a saved embedding model (format "finetuner-embedding")
+// loads as it was saved, its modality restoring the JS side (tokenizer, image size).
 
 import { join, resolve } from 'node:path';
 import type { NativeBinding, NativeDevice } from './binding.js';

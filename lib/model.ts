@@ -15,7 +15,7 @@ import {
 } from './encodeStream.js';
 import { rethrowWithCallerStack } from './errors.js';
 import { METADATA_FILE, type EmbeddingMetadata, type ImagePreprocessing } from './metadata.js';
-import { modalityNamed, type EmbeddingModality, type InputKind, type InputKindUnit } from './modalities/index.js';
+import { inputKindNamed, modalityNamed, type EmbeddingModality, type InputKind, type InputKindUnit } from './modalities/index.js';
 import { resolvePrecision, type Precision, type ResolvedPrecision } from './precision.js';
 import type { EncodedBatch, TextTokenizer } from './text/tokenizer.js';
 
@@ -221,7 +221,7 @@ export class EmbeddingModel {
   /** The input kind `kind` of this model's modality; refuses a kind it does not embed. */
   private inputKind(kind: InputKind): InputKindUnit {
     const unit = this.unit.inputs.find((input) => input.kind === kind);
-    if (!unit) throw new Error(`${this.name} is ${this.unit.described} model: it cannot encode ${kind === 'image' ? 'images' : 'texts'}`);
+    if (!unit) throw new Error(`${this.name} is ${this.unit.described} model: it cannot encode ${inputKindNamed(kind).plural}`);
     return unit;
   }
 

@@ -21,6 +21,7 @@ export const imageInput: InputKindUnit = {
   plural: 'images',
   arrayDescribed: 'images (paths, Buffers or raw pixels)',
   progressUnit: 'img',
+  truncates: false,
   modelsLabel: 'image',
 
   async prepareItems(model, items, start) {

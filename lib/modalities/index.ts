@@ -11,7 +11,7 @@ import { textImageModality } from './textImage.js';
 export type { EmbeddingModality, InputKind, InputKindUnit, Modality } from './modality.js';
 
 export const MODALITIES: readonly EmbeddingModality[] = [imageModality, textModality, textImageModality];
-export const INPUT_KINDS: readonly InputKindUnit[] = [imageInput, textInput];
+export const INPUT_KINDS: readonly InputKindUnit[] = [textInput, imageInput];
 
 export function modalityNamed(name: Modality): EmbeddingModality {
   const modality = MODALITIES.find((m) => m.name === name);

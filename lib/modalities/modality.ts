@@ -45,6 +45,8 @@ export interface InputKindUnit {
   readonly arrayDescribed: string;
   /** Progress bars' unit: 'img', 'text'. */
   readonly progressUnit: string;
+  /** Whether inputs can be truncated (texts, to the model's maximum length): progress then counts them. */
+  readonly truncates: boolean;
   /** A model of a single modality of this kind, in messages: 'image', 'text (transformer)'. */
   readonly modelsLabel: string;
   /**

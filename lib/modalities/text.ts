@@ -50,6 +50,7 @@ export const textInput: InputKindUnit = {
   plural: 'texts',
   arrayDescribed: 'strings',
   progressUnit: 'text',
+  truncates: true,
   modelsLabel: 'text (transformer)',
 
   async prepareItems(model, items, start) {
