@@ -39,23 +39,22 @@ std::string runtimeTorchVersion() {
   return config.substr(start, end - start);
 }
 
+// The shared fields here; the modality reads its own (pooling, trunk, pixel normalisation...).
 EmbeddingModuleSpec readBuildSpec(const Napi::Object& options) {
+  Napi::Env env = options.Env();
   EmbeddingModuleSpec spec;
-  spec.modality = callGuarded(options.Env(), [&] { return parseModality(stringField(options, "modality")); });
-  if (spec.modality != Modality::TextImage) {  // CLIP's towers pool by themselves
-    spec.pooling = callGuarded(options.Env(), [&] { return parsePooling(stringField(options, "pooling"), spec.modality); });
-  }
+  const auto* modality = callGuarded(env, [&] { return &modalityNamed(stringField(options, "modality")); });
+  spec.modality = modality->id();
+  BuildOptionReader reader{
+      [&](const char* key) { return stringField(options, key); },
+      [&](const char* key) { return numberField(options, key); },
+      [&](const char* key) { return stringArrayField(options, key); },
+      [&](const char* key) { return numberArrayField(options, key); },
+  };
+  callGuarded(env, [&] { modality->readSpec(reader, spec); });
   spec.embeddingDim = static_cast<int64_t>(numberField(options, "embeddingDim"));
   spec.outputDim = static_cast<int64_t>(numberField(options, "outputDim"));
   spec.normalize = boolField(options, "normalize");
-  if (spec.modality == Modality::Image) {
-    spec.trunk = stringArrayField(options, "trunk");
-    spec.gemP = numberField(options, "gemP");
-  }
-  if (spec.modality != Modality::Text) {
-    spec.mean = numberArrayField(options, "mean");
-    spec.std = numberArrayField(options, "std");
-  }
   spec.seed = static_cast<uint64_t>(numberField(options, "seed"));
   return spec;
 }

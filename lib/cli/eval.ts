@@ -4,7 +4,8 @@ import type { RetrievalMetrics } from '../metrics.js';
 import type { EvaluationResult } from '../evaluate.js';
 import { formatTable } from '../table.js';
 import { ENCODING_OPTIONS, DEVICES, PRECISIONS, choiceOption, existingFile, flag, integerOption, out, requiredString, type Command } from './command.js';
-import { checkModalityOptions, peekModelDir } from './modelDir.js';
+import { checkModelFlags, peekModelDir } from './modelDir.js';
+import { modalityNamed } from '../modalities/index.js';
 import { PhasedProgress, round4 } from './progressBars.js';
 
 export const evalCommand: Command = {
@@ -40,9 +41,9 @@ export const evalCommand: Command = {
 
     const [{ loadModel }, { evaluate }] = await Promise.all([import('../loadModel.js'), import('../evaluate.js')]);
     const info = await peekModelDir(modelDir);
-    checkModalityOptions(info, modelDir, { image: { 'image-size': imageSize }, text: { 'max-length': maxLength } });
+    checkModelFlags(info, modelDir, { 'image-size': imageSize, 'max-length': maxLength });
     const model = await loadModel(modelDir, { device, imageSize, maxLength, precision });
-    const unit = model.modality === 'text' ? 'text' : 'img';
+    const unit = modalityNamed(model.modality).progressUnit;
     const progress = new PhasedProgress();
     // evaluate encodes the queries, then the index: a pass ends when done reaches total.
     let pass = 0;

@@ -10,12 +10,10 @@ import {
 } from './command.js';
 import { LOSS_NAMES } from '../losses/index.js';
 import { LOSS_CLI_NAMES, LOSS_FLAGS, lossesHelp, readLossFlags } from './lossOptions.js';
-import { checkModalityOptions, peekModelDir } from './modelDir.js';
+import { checkModelFlags, peekModelDir } from './modelDir.js';
 import { PhasedProgress, round4 } from './progressBars.js';
 
 const POOLINGS = ['avg', 'max', 'gem', 'mean', 'cls'] as const;
-const IMAGE_POOLINGS: readonly string[] = ['avg', 'max', 'gem'];
-const TEXT_POOLINGS: readonly string[] = ['mean', 'cls', 'max'];
 
 export const fitCommand: Command = {
   name: 'fit',
@@ -97,29 +95,24 @@ export const fitCommand: Command = {
     }
     const freezeTower = choiceOption(args, 'freeze-tower', ['image', 'text'] as const);
     const info = await peekModelDir(modelDir);
-    if (info?.modality === 'text-image') {
-      const wrong = (['freeze', 'trainable-layers', 'output-dim', 'pooling'] as const).filter((k) => args.values[k] !== undefined && args.values[k] !== false);
-      if (wrong.length > 0) {
-        throw new UsageError(`${wrong.map((k) => `--${k}`).join(' and ')} do${wrong.length > 1 ? '' : 'es'} not apply to CLIP models (${info.name}); use --freeze-tower image|text`);
-      }
-    } else if (info && freezeTower !== undefined) {
-      throw new UsageError(`--freeze-tower applies to CLIP (text-to-image) models; --model ${modelDir} is ${info.modality === 'text' ? 'a text' : 'an image'} model (${info.name})`);
-    }
-    checkModalityOptions(info, modelDir, {
-      image: { 'image-size': imageSize },
-      text: { 'trainable-layers': trainableLayers, 'max-length': maxLength },
+    checkModelFlags(info, modelDir, {
+      'image-size': imageSize,
+      'trainable-layers': trainableLayers,
+      'max-length': maxLength,
+      freeze: args.values.freeze,
+      'output-dim': args.values['output-dim'],
+      pooling,
+      'freeze-tower': freezeTower,
     });
-    if (info && pooling !== undefined && !(info.modality === 'text' ? TEXT_POOLINGS : IMAGE_POOLINGS).includes(pooling)) {
-      throw new UsageError(
-        `option --pooling must be one of ${(info.modality === 'text' ? TEXT_POOLINGS : IMAGE_POOLINGS).join(', ')} for ` +
-          `${info.modality === 'text' ? 'a text' : 'an image'} model, got '${pooling}'`,
-      );
+    const poolings: readonly string[] | undefined = info?.modality.poolings;
+    if (info && pooling !== undefined && !poolings!.includes(pooling)) {
+      throw new UsageError(`option --pooling must be one of ${poolings!.join(', ')} for ${info.modality.described} model, got '${pooling}'`);
     }
     // Checked here too so the message names the CLI's options rather than the library's. Text data may be
     // pairs, which have no classes; the library checks labelled texts.
     const effectiveBatch = batchSize ?? 32;
     const effectiveItems = numItemsPerClass ?? 4;
-    if (info?.modality === 'image' && effectiveBatch % effectiveItems !== 0) {
+    if (info?.modality.classBatches && effectiveBatch % effectiveItems !== 0) {
       throw new UsageError(`--batch-size (${effectiveBatch}) must be a multiple of --num-items-per-class (${effectiveItems})`);
     }
     const options = {
@@ -162,7 +155,7 @@ export const fitCommand: Command = {
         if (event.truncated > 0) fields.truncated = event.truncated;
         progress.update(`train ${event.epoch}`, `epoch ${epoch}`, event.step, event.steps, 'step', fields);
       } else if (event.phase === 'eval') {
-        progress.update(`eval ${event.epoch}`, `eval ${epoch}`, event.done, event.total, info?.modality === 'text' ? 'text' : 'img');
+        progress.update(`eval ${event.epoch}`, `eval ${epoch}`, event.done, event.total, info?.modality.progressUnit ?? 'img');
       } else {
         progress.finish();
         note(`epoch ${epoch}: ${epochSummary(event.record)}`);
