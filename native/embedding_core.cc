@@ -158,7 +158,7 @@ void EmbeddingCore::setLearningRate(double learningRate) {
 Loss& EmbeddingCore::lossFor(const std::string& name, const LossOptions& options) {
   if (!loss_ || name != lossName_ || options != lossOptions_) {
     LossContext context;
-    context.modality = modality_;
+    context.modality = modality_->id();
     context.outputDim = outputDim_;
     context.device = device_;
     context.modelParameter = [this](const std::string& parameterName) {
