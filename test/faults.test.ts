@@ -1,0 +1,106 @@
+// Regression tests for the native faults of issue 10: each scenario runs in a child process
+// (test/helpers/faultChild.mjs) under a time limit, so a crash or a hang fails the test instead of
+// killing the runner.
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel } from '../lib/index.js';
+import { defaultThreads } from '../lib/loader.js';
+import { exportTiny, REPO_ROOT, tempDir } from './helpers/fixtures.js';
+
+const CHILD = join(REPO_ROOT, 'test', 'helpers', 'faultChild.mjs');
+const work = tempDir('faults');
+let backboneDir: string;
+let savedDir: string;
+
+beforeAll(async () => {
+  backboneDir = exportTiny('resnet50', join(work.dir, 'resnet50-tiny'));
+  savedDir = join(work.dir, 'saved');
+  const model = await loadModel(backboneDir);
+  await model.save(savedDir);
+  model.dispose();
+});
+afterAll(() => work.cleanup());
+
+interface ChildRun {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  result: any;
+}
+
+/** Runs a scenario; kills it (SIGKILL) after the time limit, so a hang shows as signal SIGKILL. */
+function runChild(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; nodeFlags?: string[] } = {}): Promise<ChildRun> {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), CHILD, ...args], {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+  return new Promise((done) => {
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      let result: unknown;
+      try {
+        result = JSON.parse(stdout.trim().split('\n').pop() ?? '');
+      } catch {
+        result = undefined;
+      }
+      done({ status, signal, stderr, result });
+    });
+  });
+}
+
+/** Exits 0 by itself: no signal (crash, or killed for the time limit), no failure. */
+function expectCleanExit(run: ChildRun): void {
+  expect({ signal: run.signal, status: run.status, stderr: run.status === 0 ? '' : run.stderr.slice(-2000) }).toEqual({
+    signal: null,
+    status: 0,
+    stderr: '',
+  });
+}
+
+/** Offsets of each stored entry's data in a zip (model.pt), from its central directory. */
+function zipEntries(bytes: Buffer): Array<{ name: string; offset: number; size: number }> {
+  const end = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  let cursor = bytes.readUInt32LE(end + 16);
+  const count = bytes.readUInt16LE(end + 10);
+  const entries = [];
+  for (let i = 0; i < count; i++) {
+    const size = bytes.readUInt32LE(cursor + 20);
+    const nameLength = bytes.readUInt16LE(cursor + 28);
+    const extraLength = bytes.readUInt16LE(cursor + 30);
+    const commentLength = bytes.readUInt16LE(cursor + 32);
+    const local = bytes.readUInt32LE(cursor + 42);
+    const name = bytes.toString('utf8', cursor + 46, cursor + 46 + nameLength);
+    const offset = local + 30 + bytes.readUInt16LE(local + 26) + bytes.readUInt16LE(local + 28);
+    entries.push({ name, offset, size });
+    cursor += 46 + nameLength + extraLength + commentLength;
+  }
+  return entries;
+}
+
+/** A copy of a model directory with one bit flipped in the middle of its largest tensor. */
+function bitFlippedCopy(dir: string, name: string): string {
+  const copy = join(work.dir, name);
+  cpSync(dir, copy, { recursive: true });
+  const file = join(copy, 'model.pt');
+  const bytes = readFileSync(file);
+  const tensors = zipEntries(bytes).filter((entry) => entry.name.includes('/data/'));
+  const largest = tensors.sort((a, b) => b.size - a.size)[0]!;
+  bytes[largest.offset + (largest.size >> 1)] ^= 0x10;
+  writeFileSync(file, bytes);
+  return copy;
+}
+
+describe('issue 10.1: worker_threads terminated while encoding', () => {
+  it('never aborts the process, and the addon keeps working', async () => {
+    const run = await runChild(['worker-terminate', backboneDir, '8']);
+    expectCleanExit(run);
+    expect(run.result).toEqual({ terminated: 8, rows: 2 });
+  });
+});
