@@ -104,3 +104,14 @@ describe('issue 10.1: worker_threads terminated while encoding', () => {
     expect(run.result).toEqual({ terminated: 8, rows: 2 });
   });
 });
+
+describe('issue 10.2: input buffers detached while their job is queued', () => {
+  it('encodes what the buffer held when encode was called', async () => {
+    const run = await runChild(['detach', backboneDir], { nodeFlags: ['--expose-gc'] });
+    expectCleanExit(run);
+    expect(run.result.results).toHaveLength(3);
+    for (const { mode, detached, maxDiff } of run.result.results) {
+      expect({ mode, detached, close: maxDiff < 1e-5 }).toEqual({ mode, detached: true, close: true });
+    }
+  });
+});
