@@ -1,12 +1,15 @@
 #include "embedding_core.h"
 
 #include "clip_loss.h"
+#include "model_file_writer.h"
 #include "optimizer_factory.h"
 #include "pair_losses.h"
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+
+#include <torch/csrc/jit/serialization/export.h>
 
 namespace finetuner {
 namespace {
@@ -323,16 +326,12 @@ void EmbeddingCore::interpolateWeights(double alpha) {
 void EmbeddingCore::save(const std::string& path) {
   std::lock_guard<std::mutex> lock(mutex_);
   setTrainingMode(false);
-  // Written beside the target, then renamed: a reader never sees a half-written model.pt.
-  std::string temporary = path + ".tmp-" + std::to_string(reinterpret_cast<uintptr_t>(this));
-  try {
-    module_.save(temporary);
-    std::filesystem::rename(temporary, path);
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw;
-  }
+  TORCH_CHECK(path.find('\0') == std::string::npos, "save path contains a NUL byte: ", path.c_str());
+  // Written beside the target, then renamed: a reader never sees a half-written model.pt. The writer
+  // turns write errors (a full disk) into an exception after ExportModule returns, never inside it.
+  ModelFileWriter writer(path, path + ".tmp-" + std::to_string(reinterpret_cast<uintptr_t>(this)));
+  torch::jit::ExportModule(module_, [&writer](const void* data, size_t size) { return writer.write(data, size); });
+  writer.commit();
 }
 
 ParameterCount EmbeddingCore::parameterCount() {

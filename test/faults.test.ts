@@ -115,3 +115,29 @@ describe('issue 10.2: input buffers detached while their job is queued', () => {
     }
   });
 });
+
+describe('issue 10.3: a full disk during save', () => {
+  it('rejects with an error naming the file, leaves nothing behind, and the model keeps working', async (context) => {
+    const full = join(work.dir, 'full');
+    mkdirSync(full);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', full], { stdio: 'pipe' });
+    } catch (error) {
+      context.skip(`mounting a 64 KiB tmpfs needs root: ${(error as Error).message.split('\n')[0]}`);
+    }
+    try {
+      const run = await runChild(['full-disk', savedDir, full]);
+      expectCleanExit(run);
+      const { native, library, encoded } = run.result;
+      expect(native.outcome).toBe('rejected');
+      expect(native.error.message).toContain(join(full, 'model.pt'));
+      expect(native.error.message).toMatch(/No space left on device/);
+      expect(library.outcome).toBe('rejected');
+      expect(library.error.message).toMatch(/No space left on device/);
+      expect(encoded).toBeGreaterThan(0);
+      expect(readdirSync(full)).toEqual([]);
+    } finally {
+      execFileSync('umount', [full]);
+    }
+  });
+});
