@@ -19,6 +19,8 @@ export interface NativeRuntimeInfo {
   cudaDeviceCount: number;
   /** Intra-op threads LibTorch uses for a forward/backward pass. */
   threads: number;
+  /** The most setNumThreads accepts (1024). */
+  maxThreads: number;
 }
 
 /** Options to build an embedding model from an exported backbone (model.pt + finetuner.json). */

@@ -141,3 +141,29 @@ describe('issue 10.3: a full disk during save', () => {
     }
   });
 });
+
+describe('issue 10.4: thread counts', () => {
+  it('setNumThreads takes integers from 1 to 1024 only, and a job still runs after refusals', async () => {
+    const run = await runChild(['threads', backboneDir], { timeoutMs: 60_000 });
+    expectCleanExit(run);
+    const { outcomes, encoded } = run.result;
+    for (const label of ['1e10', '1.5', '2**32+1', '-1', '0', 'NaN', 'Infinity', '2**31', '1e6']) {
+      expect(outcomes[label], label).toMatchObject({ name: 'RangeError' });
+      expect(outcomes[label].message, label).toMatch(/threads must be an integer from 1 to 1024/);
+    }
+    expect(outcomes.string).toMatchObject({ name: 'TypeError' });
+    expect(encoded).toBeGreaterThan(0);
+  });
+
+  it('OMP_NUM_THREADS out of range is a RangeError naming the variable', async () => {
+    for (const value of ['10000000000', '1.5', '0', '4294967297', 'many']) {
+      const run = await runChild(['threads-env', backboneDir], { env: { OMP_NUM_THREADS: value } });
+      expectCleanExit(run);
+      expect(run.result.load, value).toMatchObject({ name: 'RangeError' });
+      expect(run.result.load.message, value).toContain(`OMP_NUM_THREADS=${value}`);
+      expect(run.result.model.outcome, value).toBe('rejected');
+    }
+    expect(defaultThreads({ OMP_NUM_THREADS: '3' })).toBe(3);
+    expect(defaultThreads({ OMP_NUM_THREADS: '' })).toBeGreaterThanOrEqual(1);
+  });
+});
