@@ -1,6 +1,7 @@
 #include "embedding_core.h"
 
 #include "clip_loss.h"
+#include "model_file.h"
 #include "model_file_writer.h"
 #include "optimizer_factory.h"
 #include "pair_losses.h"
@@ -14,10 +15,11 @@
 namespace finetuner {
 namespace {
 
+// Through ModelFile: a regular file only (a FIFO would block the compute thread), CRCs checked.
 torch::jit::Module loadTorchScript(const std::string& path, torch::Device device) {
-  TORCH_CHECK(std::filesystem::exists(path), "model file not found: ", path);
+  auto file = ModelFile::openVerified(path);
   try {
-    return torch::jit::load(path, device);
+    return torch::jit::load(file, device);
   } catch (const c10::Error& error) {
     TORCH_CHECK(false, "cannot load TorchScript model ", path, " (corrupt or not TorchScript): ",
                 error.what_without_backtrace());

@@ -167,3 +167,50 @@ describe('issue 10.4: thread counts', () => {
     expect(defaultThreads({ OMP_NUM_THREADS: '' })).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('issue 10.9: a FIFO where model.pt should be', () => {
+  it('is refused without opening it, and later jobs still run', async () => {
+    const fifo = join(work.dir, 'fifo.pt');
+    execFileSync('mkfifo', [fifo]);
+    const fifoModel = join(work.dir, 'fifo-model');
+    mkdirSync(fifoModel);
+    copyFileSync(join(savedDir, 'finetuner.json'), join(fifoModel, 'finetuner.json'));
+    execFileSync('mkfifo', [join(fifoModel, 'model.pt')]);
+    const run = await runChild(['fifo', fifo, fifoModel, savedDir], { timeoutMs: 60_000 });
+    expectCleanExit(run);
+    const { raw, library, after } = run.result;
+    expect(raw.outcome).toBe('rejected');
+    expect(raw.error.message).toContain(fifo);
+    expect(raw.error.message).toMatch(/not a regular file/);
+    expect(library.outcome).toBe('rejected');
+    expect(library.error.message).toContain(join(fifoModel, 'model.pt'));
+    expect(after.outcome).toBe('resolved');
+    expect(after.value).toBeGreaterThan(0);
+  });
+});
+
+describe('issue 10.10: a bit-flipped model.pt', () => {
+  it('is an error naming the file, for saved models and backbones', async () => {
+    const saved = bitFlippedCopy(savedDir, 'flipped-saved');
+    const backbone = bitFlippedCopy(backboneDir, 'flipped-backbone');
+    const run = await runChild(['corrupt', saved, backbone, savedDir]);
+    expectCleanExit(run);
+    const [savedOutcome, backboneOutcome, intact] = run.result.outcomes;
+    expect(savedOutcome.outcome).toBe('rejected');
+    expect(savedOutcome.error.message).toContain(join(saved, 'model.pt'));
+    expect(savedOutcome.error.message).toMatch(/CRC/);
+    expect(backboneOutcome.outcome).toBe('rejected');
+    expect(backboneOutcome.error.message).toContain(join(backbone, 'model.pt'));
+    expect(intact.outcome).toBe('resolved');
+  });
+
+  it('a truncated model.pt is an error naming the file', async () => {
+    const copy = join(work.dir, 'truncated');
+    cpSync(savedDir, copy, { recursive: true });
+    const file = join(copy, 'model.pt');
+    const bytes = readFileSync(file);
+    writeFileSync(file, bytes.subarray(0, bytes.length - 100));
+    await expect(loadModel(copy)).rejects.toThrow(file);
+    expect(existsSync(file)).toBe(true);
+  });
+});
