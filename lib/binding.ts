@@ -80,14 +80,14 @@ export interface NativeTrainStepResult {
 }
 
 export interface NativeImageBatch {
-  /** uint8 pixels, NHWC, RGB, contiguous: rows * height * width * 3 bytes. Not copied. */
+  /** uint8 pixels, NHWC, RGB, contiguous: rows * height * width * 3 bytes. Copied when the call is made. */
   pixels: Uint8Array;
   rows: number;
   height: number;
   width: number;
 }
 
-/** Token ids of a text batch, padded to `length`; int32, row-major, not copied. */
+/** Token ids of a text batch, padded to `length`; int32, row-major, copied when the call is made. */
 export interface NativeTokenBatch {
   inputIds: Int32Array;
   attentionMask: Int32Array;

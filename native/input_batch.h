@@ -1,9 +1,9 @@
 // A batch copied out of JS memory when the call is made, before its job is queued. Holding a reference
 // to the typed array would not be enough: JS can detach its ArrayBuffer (postMessage or structuredClone
 // with transfer) while the job waits, and the memory is then freed or reused under the compute thread.
-// The copy costs a memcpy on the main thread (about 0.3 ms for 32 images at 224 x 224), small next to the
-// forward pass it feeds. Images cross as { pixels: Uint8Array, rows, height, width } (NHWC RGB); texts
-// as { inputIds, attentionMask, tokenTypeIds: Int32Array, rows, length } (row-major, padded).
+// The copy is a memcpy on the main thread, small next to the forward pass it feeds (measured in
+// docs/DESIGN.md, Safety rules). Images cross as { pixels: Uint8Array, rows, height, width } (NHWC
+// RGB); texts as { inputIds, attentionMask, tokenTypeIds: Int32Array, rows, length } (row-major, padded).
 #pragma once
 
 #include "errors.h"
