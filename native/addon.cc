@@ -12,6 +12,7 @@
 #include <torch/version.h>
 #include <ATen/Version.h>
 
+#include <cmath>
 #include <string>
 
 #ifndef FINETUNER_TORCH_BUILD_VERSION
@@ -83,15 +84,21 @@ Napi::Value FinetunerAddon::RuntimeInfo(const Napi::CallbackInfo& info) {
   // What this build registered (losses/*.cc, miners/*.cc): the TypeScript descriptors must name the same.
   result.Set("losses", namesArray(env, lossRegistry().names()));
   result.Set("miners", namesArray(env, minerRegistry().names()));
+  result.Set("maxThreads", kMaxThreads);
   return result;
 }
 
+// The one place thread counts are checked (the TypeScript side passes OMP_NUM_THREADS through here).
 Napi::Value FinetunerAddon::SetNumThreads(const Napi::CallbackInfo& info) {
-  if (!info[0].IsNumber() || info[0].As<Napi::Number>().Int32Value() < 1) {
-    throwRangeError(info.Env(), "threads must be a positive integer");
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) throwTypeError(env, "threads must be a number");
+  double threads = info[0].As<Napi::Number>().DoubleValue();
+  if (!(threads >= 1 && threads <= kMaxThreads && std::floor(threads) == threads)) {
+    throwRangeError(env, "threads must be an integer from 1 to " + std::to_string(kMaxThreads) + ", got " +
+                             info[0].ToString().Utf8Value());
   }
-  configuredThreads().store(info[0].As<Napi::Number>().Int32Value());
-  return info.Env().Undefined();
+  configuredThreads().store(static_cast<int>(threads));
+  return env.Undefined();
 }
 
 Napi::Value FinetunerAddon::BuildFromBackbone(const Napi::CallbackInfo& info) {

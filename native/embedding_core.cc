@@ -1,19 +1,24 @@
 #include "embedding_core.h"
 
 #include "losses/loss_registry.h"
+#include "model_file.h"
+#include "model_file_writer.h"
 #include "optimizer_factory.h"
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 
+#include <torch/csrc/jit/serialization/export.h>
+
 namespace finetuner {
 namespace {
 
+// Through ModelFile: a regular file only (a FIFO would block the compute thread), CRCs checked.
 torch::jit::Module loadTorchScript(const std::string& path, torch::Device device) {
-  TORCH_CHECK(std::filesystem::exists(path), "model file not found: ", path);
+  auto file = ModelFile::openVerified(path);
   try {
-    return torch::jit::load(path, device);
+    return torch::jit::load(file, device);
   } catch (const c10::Error& error) {
     TORCH_CHECK(false, "cannot load TorchScript model ", path, " (corrupt or not TorchScript): ",
                 error.what_without_backtrace());
@@ -243,16 +248,12 @@ void EmbeddingCore::interpolateWeights(double alpha) {
 void EmbeddingCore::save(const std::string& path) {
   std::lock_guard<std::mutex> lock(mutex_);
   setTrainingMode(false);
-  // Written beside the target, then renamed: a reader never sees a half-written model.pt.
-  std::string temporary = path + ".tmp-" + std::to_string(reinterpret_cast<uintptr_t>(this));
-  try {
-    module_.save(temporary);
-    std::filesystem::rename(temporary, path);
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw;
-  }
+  TORCH_CHECK(path.find('\0') == std::string::npos, "save path contains a NUL byte: ", path.c_str());
+  // Written beside the target, then renamed: a reader never sees a half-written model.pt. The writer
+  // turns write errors (a full disk) into an exception after ExportModule returns, never inside it.
+  ModelFileWriter writer(path, path + ".tmp-" + std::to_string(reinterpret_cast<uintptr_t>(this)));
+  torch::jit::ExportModule(module_, [&writer](const void* data, size_t size) { return writer.write(data, size); });
+  writer.commit();
 }
 
 ParameterCount EmbeddingCore::parameterCount() {

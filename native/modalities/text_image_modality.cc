@@ -2,7 +2,6 @@
 // L2-normalised into the shared space. Pixels arrive as for image models, token ids as for text models
 // (token types are accepted and ignored, so both encode methods have the single-modality signatures).
 // Trained with the contrastive loss and its learned temperature, clip.logit_scale.
-#include "../clip_loss.h"
 #include "../model_input.h"
 #include "../module_builder.h"
 #include "modality.h"
