@@ -10,6 +10,10 @@ namespace finetuner {
 torch::jit::Module buildEmbeddingModule(const torch::jit::Module& backbone, const EmbeddingModuleSpec& spec) {
   TORCH_CHECK(spec.embeddingDim > 0, "embeddingDim must be positive");
   TORCH_CHECK(spec.outputDim >= 0, "outputDim must be 0 (no projection) or positive");
+  // NaN and zero pass unnoticed into the module and give NaN or infinite embeddings at every encode.
+  TORCH_CHECK(std::isfinite(spec.gemP) && spec.gemP > 0, "gemP must be a finite positive number, got ", spec.gemP);
+  for (double m : spec.mean) TORCH_CHECK(std::isfinite(m), "mean must hold finite numbers, got ", m);
+  for (double d : spec.std) TORCH_CHECK(std::isfinite(d) && d > 0, "std must hold finite positive numbers, got ", d);
   return modalityOf(spec.modality).build(backbone, spec);
 }
 

@@ -149,13 +149,14 @@ async function freshModels() {
 
 const someModel = () => pick([models.image, models.image, models.text, models.disposed]);
 
-// The per-loss training steps, in one table: another change merges them into one method, and this is
-// the one place to update then.
+// Training steps through the one generic method: trainStep(batches, targets, loss, lossOptions), with
+// well-formed and malformed batches, targets, loss names and options.
+const lossNames = ['TripletMarginLoss', 'MultipleNegativesRankingLoss', 'CosineSimilarityLoss', 'CLIPLoss'];
 const trainSteps = [
-  { method: 'trainStep', args: () => { const b = chance(0.6) ? imageBatch(4) : anyBatch(); return [b, labels(b?.rows ?? 4)]; } },
-  { method: 'trainPairsStep', args: () => [tokenBatch(3, 5), chance(0.5) ? tokenBatch(3, 5) : anyBatch(), chance(0.5) ? null : anyBatch(), labels(3)] },
-  { method: 'trainScoredStep', args: () => [tokenBatch(2, 4), anyBatch(), chance(0.5) ? new Float32Array(2).fill(0.5) : junk()] },
-  { method: 'trainContrastiveStep', args: () => [tokenBatch(2, 4), imageBatch(2), labels(2)] },
+  { method: 'trainStep', args: () => { const b = chance(0.6) ? imageBatch(4) : anyBatch(); return [[b], labels(b?.rows ?? 4), 'TripletMarginLoss', chance(0.5) ? { margin: 0.2, miner: 'batch-hard' } : junk()]; } },
+  { method: 'trainStep', args: () => [[tokenBatch(3, 5), chance(0.5) ? tokenBatch(3, 5) : anyBatch()], labels(3), 'MultipleNegativesRankingLoss', chance(0.5) ? { scale: 20 } : junk()] },
+  { method: 'trainStep', args: () => [[tokenBatch(2, 4), anyBatch()], chance(0.5) ? new Float32Array(2).fill(0.5) : junk(), 'CosineSimilarityLoss', {}] },
+  { method: 'trainStep', args: () => [chance(0.7) ? [tokenBatch(2, 4), imageBatch(2)] : junk(), labels(2), chance(0.8) ? pick(lossNames) : junk(), chance(0.5) ? {} : junk()] },
 ];
 
 let publicModel;
