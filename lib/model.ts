@@ -127,8 +127,8 @@ export class EmbeddingModel {
   }
 
   /** Decodes, resizes and crops images as the model expects (sharp, off the event loop). */
-  loadImages(inputs: readonly ImageInput[]): Promise<ImageBatch> {
-    return loadImageBatch(inputs, this.preprocessing);
+  loadImages(inputs: readonly ImageInput[], sources?: ReadonlyArray<string | undefined>): Promise<ImageBatch> {
+    return loadImageBatch(inputs, this.preprocessing, sources ? { sources } : {});
   }
 
   /** Tokenizes, truncates and pads texts into one batch, in the order given. */

@@ -44,9 +44,9 @@ describe('readLabelledCsv', () => {
     const file = await csvFile('ok.csv', 'image,label\nimgs/a.png,cat\n/abs/b.png,dog\n\n"with,comma.png",cat\n');
     const data = await readLabelledCsv(file);
     expect(data.items).toEqual([
-      { image: join(dir, 'imgs/a.png'), label: 'cat' },
-      { image: '/abs/b.png', label: 'dog' },
-      { image: join(dir, 'with,comma.png'), label: 'cat' },
+      { image: join(dir, 'imgs/a.png'), label: 'cat', source: `${file} row 2` },
+      { image: '/abs/b.png', label: 'dog', source: `${file} row 3` },
+      { image: join(dir, 'with,comma.png'), label: 'cat', source: `${file} row 5` },
     ]);
     expect(data.classes).toEqual(['cat', 'dog']);
     expect(Array.from(data.labelIds)).toEqual([0, 1, 0]);
@@ -55,7 +55,7 @@ describe('readLabelledCsv', () => {
   it('finds the columns by header name, and sorts integer labels numerically', async () => {
     const file = await csvFile('named.csv', 'label,note,path\n10,x,a.png\n2,y,b.png\n');
     const data = await readLabelledCsv(file);
-    expect(data.items[0]).toEqual({ image: join(dir, 'a.png'), label: '10' });
+    expect(data.items[0]).toEqual({ image: join(dir, 'a.png'), label: '10', source: `${file} row 2` });
     expect(data.classes).toEqual(['2', '10']);
     await expect(readLabelledCsv(file, { labelColumn: 'nope' })).rejects.toThrow(/no column named "nope" \(option `labelColumn`\)/);
   });

@@ -32,7 +32,7 @@ export interface EncodingModel {
   readonly disposed: boolean;
   /** Text and CLIP models. */
   readonly tokenizer: TextTokenizer;
-  loadImages(inputs: readonly ImageInput[]): Promise<ImageBatch>;
+  loadImages(inputs: readonly ImageInput[], sources?: ReadonlyArray<string | undefined>): Promise<ImageBatch>;
   encodeBatch(batch: NativeBatch): Promise<Float32Array>;
 }
 
