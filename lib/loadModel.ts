@@ -9,10 +9,9 @@ import { rethrowWithCallerStack } from './errors.js';
 import { loadBinding, runtimeInfo } from './addonLoader.js';
 import { isSavedModel, METADATA_FILE, readModelDirMetadata, validateMetadata, type EmbeddingMetadata, type ModelDirMetadata } from './metadata.js';
 import { modalityOfMetadata } from './modalities/index.js';
-import type { ModelParts } from './modalities/modelParts.js';
+import { modelFileIn, type ModelParts } from './modalities/modelParts.js';
 import { EmbeddingModel, type Device, type Pooling } from './model.js';
 import { resolvePrecision, type Precision } from './precision.js';
-import { insideFolder, requireRegularFile } from './jsonFile.js';
 
 export interface LoadModelOptions {
   /** Where to run: 'auto' (default) picks CUDA when LibTorch sees a GPU, else the CPU. */
@@ -65,7 +64,7 @@ async function loadSavedModel(binding: NativeBinding, root: string, metadata: Em
     }
   }
   const modality = modalityOfMetadata(metadata);
-  const modelFile = await requireRegularFile(insideFolder(root, metadata.model, 'model', join(root, METADATA_FILE)), 'model file');
+  const modelFile = await modelFileIn(root, metadata.model);
   const native = await binding.loadEmbeddingModel(modelFile, { device });
   if (native.modality !== modality.name) {
     native.dispose();

@@ -12,7 +12,7 @@ import type { LoadModelOptions } from '../loadModel.js';
 import type { BackboneMetadata, EmbeddingMetadata, ImageBackboneMetadata } from '../metadata.js';
 import { labelledImageTask, type TrainingTask } from '../trainingTasks.js';
 import type { EmbeddingModality, InputKindUnit } from './modality.js';
-import { backboneModelFile, baseMetadata, checkPooling, checkTrunkFreezing, positiveInteger, scaledPreprocessing, type ModelParts } from './modelParts.js';
+import { modelFileIn, baseMetadata, checkPooling, checkTrunkFreezing, positiveInteger, scaledPreprocessing, type ModelParts } from './modelParts.js';
 import { labelledRetrieval, type LabelledSet } from './retrieval.js';
 
 /** Images as a kind of input: of image models, and of CLIP's image tower. */
@@ -84,7 +84,7 @@ export const imageModality: EmbeddingModality = {
     const gemP = options.gemP ?? 3;
     if (!(gemP > 0)) throw new TypeError(`option 'gemP' must be positive, got ${gemP}`);
     const normalize = options.normalize ?? true;
-    const native = await binding.buildFromBackbone(await backboneModelFile(root, backbone.model), {
+    const native = await binding.buildFromBackbone(await modelFileIn(root, backbone.model), {
       device,
       modality: 'image',
       trunk: backbone.trunk,

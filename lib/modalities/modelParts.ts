@@ -83,7 +83,10 @@ export function checkTrunkFreezing(settings: { freeze: string; trainableLayers: 
   if (settings.trainableLayers > 0 && !layers) throw new TypeError("option 'freeze.trainableLayers' is for transformer (text-to-text) models");
 }
 
-/** The backbone's model file: inside its folder, and a regular file (a FIFO would block the compute thread). */
-export function backboneModelFile(root: string, model: string): Promise<string> {
+/**
+ * The model file a finetuner.json names (a backbone's or a saved model's): inside its folder, and a
+ * regular file (a FIFO would block the compute thread).
+ */
+export function modelFileIn(root: string, model: string): Promise<string> {
   return requireRegularFile(insideFolder(root, model, 'model', join(root, METADATA_FILE)), 'model file');
 }

@@ -13,7 +13,7 @@ import { lengthSortedBatches } from '../text/batching.js';
 import type { TextTokenizer, TokenizedTexts } from '../text/tokenizer.js';
 import { textTask } from '../trainingTasks.js';
 import type { EmbeddingModality, InputKindUnit } from './modality.js';
-import { backboneModelFile, baseMetadata, checkPooling, checkTrunkFreezing, positiveInteger, readTokenizer, type ModelParts } from './modelParts.js';
+import { modelFileIn, baseMetadata, checkPooling, checkTrunkFreezing, positiveInteger, readTokenizer, type ModelParts } from './modelParts.js';
 import { labelledRetrieval, pairRetrieval, type LabelledSet, type PairSet } from './retrieval.js';
 
 /**
@@ -131,7 +131,7 @@ export const textModality: EmbeddingModality = {
     const pooling = checkPooling(options.pooling ?? backbone.pooling, POOLINGS);
     const tokenizer = await readTokenizer(root, backbone.text.tokenizer, backbone.text.vocabSize, options.maxLength ?? backbone.text.maxLength);
     const normalize = options.normalize ?? true;
-    const native = await binding.buildFromBackbone(await backboneModelFile(root, backbone.model), {
+    const native = await binding.buildFromBackbone(await modelFileIn(root, backbone.model), {
       device,
       modality: 'text',
       pooling,

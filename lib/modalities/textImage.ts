@@ -10,7 +10,7 @@ import type { BackboneMetadata, ClipBackboneMetadata, EmbeddingMetadata } from '
 import { textImageTask, type TrainingTask } from '../trainingTasks.js';
 import { imageInput } from './image.js';
 import type { EmbeddingModality } from './modality.js';
-import { backboneModelFile, baseMetadata, readTokenizer, scaledPreprocessing, type ModelParts } from './modelParts.js';
+import { modelFileIn, baseMetadata, readTokenizer, scaledPreprocessing, type ModelParts } from './modelParts.js';
 import { textImageRetrieval } from './retrieval.js';
 import { textInput } from './text.js';
 
@@ -65,7 +65,7 @@ export const textImageModality: EmbeddingModality = {
     if (tokenizer.maxLength > backbone.text.maxLength) {
       throw new TypeError(`option 'maxLength' (${tokenizer.maxLength}) exceeds ${backbone.name}'s context length of ${backbone.text.maxLength} tokens`);
     }
-    const native = await binding.buildFromBackbone(await backboneModelFile(root, backbone.model), {
+    const native = await binding.buildFromBackbone(await modelFileIn(root, backbone.model), {
       device,
       modality: 'text-image',
       pooling: 'mean',
