@@ -6,7 +6,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../lib/index.js';
-import { defaultThreads } from '../lib/loader.js';
+import { defaultThreads } from '../lib/addonLoader.js';
 import { exportTiny, REPO_ROOT, tempDir } from './helpers/fixtures.js';
 
 const CHILD = join(REPO_ROOT, 'test', 'helpers', 'faultChild.mjs');
@@ -99,9 +99,13 @@ function bitFlippedCopy(dir: string, name: string): string {
 
 describe('issue 10.1: worker_threads terminated while encoding', () => {
   it('never aborts the process, and the addon keeps working', async () => {
-    const run = await runChild(['worker-terminate', backboneDir, '8']);
-    expectCleanExit(run);
-    expect(run.result).toEqual({ terminated: 8, rows: 2 });
+    // The abort depends on where teardown catches each worker (about 4 runs in 10 aborted before the
+    // fix, including throws from synchronous methods during teardown), so the child runs several times.
+    for (let attempt = 0; attempt < 6; attempt++) {
+      const run = await runChild(['worker-terminate', backboneDir, '8']);
+      expectCleanExit(run);
+      expect(run.result).toEqual({ terminated: 8, rows: 2 });
+    }
   });
 });
 

@@ -4,7 +4,7 @@
 // scenario's result as JSON.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { loadModel } from '../../dist/index.js';
-import { loadBinding } from '../../dist/loader.js';
+import { loadBinding } from '../../dist/addonLoader.js';
 
 /** Deterministic pixels: rows x height x width x 3. */
 function pixels(rows, height, width, seed) {

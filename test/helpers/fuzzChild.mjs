@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel, setNumThreads } from '../../dist/index.js';
-import { loadBinding } from '../../dist/loader.js';
+import { loadBinding } from '../../dist/addonLoader.js';
 
 const [seedArg, callsArg, imageDir, textDir, workDir] = process.argv.slice(2);
 const CALL_TIMEOUT_MS = 30_000;
