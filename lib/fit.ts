@@ -303,7 +303,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     }
     if (output !== undefined) {
       const { learningRateGiven: _given, ...recorded } = settings;
-      await model.saveStaged(output, { training: { loss, ...recorded, history, ...(wiseFt ? { wiseFtResult: wiseFt } : {}) } });
+      await model.saveStaged(output, { training: { loss: loss.name, ...lossOptions, ...recorded, history, ...(wiseFt ? { wiseFtResult: wiseFt } : {}) } });
     }
     return { model, history, ...(wiseFt ? { wiseFt } : {}) };
   } catch (error) {
