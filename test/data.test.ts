@@ -117,20 +117,10 @@ describe('ClassSampler', () => {
   const labels = Array.from({ length: 80 }, (_, i) => `c${i % 10}`);
 
   it('validates batchSize and numItemsPerClass', () => {
-    expect(() => new ClassSampler(labels, { batchSize: 0, numItemsPerClass: 4 })).toThrow(/`batchSize` must be a positive integer/);
+    expect(() => new ClassSampler(labels, { batchSize: 2, numItemsPerClass: 4 })).toThrow(/`batchSize` \(2\) must be at least `numItemsPerClass` \(4\)/);
+    expect(() => new ClassSampler(labels, { batchSize: 10, numItemsPerClass: 4 })).toThrow(/`batchSize` \(10\) must be a multiple of `numItemsPerClass` \(4\)/);
     expect(() => new ClassSampler(labels, { batchSize: 0, numItemsPerClass: 4 })).toThrow(/`batchSize` must be a positive integer/);
     expect(() => new ClassSampler(labels, { batchSize: 48, numItemsPerClass: 4 })).toThrow(/12 classes per batch, but the data has only 10/);
-  });
-
-  it('rounds a batch size that numItemsPerClass does not divide, and says so', () => {
-    const down = new ClassSampler(labels, { batchSize: 10, numItemsPerClass: 4 });
-    expect(down.batchSize).toBe(8);
-    expect(down.adjustment).toBe('batchSize 10 is not a multiple of numItemsPerClass 4: batches of 8 (2 classes x 4 items)');
-    expect(down.epoch(0).every((b) => b.length === 8)).toBe(true);
-    const up = new ClassSampler(labels, { batchSize: 2, numItemsPerClass: 4 });
-    expect(up.batchSize).toBe(4);
-    expect(up.adjustment).toMatch(/batches of 4 \(1 class x 4 items\)/);
-    expect(new ClassSampler(labels, { batchSize: 12, numItemsPerClass: 4 }).adjustment).toBeUndefined();
   });
 
   it('fills every batch with batchSize / numItemsPerClass classes of numItemsPerClass items', () => {
