@@ -19,6 +19,8 @@ import { stageOutputDir, type StagedOutput } from './outputDir.js';
 import type { Precision } from './precision.js';
 import { learningRateAt, SCHEDULER_NAMES, warmupStepsOf, type Scheduler } from './schedule.js';
 import { lossFor, type PreparedStep, type TrainingTask } from './trainingTasks.js';
+import { checkNumber, numberOr } from './numericOption.js';
+import { OPTION_RANGES } from './optionRanges.js';
 
 export type { Loss, LossOptions };
 export { CLIP_LEARNING_RATE } from './modalities/textImage.js';
@@ -160,11 +162,9 @@ interface ResolvedFit {
   seed: number;
 }
 
-function number(value: unknown, option: string, check: (v: number) => boolean, expected: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || !check(value)) {
-    throw new TypeError(`option '${option}' must be ${expected}, got ${JSON.stringify(value)}`);
-  }
-  return value;
+/** A numeric option of fit, checked against its range in OPTION_RANGES, or its default. */
+function option(options: FitOptions, name: keyof typeof OPTION_RANGES & keyof FitOptions, fallback: number): number {
+  return numberOr(options[name], name, OPTION_RANGES[name], fallback);
 }
 
 function oneOf<T extends string>(value: unknown, option: string, allowed: readonly T[]): T {
@@ -175,34 +175,33 @@ function oneOf<T extends string>(value: unknown, option: string, allowed: readon
 }
 
 function resolveOptions(options: FitOptions): ResolvedFit {
-  const integer = (v: number) => Number.isInteger(v) && v >= 1;
   if (options.loss !== undefined) oneOf(options.loss, 'loss', LOSS_NAMES);
   const freeze = options.freeze ?? false;
   if (typeof freeze !== 'boolean' && freeze !== 'image' && freeze !== 'text' && (typeof freeze !== 'object' || freeze === null)) {
     throw new TypeError(`option 'freeze' must be true, false, { trainableLayers: N }, or for CLIP 'image' or 'text', got ${JSON.stringify(freeze)}`);
   }
   const trainableLayers =
-    typeof freeze === 'object' ? number(freeze.trainableLayers, 'freeze.trainableLayers', integer, 'a positive integer') : 0;
+    typeof freeze === 'object' ? checkNumber(freeze.trainableLayers, 'freeze.trainableLayers', OPTION_RANGES.trainableLayers) : 0;
   return {
     optimizer: oneOf(options.optimizer ?? 'adam', 'optimizer', ['adam', 'adamw', 'sgd'] as const),
-    learningRate: number(options.learningRate ?? 1e-4, 'learningRate', (v) => v > 0, 'a positive number'),
+    learningRate: option(options, 'learningRate', 1e-4),
     scheduler: oneOf(options.scheduler ?? 'constant', 'scheduler', SCHEDULER_NAMES),
-    warmupSteps: number(options.warmupSteps ?? 0, 'warmupSteps', (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0'),
-    warmupRatio: options.warmupRatio === undefined ? undefined : number(options.warmupRatio, 'warmupRatio', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
-    restarts: number(options.restarts ?? 1, 'restarts', integer, 'a positive integer'),
-    power: number(options.power ?? 1, 'power', (v) => v > 0, 'a positive number'),
-    endLearningRate: number(options.endLearningRate ?? 1e-7, 'endLearningRate', (v) => v > 0, 'a positive number'),
-    weightDecay: number(options.weightDecay ?? 0, 'weightDecay', (v) => v >= 0, 'a number >= 0'),
-    momentum: number(options.momentum ?? 0.9, 'momentum', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
-    epochs: number(options.epochs ?? 5, 'epochs', integer, 'a positive integer'),
-    batchSize: number(options.batchSize ?? 32, 'batchSize', integer, 'a positive integer'),
-    numItemsPerClass: number(options.numItemsPerClass ?? 4, 'numItemsPerClass', integer, 'a positive integer'),
+    warmupSteps: option(options, 'warmupSteps', 0),
+    warmupRatio: options.warmupRatio === undefined ? undefined : option(options, 'warmupRatio', 0),
+    restarts: option(options, 'restarts', 1),
+    power: option(options, 'power', 1),
+    endLearningRate: option(options, 'endLearningRate', 1e-7),
+    weightDecay: option(options, 'weightDecay', 0),
+    momentum: option(options, 'momentum', 0.9),
+    epochs: option(options, 'epochs', 5),
+    batchSize: option(options, 'batchSize', 32),
+    numItemsPerClass: option(options, 'numItemsPerClass', 4),
     freeze: typeof freeze === 'string' ? freeze : freeze !== false ? 'trunk' : 'none',
     trainableLayers,
     learningRateGiven: options.learningRate !== undefined,
-    wiseFt: options.wiseFt === undefined ? undefined : number(options.wiseFt, 'wiseFt', (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
-    evalK: number(options.evalK ?? 10, 'evalK', integer, 'a positive integer'),
-    seed: number(options.seed ?? 0, 'seed', Number.isInteger, 'an integer'),
+    wiseFt: options.wiseFt === undefined ? undefined : option(options, 'wiseFt', 1),
+    evalK: numberOr(options.evalK, 'evalK', OPTION_RANGES.k, 10),
+    seed: option(options, 'seed', 0),
   };
 }
 

@@ -13,6 +13,8 @@ import {
   encodeIterator, encodeStream, type EncodedRows, type EncodeIteratorOptions, type EncodeStreamOptions, type EncodeStreamResult, type StreamSource,
 } from './encodeStream.js';
 import { rethrowWithCallerStack } from './errors.js';
+import { checkNumber } from './numericOption.js';
+import { OPTION_RANGES } from './optionRanges.js';
 import { METADATA_FILE, type EmbeddingMetadata, type ImagePreprocessing } from './metadata.js';
 import { inputKindNamed, modalityNamed, type EmbeddingModality, type InputKind, type InputKindUnit } from './modalities/index.js';
 import { stageOutputDir, type StagedOutput } from './outputDir.js';
@@ -52,12 +54,6 @@ export interface SaveOptions {
   training?: unknown;
 }
 
-function positiveInteger(value: unknown, option: string): number {
-  if (!Number.isInteger(value) || (value as number) < 1) {
-    throw new TypeError(`option '${option}' must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return value as number;
-}
 
 /** A loaded embedding model. Call dispose() (or use `await using`) to free its native memory. */
 export class EmbeddingModel {
@@ -242,7 +238,7 @@ export class EmbeddingModel {
     kind: InputKindUnit, inputs: readonly unknown[], batchSize: number | undefined, onBatch?: (done: number, truncated: number) => void,
   ): Promise<Embeddings> {
     const caller = new Error();
-    const size = positiveInteger(batchSize ?? 32, 'batchSize');
+    const size = checkNumber(batchSize ?? 32, 'batchSize', OPTION_RANGES.batchSize);
     try {
       const data = await kind.encodeArray(this, inputs, size, onBatch ?? (() => undefined));
       return { rows: inputs.length, dim: this.outputDim, data };

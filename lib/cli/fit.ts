@@ -1,11 +1,12 @@
 // finetuner fit: fine-tunes a backbone or saved model on a CSV (labelled images, or labelled texts, text
 // pairs or scored text pairs) and saves it to --output-dir.
 import type { EpochRecord, FitProgress } from '../fit.js';
+import { OPTION_RANGES } from '../optionRanges.js';
 import { checkOutputDir } from '../outputDir.js';
 import { SCHEDULER_NAMES } from '../schedule.js';
 import { formatTable, type TableCell } from '../table.js';
 import {
-  DEVICE_OPTION, DEVICES, PRECISIONS, PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, integerOption, note, numberOption, out, requiredString,
+  DEVICE_OPTION, DEVICES, PRECISIONS, PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, note, numberOption, out, requiredString,
   type Command,
 } from './command.js';
 import { LOSS_NAMES } from '../losses/index.js';
@@ -83,12 +84,12 @@ export const fitCommand: Command = {
   async run(args) {
     const outputDir = requiredString(args, 'output-dir', 'without it the trained model would be lost');
     const modelDir = requiredString(args, 'model');
-    const epochs = integerOption(args, 'epochs', 1);
-    const batchSize = integerOption(args, 'batch-size', 1);
-    const numItemsPerClass = integerOption(args, 'num-items-per-class', 1);
-    const trainableLayers = integerOption(args, 'trainable-layers', 1);
-    const imageSize = integerOption(args, 'image-size', 1);
-    const maxLength = integerOption(args, 'max-length', 1);
+    const epochs = numberOption(args, 'epochs', OPTION_RANGES.epochs);
+    const batchSize = numberOption(args, 'batch-size', OPTION_RANGES.batchSize);
+    const numItemsPerClass = numberOption(args, 'num-items-per-class', OPTION_RANGES.numItemsPerClass);
+    const trainableLayers = numberOption(args, 'trainable-layers', OPTION_RANGES.trainableLayers);
+    const imageSize = numberOption(args, 'image-size', OPTION_RANGES.imageSize);
+    const maxLength = numberOption(args, 'max-length', OPTION_RANGES.maxLength);
     const pooling = choiceOption(args, 'pooling', POOLINGS);
     if (trainableLayers !== undefined && flag(args, 'freeze')) {
       throw new UsageError('options --freeze and --trainable-layers exclude each other: --freeze freezes the whole backbone');
@@ -123,26 +124,26 @@ export const fitCommand: Command = {
       epochs,
       batchSize,
       numItemsPerClass,
-      learningRate: numberOption(args, 'learning-rate', { min: 0, minExclusive: true }),
+      learningRate: numberOption(args, 'learning-rate', OPTION_RANGES.learningRate),
       scheduler: choiceOption(args, 'scheduler', SCHEDULER_NAMES),
-      warmupSteps: integerOption(args, 'warmup-steps', 0),
-      warmupRatio: numberOption(args, 'warmup-ratio', { min: 0, max: 0.999999 }),
-      restarts: integerOption(args, 'restarts', 1),
-      power: numberOption(args, 'power', { min: 0, minExclusive: true }),
-      endLearningRate: numberOption(args, 'end-learning-rate', { min: 0, minExclusive: true }),
+      warmupSteps: numberOption(args, 'warmup-steps', OPTION_RANGES.warmupSteps),
+      warmupRatio: numberOption(args, 'warmup-ratio', OPTION_RANGES.warmupRatio),
+      restarts: numberOption(args, 'restarts', OPTION_RANGES.restarts),
+      power: numberOption(args, 'power', OPTION_RANGES.power),
+      endLearningRate: numberOption(args, 'end-learning-rate', OPTION_RANGES.endLearningRate),
       optimizer: choiceOption(args, 'optimizer', ['adam', 'adamw', 'sgd'] as const),
       ...readLossFlags(args),
       loss: choiceOption(args, 'loss', LOSS_NAMES),
-      weightDecay: numberOption(args, 'weight-decay', { min: 0 }),
+      weightDecay: numberOption(args, 'weight-decay', OPTION_RANGES.weightDecay),
       freeze: freezeTower ?? (trainableLayers !== undefined ? { trainableLayers } : flag(args, 'freeze')),
-      wiseFt: numberOption(args, 'wise-ft', { min: 0, max: 1 }),
-      outputDim: integerOption(args, 'output-dim', 1),
+      wiseFt: numberOption(args, 'wise-ft', OPTION_RANGES.wiseFt),
+      outputDim: numberOption(args, 'output-dim', OPTION_RANGES.outputDim),
       pooling,
       imageSize,
       maxLength,
       device: choiceOption(args, 'device', DEVICES),
       precision: choiceOption(args, 'precision', PRECISIONS),
-      seed: integerOption(args, 'seed', 0),
+      seed: numberOption(args, 'seed', OPTION_RANGES.seed),
     };
     await checkOutputDir(outputDir, { option: '--output-dir', inputDir: modelDir });
 
