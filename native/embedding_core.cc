@@ -176,6 +176,7 @@ Loss& EmbeddingCore::lossFor(const std::string& name, const LossOptions& options
     loss_ = makeLoss(name, options, context);
     lossName_ = name;
     lossOptions_ = options;
+    restorePendingLossParameters();
   }
   return *loss_;
 }
