@@ -40,7 +40,7 @@ const result = await fit({
   checkpointDir: job.checkpointDir,
   resumeFrom: job.resumeFrom,
   callbacks: [
-    new TrainingCheckpoint({ everySteps: job.checkpointEvery, keep: 2 }),
+    new TrainingCheckpoint({ everySteps: job.checkpointEvery, keep: job.keep ?? 2 }),
     // Slows the steps down a little so that a kill lands at varied points between checkpoints.
     { onBatchEnd: () => (job.stepDelayMs ? sleep(job.stepDelayMs) : undefined) },
   ],
