@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BestModelCheckpoint, EarlyStopping, fit, loadModel, TrainingCheckpoint, type EmbeddingModel, type TrainingContext } from '../lib/index.js';
+import { BestModelCheckpoint, EarlyStopping, EvaluationCallback, evaluate, fit, loadModel, TrainingCheckpoint, type EvaluationResult, type EmbeddingModel, type TrainingContext } from '../lib/index.js';
 import { exportTiny, syntheticImages, tempDir } from './helpers/fixtures.js';
 
 const work = tempDir('callbacks');
@@ -70,6 +70,28 @@ describe('EarlyStopping', () => {
     expect(stopAt).toBeGreaterThan(0);
     expect(history).toHaveLength(stopAt + 1);
     expect(stopper.stoppedEpoch).toBe(stopAt);
+  });
+});
+
+describe('EvaluationCallback', () => {
+  it('scores every N steps what evaluate() scores at those steps, and publishes the metrics', async () => {
+    const queries = syntheticImages(4, 3, 32, 23);
+    const evaluation = new EvaluationCallback({ queries, k: 3, everySteps: 3, name: 'held' });
+    const direct: EvaluationResult[] = [];
+    const monitored: number[] = [];
+    const { model, history } = await fit({
+      ...base, model: backbone, epochs: 2,
+      callbacks: [{ onBatchEnd: async (c) => {
+        if (c.globalStep % 3 !== 0) return;
+        direct.push(await evaluate(c.model, { queries, k: 3 }));
+        monitored.push(c.metrics['held.map']!);
+      } }, evaluation],
+    });
+    model.dispose();
+    expect(evaluation.results.map((r) => r.globalStep)).toEqual([3, 6]);
+    expect(evaluation.results.map((r) => r.result)).toEqual(direct);
+    expect(monitored).toEqual(direct.map((r) => r.map));
+    expect(history.every((r) => r.eval === undefined)).toBe(true);
   });
 });
 
