@@ -2,7 +2,7 @@
 // with it (lib/numericOption.ts) and the CLI parses its flags with it, so the two cannot drift. Loss
 // options keep theirs in their descriptors (lib/losses/).
 import {
-  ANY_INTEGER, NON_NEGATIVE_INTEGER, NON_NEGATIVE_NUMBER, POSITIVE_INTEGER, POSITIVE_NUMBER, UNIT_INTERVAL, type NumberRange,
+  ANY_INTEGER, ANY_NUMBER, NON_NEGATIVE_INTEGER, NON_NEGATIVE_NUMBER, POSITIVE_INTEGER, POSITIVE_NUMBER, UNIT_INTERVAL, type NumberRange,
 } from './numericOption.js';
 
 /**
@@ -33,4 +33,10 @@ export const OPTION_RANGES = {
   momentum: { min: 0, max: 1, maxExclusive: true },
   wiseFt: UNIT_INTERVAL,
   seed: ANY_INTEGER,
+  // Callbacks (lib/callbacks/).
+  patience: POSITIVE_INTEGER,
+  minDelta: ANY_NUMBER,
+  baseline: ANY_NUMBER,
+  everySteps: POSITIVE_INTEGER,
+  keep: POSITIVE_INTEGER,
 } as const satisfies Record<string, NumberRange>;

@@ -50,6 +50,10 @@ class Loss {
   virtual LossValue compute(const LossBatch& batch) = 0;
   // After each optimizer step, without gradients: keeps parameters in range (CLIP clamps its temperature).
   virtual void afterStep() {}
+  // Parameters the loss owns (ArcFace's class weights, ProxyAnchor's proxies), by name: the model's
+  // optimizer trains them as a parameter group of their own at learningRate() (EmbeddingCore::lossFor).
+  // They live as long as the loss: across steps while its name and options stay the same.
+  virtual std::vector<std::pair<std::string, torch::Tensor>> parameters() { return {}; }
 };
 
 using LossFactory = std::function<std::unique_ptr<Loss>(const LossOptions& options, const LossContext& context)>;
