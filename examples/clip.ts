@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { captionFor, classPrompt } from './data/fashionCaptions.js';
 import { readFashionMnist } from './data/fashionMnist.js';
 import { mulberry32 } from '../lib/data/sampler.js';
-import { evaluate, type EvaluationResult } from '../lib/evaluate.js';
+import { evaluate, retrievalOf, type RetrievalEvaluation } from '../lib/evaluate.js';
 import { exportModel } from '../lib/export.js';
 import { fit } from '../lib/fit.js';
 import { loadModel } from '../lib/loadModel.js';
@@ -96,7 +96,7 @@ export async function runClipDemo(argv: string[]): Promise<void> {
   const model = await loadModel(backboneDir, { device: device as 'cpu' | 'cuda' | 'auto', precision });
   try {
     log(`demo: model on ${model.device} (${model.precision}), ${model.parameterCount().total.toLocaleString('en-US')} parameters, ${model.outputDim}-d shared space, ${model.preprocessing.crop} px images`);
-    const before = await evaluate(model, { queries: test, k: 10 });
+    const before = retrievalOf(await evaluate(model, { queries: test, k: 10 }));
     let bar: Progress | undefined;
     const result = await fit({
       model,
@@ -114,7 +114,7 @@ export async function runClipDemo(argv: string[]): Promise<void> {
         if (event.step === event.steps) bar!.finish();
       },
     });
-    const after = await evaluate(model, { queries: test, k: 10 });
+    const after = retrievalOf(await evaluate(model, { queries: test, k: 10 }));
     process.stdout.write(`\n${clipComparisonTable(before, after)}\n`);
     process.stdout.write(
       `\nTraining loss by epoch: ${result.history.map((e) => e.loss.toFixed(4)).join(' -> ')}\n` +
@@ -130,7 +130,7 @@ export async function runClipDemo(argv: string[]): Promise<void> {
 }
 
 /** Text-to-image ranking metrics and image-to-text accuracy, before and after. */
-export function clipComparisonTable(before: EvaluationResult, after: EvaluationResult): string {
+export function clipComparisonTable(before: RetrievalEvaluation, after: RetrievalEvaluation): string {
   const rows: Array<[string, number, number]> = [
     ['text-to-image mAP', before.map, after.map],
     [`text-to-image precision@${before.k}`, before.precisionAtK, after.precisionAtK],
@@ -146,6 +146,6 @@ export function clipComparisonTable(before: EvaluationResult, after: EvaluationR
 }
 
 /** With one prompt per class, an image's best prompt being its class's is zero-shot accuracy. */
-function topOne(result: EvaluationResult): number {
+function topOne(result: RetrievalEvaluation): number {
   return result.imageToText!.hitAt1;
 }

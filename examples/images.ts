@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readFashionMnist, type FashionMnist } from './data/fashionMnist.js';
-import { evaluate } from '../lib/evaluate.js';
+import { evaluate, retrievalOf } from '../lib/evaluate.js';
 import { exportModel } from '../lib/export.js';
 import { fit } from '../lib/fit.js';
 import { loadModel } from '../lib/loadModel.js';
@@ -143,7 +143,7 @@ export async function runImageDemo(argv: string[]): Promise<void> {
     log(`demo: model on ${model.device} (${model.precision}), ${model.parameterCount().total.toLocaleString('en-US')} parameters, ${model.outputDim}-d embeddings`);
     const measure = async (label: string) => {
       const bar = new Progress({ label: `encode (${label})`, total: heldOut.length, unit: 'img' });
-      const metrics = await evaluate(model, { queries: heldOut, k: 10, onProgress: (done) => bar.update(done) });
+      const metrics = retrievalOf(await evaluate(model, { queries: heldOut, k: 10, onProgress: (done) => bar.update(done) }));
       bar.finish();
       return metrics;
     };

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readWordnetPairs, splitHeldOut } from './data/wordnet.js';
-import { evaluate } from '../lib/evaluate.js';
+import { evaluate, retrievalOf } from '../lib/evaluate.js';
 import { exportModel } from '../lib/export.js';
 import { fit } from '../lib/fit.js';
 import { loadModel } from '../lib/loadModel.js';
@@ -93,7 +93,7 @@ export async function runTextDemo(argv: string[]): Promise<void> {
   try {
     log(`demo: model on ${model.device} (${model.precision}), ${model.parameterCount().total.toLocaleString('en-US')} parameters, ${model.outputDim}-d embeddings`);
     const measure = async () => {
-      const metrics = await evaluate(model, { queries: test, k: 10 });
+      const metrics = retrievalOf(await evaluate(model, { queries: test, k: 10 }));
       return metrics;
     };
     const before = await measure();

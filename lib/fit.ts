@@ -10,7 +10,8 @@ import { BestModelCheckpoint, EvaluationCallback, TrainingCheckpoint, WiseFt, ty
 import { checkSameRun, CheckpointWriter, defaultCheckpointDir, fingerprintData, openCheckpoint, TRAINING_STATE_FILE, type Checkpoint } from './checkpoints.js';
 import type { TextDataInput } from './data/textCsv.js';
 import type { TextImageInput } from './data/textImageCsv.js';
-import type { EvaluationResult, RetrievalMetrics } from './evaluate.js';
+import { SAMPLER_NAMES, type SamplerName } from './data/batchSamplers.js';
+import type { EvaluationResult } from './evaluate.js';
 import type { LabelledInput } from './labelledData.js';
 import { readJsonFile } from './jsonFile.js';
 import { loadModel, loadModelFromMetadata } from './loadModel.js';
@@ -21,8 +22,10 @@ import { EmbeddingModel, type Device, type Pooling } from './model.js';
 import { stageOutputDir, type StagedOutput } from './outputDir.js';
 import type { Precision } from './precision.js';
 import { learningRateAt, SCHEDULER_NAMES, warmupStepsOf, type Scheduler } from './schedule.js';
+import { FitReportRecorder } from './report/fitReport.js';
+import { REPORT_FILE } from './report/trainingReport.js';
 import { orderCallbacks, restoreCallbacks, TrainingLoop } from './trainingLoop.js';
-import { lossFor, type PreparedStep, type TrainingTask } from './trainingTasks.js';
+import { lossFor, samplerOf, type PreparedStep, type TrainingTask } from './trainingTasks.js';
 import { checkNumber, numberOr } from './numericOption.js';
 import { OPTION_RANGES } from './optionRanges.js';
 
@@ -42,9 +45,11 @@ export interface FitOptions extends LossOptions {
    */
   trainData: LabelledInput | string | TextDataInput | TextImageInput;
   /**
-   * Scored after each epoch: labelled items (retrieval among themselves), for texts pairs, for CLIP
-   * text-image pairs (text-to-image retrieval, and image-to-text in `eval.imageToText`). Shorthand for
-   * an EvaluationCallback named 'eval' (its metrics: 'eval.map', ...), unless `callbacks` has one.
+   * Scored before training and after each epoch: labelled items (retrieval among themselves), for texts
+   * query-document pairs or scored pairs (Spearman and Pearson of the cosines against the scores), for
+   * CLIP text-image pairs (text-to-image retrieval, and image-to-text in `eval.imageToText`). Shorthand
+   * for an EvaluationCallback named 'eval' (its metrics: 'eval.map', 'eval.spearman', ...), unless
+   * `callbacks` has one.
    */
   evalData?: LabelledInput | string | TextDataInput | TextImageInput;
   /**
@@ -87,10 +92,15 @@ export interface FitOptions extends LossOptions {
   momentum?: number;
   /** Default 5. */
   epochs?: number;
-  /** Default 32; for labelled data a multiple of numItemsPerClass. */
+  /** Default 32; with the class sampler rounded down to a multiple of numItemsPerClass (a warning says so). */
   batchSize?: number;
   /** Labelled data: items of each class in a batch (class sampler). Default 4. */
   numItemsPerClass?: number;
+  /**
+   * How an epoch is cut into batches (see SAMPLERS): 'class' (labelled data), 'no-duplicates', 'random',
+   * or 'auto' (default): 'class' for labelled data, 'no-duplicates' for in-batch-negative losses, else 'random'.
+   */
+  sampler?: SamplerName;
   /**
    * true freezes the backbone trunk (only the projection head and GeM's p train);
    * { trainableLayers: N } on a transformer freezes all but its top N layers;
@@ -114,7 +124,7 @@ export interface FitOptions extends LossOptions {
   device?: Device;
   /** Autocast precision of the training forwards (see LoadModelOptions.precision). Default: the model's (fp32 when loaded here). */
   precision?: Precision;
-  /** Where the fine-tuned model is saved after training (written atomically). */
+  /** Where the fine-tuned model is saved after training (written atomically), with report.html beside it. */
   outputDir?: string;
   /** k of the evaluation metrics. Default 10. */
   evalK?: number;
@@ -137,8 +147,11 @@ export type FitProgress =
       /** Texts truncated to the maximum length so far this epoch. */
       truncated: number;
     }
+  /** Evaluation progress; epoch -1 is the evaluation before training. */
   | { phase: 'eval'; epoch: number; epochs: number; done: number; total: number }
-  | { phase: 'epoch-end'; epoch: number; epochs: number; record: EpochRecord };
+  | { phase: 'epoch-end'; epoch: number; epochs: number; record: EpochRecord }
+  /** A setting was adjusted (e.g. the batch size to the class sampler); also in the result's `warnings`. */
+  | { phase: 'warning'; message: string };
 
 export interface EpochRecord {
   epoch: number;
@@ -158,8 +171,14 @@ export interface EpochRecord {
 export interface FitResult {
   model: EmbeddingModel;
   history: EpochRecord[];
+  /** With evalData (an EvaluationCallback named 'eval'): the model's evaluation before the first epoch. */
+  evalBefore?: EvaluationResult;
   /** With the wiseFt option: alpha and the evaluation after interpolating (with evalData). */
-  wiseFt?: { alpha: number; eval?: RetrievalMetrics };
+  wiseFt?: { alpha: number; eval?: EvaluationResult };
+  /** Settings that were adjusted rather than refused, as sentences (also sent as 'warning' progress events). */
+  warnings: string[];
+  /** With outputDir: the path of the training report (outputDir/report.html). */
+  report?: string;
   /** With BestModelCheckpoint: the epoch kept in outputDir (and returned as `model`). */
   kept?: KeptModel;
 }
@@ -178,6 +197,8 @@ interface ResolvedFit {
   epochs: number;
   batchSize: number;
   numItemsPerClass: number;
+  /** 'auto' until the loss is known, then the sampler it stands for. */
+  sampler: SamplerName;
   freeze: 'none' | 'trunk' | 'image' | 'text';
   trainableLayers: number;
   /** undefined: the option was not given (the default depends on the model). */
@@ -221,6 +242,7 @@ function resolveOptions(options: FitOptions): ResolvedFit {
     epochs: option(options, 'epochs', 5),
     batchSize: option(options, 'batchSize', 32),
     numItemsPerClass: option(options, 'numItemsPerClass', 4),
+    sampler: oneOf(options.sampler ?? 'auto', 'sampler', SAMPLER_NAMES),
     freeze: typeof freeze === 'string' ? freeze : freeze !== false ? 'trunk' : 'none',
     trainableLayers,
     learningRateGiven: options.learningRate !== undefined,
@@ -292,10 +314,19 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   const train = await modality.readData(options.trainData, 'trainData');
   const loss = lossFor(modality.lossKind(train), options.loss);
   const lossOptions = resolveLossOptions(loss, options);
+  const sampler = samplerOf(settings.sampler, loss);
+  settings.sampler = sampler; // recorded (and part of a run's identity) as the sampler it stands for
+  const batchSettings = { ...settings, sampler };
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    options.onProgress?.({ phase: 'warning', message });
+  };
   if (modality.learningRate !== undefined && !settings.learningRateGiven) settings.learningRate = modality.learningRate;
   modality.checkFreezing(settings);
   // Before the model loads, so that a batch size that cannot be sampled fails fast.
-  modality.checkBatching(train, settings);
+  const adjustment = modality.checkBatching(train, batchSettings);
+  if (adjustment !== undefined) warn(adjustment);
   const run = await runIdentity(options, settings, loss.name, lossOptions, modality, source.metadata);
   let checkpoint: Checkpoint | undefined;
   if (options.resumeFrom !== undefined) {
@@ -329,7 +360,11 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     if (options.outputDir !== undefined) output = await stageOutput();
     // Read once, up front: bad eval data fails before training, and epochs do not re-read the file.
     for (const callback of callbacks) if (callback instanceof EvaluationCallback) await callback.prepare(model);
-    const task: TrainingTask = modality.trainingTask(model, train, settings);
+    // With an output folder, a report of the run is written into it (lib/report/fitReport.ts).
+    const report = options.outputDir === undefined ? undefined : new FitReportRecorder(model.name, modality.task, checkpoint?.record.position.globalStep ?? 0);
+    const onProgress = report ? report.progress(options.onProgress) : options.onProgress;
+    const trainingTask = modality.trainingTask(model, train, batchSettings);
+    const task: TrainingTask = report ? report.watch(trainingTask) : trainingTask;
     const text = model.metadata.text;
     model.nativeModel.configureTraining({
       optimizer: settings.optimizer,
@@ -346,10 +381,29 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       await model.nativeModel.loadTrainingState(join(checkpoint.dir, TRAINING_STATE_FILE));
       restoreCallbacks(callbacks, checkpoint.record.callbacks);
     }
+    // The evaluation before training (a resumed run has it from its checkpoint).
+    const evaluation = callbacks.find((c): c is EvaluationCallback => c instanceof EvaluationCallback && c.name === 'eval');
+    if (evaluation !== undefined && checkpoint === undefined) {
+      await evaluation.evaluateBefore(model, (done, total) => onProgress?.({ phase: 'eval', epoch: -1, epochs: settings.epochs, done, total }));
+    }
     const totalSteps = settings.epochs * task.batchesPerEpoch;
     settings.warmupSteps = warmupStepsOf({ warmupSteps: options.warmupSteps, warmupRatio: settings.warmupRatio }, totalSteps);
     const { learningRateGiven: _given, ...recorded } = settings;
-    const trainingRecord = (history: EpochRecord[], extra: object = {}) => ({ training: { loss: loss.name, ...lossOptions, ...recorded, history, ...extra } });
+    const config = { loss: loss.name, ...lossOptions, ...recorded };
+    const trainingRecord = (history: EpochRecord[], extra: object = {}) => ({
+      training: { ...config, ...(evaluation?.before ? { evalBefore: evaluation.before } : {}), history, ...extra },
+    });
+    const notes = checkpoint ? [`resumed from the checkpoint ${checkpoint.dir} at step ${checkpoint.record.position.globalStep}: the step curves start there`] : [];
+    // Into `dir` (the staging folder, swapped in with the model it describes).
+    const writeReport = (dir: string, history: EpochRecord[], end: { kept?: KeptModel; wiseFt?: FitResult['wiseFt'] }) =>
+      report!.write(dir, {
+        config,
+        history,
+        before: evaluation?.before,
+        after: end.wiseFt?.eval ?? (end.kept ? history.find((r) => r.epoch === end.kept!.epoch) : history.at(-1))?.eval,
+        kept: end.kept,
+        notes: [...warnings, ...notes, ...(end.wiseFt ? [`WiSE-FT: weights interpolated with alpha ${end.wiseFt.alpha}; 'after' scores the interpolated model`] : [])],
+      });
     const keep = callbacks.find((c): c is TrainingCheckpoint => c instanceof TrainingCheckpoint)?.keep;
     const writer = checkpointDir === undefined ? undefined : new CheckpointWriter(resolve(checkpointDir), keep);
     let kept: KeptModel | undefined;
@@ -360,13 +414,14 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       step: (prepared: PreparedStep) => model.nativeModel.trainStep(prepared.inputs, prepared.targets, loss.name, lossOptions),
       learningRate: (step) => learningRateAt({ ...settings, totalSteps }, step),
       callbacks,
-      onProgress: options.onProgress,
+      onProgress,
       signal: options.signal,
       resume: checkpoint?.record,
       writeCheckpoint: writer && ((state) => writer.write(model, { run, ...state }, trainingRecord(state.history))),
       async saveModel(keptNow, history) {
         const staged = output ?? (await stageOutput());
         output = undefined;
+        await writeReport(staged.staging, history, { kept: keptNow });
         await model.saveStaged(staged, trainingRecord(history, { kept: keptNow }));
         kept = keptNow;
       },
@@ -375,21 +430,30 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     const history = loop.history;
     kept = callbacks.find((c): c is BestModelCheckpoint => c instanceof BestModelCheckpoint)?.kept ?? kept;
     const wiseFt = callbacks.find((c): c is WiseFt => c instanceof WiseFt)?.result;
+    const done = {
+      warnings,
+      ...(evaluation?.before ? { evalBefore: evaluation.before } : {}),
+      ...(options.outputDir !== undefined ? { report: join(resolve(options.outputDir), REPORT_FILE) } : {}),
+    };
     if (kept !== undefined) {
       // outputDir holds the kept model: complete its record (the whole history) in place, atomically.
       await output?.abort();
       const file = join(resolve(options.outputDir!), METADATA_FILE);
       const metadata = { ...((await readJsonFile(file, 'finetuner model metadata')) as object), ...trainingRecord(history, { kept }) };
       await writeFileAtomic(file, `${JSON.stringify(metadata, null, 2)}\n`);
+      await writeReport(resolve(options.outputDir!), history, { kept });
       if (kept.epoch !== history.at(-1)?.epoch) {
         const best = await loadModel(options.outputDir!, { device: options.device, precision: options.precision });
         if (ownsModel) model.dispose();
-        return { model: best, history, kept };
+        return { model: best, history, kept, ...done };
       }
-      return { model, history, kept };
+      return { model, history, kept, ...done };
     }
-    if (output !== undefined) await model.saveStaged(output, trainingRecord(history, wiseFt ? { wiseFtResult: wiseFt } : {}));
-    return { model, history, ...(wiseFt ? { wiseFt } : {}) };
+    if (output !== undefined) {
+      await writeReport(output.staging, history, { wiseFt });
+      await model.saveStaged(output, trainingRecord(history, wiseFt ? { wiseFtResult: wiseFt } : {}));
+    }
+    return { model, history, ...(wiseFt ? { wiseFt } : {}), ...done };
   } catch (error) {
     await output?.abort();
     if (ownsModel) model.dispose();

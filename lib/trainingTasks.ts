@@ -1,17 +1,20 @@
 // What one training step means for each kind of data. fit() drives the loop; a task says how an epoch is
 // cut into batches and how a batch is prepared in JS (images decoded by sharp, texts tokenized) into the
 // input batches and targets that the loss (lib/losses/) takes, in its order:
-//   labelled images or texts -> class sampler -> [items], labels
-//   (query, document[, negative]) pairs -> shuffled batches -> [queries, documents[, negatives]], group ids
-//   (text, text, score) pairs -> shuffled batches -> [first, second], scores
-//   (text, image) pairs on a CLIP model -> shuffled batches -> [texts, images], group ids
+//   labelled images or texts -> [items], labels
+//   (query, document[, negative]) pairs -> [queries, documents[, negatives]], group ids
+//   (text, text, score) pairs -> [first, second], scores
+//   (text, image) pairs on a CLIP model -> [texts, images], group ids
+// The epoch is cut by the sampler the `sampler` option names (lib/data/batchSamplers.ts), 'auto' by what
+// the loss needs: the class sampler for labelled data, no duplicates for in-batch negatives, else random.
 import type { NativeBatch } from './binding.js';
 import type { LabelledData } from './data/csv.js';
 import type { ImageInput } from './data/images.js';
-import { ClassSampler, mulberry32 } from './data/sampler.js';
+import { noDuplicateBatches, randomBatches, samplerFor, type SamplerName } from './data/batchSamplers.js';
+import { ClassSampler } from './data/sampler.js';
 import type { LabelledTextData, ScoredPairData, TextData, TextPairData } from './data/textCsv.js';
 import type { TextImageData } from './data/textImageCsv.js';
-import { LOSSES, lossesFor, type Loss, type LossData, type LossDescriptor } from './losses/index.js';
+import { LOSS_DATA_NAMES, LOSSES, lossesFor, type Loss, type LossData, type LossDescriptor } from './losses/index.js';
 import type { EmbeddingModel } from './model.js';
 
 /** One step's native arguments. */
@@ -31,10 +34,14 @@ export interface TrainingTask {
   prepare(indices: number[]): Promise<PreparedStep>;
 }
 
+/** A sampler once 'auto' has been decided. */
+export type BatchSampler = Exclude<SamplerName, 'auto'>;
+
 export interface BatchSettings {
   batchSize: number;
   numItemsPerClass: number;
   seed: number;
+  sampler: BatchSampler;
 }
 
 /** Training data as fit() reads it: labelled images, a kind of text data, or CLIP's text-image pairs. */
@@ -58,35 +65,63 @@ function labelsOf(labelIds: Int32Array, indices: readonly number[]): Int32Array 
   return Int32Array.from(indices, (i) => labelIds[i]!);
 }
 
-/** Shuffled batches of rows, deterministic from (seed, epoch); the last partial batch is kept if >= 2. */
-function shuffledBatches(rows: number, batchSize: number, seed: number, epoch: number): number[][] {
-  const random = mulberry32(Math.imul(seed ^ 0x5bd1e995, 0x27d4eb2d) ^ Math.imul(epoch + 1, 0x165667b1));
-  const order = Array.from({ length: rows }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
+/**
+ * The sampler a training uses: `requested`, or for 'auto' what the loss needs (its targets say it:
+ * labels need classes in every batch, group ids mean in-batch negatives, scores need neither). The class
+ * sampler is refused for data without labels.
+ */
+export function samplerOf(requested: SamplerName, loss: LossDescriptor): BatchSampler {
+  const sampler = samplerFor(requested, { classes: loss.targets === 'labels', inBatchNegatives: loss.targets === 'group ids' });
+  if (sampler === 'class' && loss.data !== 'labelled') {
+    throw new TypeError(`option 'sampler' is 'class', but ${LOSS_DATA_NAMES[loss.data]} have no labels; use 'no-duplicates' or 'random'`);
   }
-  const batches: number[][] = [];
-  for (let start = 0; start < rows; start += batchSize) {
-    const batch = order.slice(start, start + batchSize);
-    // In-batch negatives need company: a lone pair has nothing to rank against.
-    if (batch.length >= 2) batches.push(batch);
-  }
-  return batches;
+  return sampler;
 }
 
-/** Shuffled batching of pair rows, refusing data too small to make one batch. */
-function pairBatching(rows: number, settings: BatchSettings, tooFew: string) {
-  const batchesPerEpoch = shuffledBatches(rows, settings.batchSize, settings.seed, 0).length;
-  if (batchesPerEpoch === 0) throw new Error(`trainData: ${tooFew}, got ${rows}`);
-  return { batchesPerEpoch, batches: (epoch: number) => shuffledBatches(rows, settings.batchSize, settings.seed, epoch) };
+/** The class sampler of labelled data, whose constructor checks (and may adjust) the batch size. */
+export function classSampler(labelIds: Int32Array, settings: BatchSettings): ClassSampler {
+  return new ClassSampler(labelIds, settings);
+}
+
+interface Batching {
+  batchesPerEpoch: number;
+  batches(epoch: number): number[][];
+}
+
+/**
+ * How the epochs of `rows` rows are cut by the chosen sampler: `labelIds` are the classes (labelled data
+ * only), `keys` the texts and image paths of each row, which 'no-duplicates' keeps apart. Data too small
+ * for one batch of 2 is refused. 'no-duplicates' may end an epoch a batch earlier or later than the first
+ * one (batchesPerEpoch); the schedule holds its last rate past the end.
+ */
+function batching(settings: BatchSettings, rows: number, labelIds: Int32Array | undefined, keys: () => string[][], tooFew: string): Batching {
+  if (settings.sampler === 'class') {
+    const sampler = classSampler(labelIds!, settings);
+    return { batchesPerEpoch: sampler.batchesPerEpoch, batches: (epoch) => sampler.epoch(epoch) };
+  }
+  let cut: (epoch: number) => number[][];
+  if (settings.sampler === 'random') cut = (epoch) => randomBatches(rows, settings.batchSize, settings.seed, epoch);
+  else {
+    const rowKeys = keys();
+    cut = (epoch) => noDuplicateBatches(rowKeys, settings.batchSize, settings.seed, epoch);
+  }
+  const first = cut(0);
+  if (first.length === 0 && rows >= 2 && settings.sampler === 'no-duplicates') {
+    throw new Error("trainData: sampler 'no-duplicates' finds no 2 rows without a text or image in common; use sampler 'random'");
+  }
+  if (first.length === 0) throw new Error(`trainData: ${tooFew}, got ${rows}`);
+  return { batchesPerEpoch: first.length, batches: (epoch) => (epoch === 0 ? first : cut(epoch)) };
+}
+
+/** What makes two images the same for 'no-duplicates': the path; Buffers and raw pixels are all distinct. */
+function imageKey(image: unknown, row: number): string {
+  return typeof image === 'string' ? image : `\0row ${row}`;
 }
 
 export function labelledImageTask(model: EmbeddingModel, data: LabelledData<ImageInput>, settings: BatchSettings): TrainingTask {
-  const sampler = new ClassSampler(data.labelIds, settings);
+  const keys = () => data.items.map((item, row) => [imageKey(item.image, row)]);
   return {
-    batchesPerEpoch: sampler.batchesPerEpoch,
-    batches: (epoch) => sampler.epoch(epoch),
+    ...batching(settings, data.items.length, data.labelIds, keys, 'labelled items need at least 2 rows'),
     prepare: async (indices) => ({
       inputs: [await model.loadImages(indices.map((i) => data.items[i]!.image), indices.map((i) => data.items[i]!.source))],
       targets: labelsOf(data.labelIds, indices),
@@ -96,10 +131,9 @@ export function labelledImageTask(model: EmbeddingModel, data: LabelledData<Imag
 }
 
 export function labelledTextTask(model: EmbeddingModel, data: LabelledTextData, settings: BatchSettings): TrainingTask {
-  const sampler = new ClassSampler(data.labelIds, settings);
+  const keys = () => data.items.map((item) => [item.text]);
   return {
-    batchesPerEpoch: sampler.batchesPerEpoch,
-    batches: (epoch) => sampler.epoch(epoch),
+    ...batching(settings, data.items.length, data.labelIds, keys, 'labelled texts need at least 2 rows'),
     prepare: async (indices) => {
       const items = model.tokenize(indices.map((i) => data.items[i]!.text), 'trainData');
       return { inputs: [items], targets: labelsOf(data.labelIds, indices), truncated: items.truncated };
@@ -113,7 +147,8 @@ export function textPairsTask(model: EmbeddingModel, data: TextPairData, setting
     throw new Error('trainData: either every pair has a hard negative or none has');
   }
   return {
-    ...pairBatching(data.pairs.length, settings, 'pairs need at least 2 rows for in-batch negatives'),
+    ...batching(settings, data.pairs.length, undefined, () => data.pairs.map((p) => (p.negative === undefined ? [p.query, p.document] : [p.query, p.document, p.negative])),
+      'pairs need at least 2 rows for in-batch negatives'),
     prepare: async (indices) => {
       const inputs = [
         model.tokenize(indices.map((i) => data.pairs[i]!.query), 'trainData queries'),
@@ -127,7 +162,7 @@ export function textPairsTask(model: EmbeddingModel, data: TextPairData, setting
 
 export function scoredPairsTask(model: EmbeddingModel, data: ScoredPairData, settings: BatchSettings): TrainingTask {
   return {
-    ...pairBatching(data.pairs.length, settings, 'scored pairs need at least 2 rows'),
+    ...batching(settings, data.pairs.length, undefined, () => data.pairs.map((p) => [p.a, p.b]), 'scored pairs need at least 2 rows'),
     prepare: async (indices) => {
       const first = model.tokenize(indices.map((i) => data.pairs[i]!.a), 'trainData');
       const second = model.tokenize(indices.map((i) => data.pairs[i]!.b), 'trainData');
@@ -150,7 +185,8 @@ export function textTask(model: EmbeddingModel, data: TextData, settings: BatchS
 /** CLIP: each row a matching (text, image) pair; the other rows of the batch are its negatives. */
 export function textImageTask(model: EmbeddingModel, data: TextImageData, settings: BatchSettings): TrainingTask {
   return {
-    ...pairBatching(data.pairs.length, settings, 'text-image pairs need at least 2 rows for in-batch negatives'),
+    ...batching(settings, data.pairs.length, undefined, () => data.pairs.map((p, row) => [p.text, imageKey(p.image, row)]),
+      'text-image pairs need at least 2 rows for in-batch negatives'),
     prepare: async (indices) => {
       const texts = model.tokenize(indices.map((i) => data.pairs[i]!.text), 'trainData texts');
       const images = await model.loadImages(indices.map((i) => data.pairs[i]!.image), indices.map((i) => data.pairs[i]!.source));

@@ -118,9 +118,24 @@ describe('ClassSampler', () => {
 
   it('validates batchSize and numItemsPerClass', () => {
     expect(() => new ClassSampler(labels, { batchSize: 2, numItemsPerClass: 4 })).toThrow(/`batchSize` \(2\) must be at least `numItemsPerClass` \(4\)/);
-    expect(() => new ClassSampler(labels, { batchSize: 10, numItemsPerClass: 4 })).toThrow(/`batchSize` \(10\) must be a multiple of `numItemsPerClass` \(4\)/);
     expect(() => new ClassSampler(labels, { batchSize: 0, numItemsPerClass: 4 })).toThrow(/`batchSize` must be a positive integer/);
     expect(() => new ClassSampler(labels, { batchSize: 48, numItemsPerClass: 4 })).toThrow(/12 classes per batch, but the data has only 10/);
+  });
+
+  it('rounds a batch size that numItemsPerClass does not divide down to a multiple, and says so', () => {
+    const down = new ClassSampler(labels, { batchSize: 10, numItemsPerClass: 4 });
+    expect(down.batchSize).toBe(8);
+    expect(down.classesPerBatch).toBe(2);
+    expect(down.adjustment).toBe('`batchSize` 10 is not a multiple of `numItemsPerClass` 4: batches of 8 (2 classes x 4 items)');
+    expect(down.batchesPerEpoch).toBe(10); // 80 items / 8
+    for (const batch of down.epoch(0)) {
+      expect(batch).toHaveLength(8);
+      const perClass = new Map<string, number>();
+      for (const i of batch) perClass.set(labels[i]!, (perClass.get(labels[i]!) ?? 0) + 1);
+      expect([...perClass.values()]).toEqual([4, 4]);
+    }
+    expect(new ClassSampler(labels, { batchSize: 7, numItemsPerClass: 4 }).adjustment).toMatch(/batches of 4 \(1 class x 4 items\)$/);
+    expect(new ClassSampler(labels, { batchSize: 12, numItemsPerClass: 4 }).adjustment).toBeUndefined();
   });
 
   it('fills every batch with batchSize / numItemsPerClass classes of numItemsPerClass items', () => {

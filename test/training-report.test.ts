@@ -3,13 +3,12 @@
 // (drawn in the palette's colours, which nothing else on the page uses) must cover pixels, while the
 // console shows no errors.
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { niceTicks } from '../lib/report/svgChart.js';
 import { renderTrainingReport, writeTrainingReport, type TrainingReport } from '../lib/report/trainingReport.js';
+import { chartPixels, CHROMIUM, screenshot as takeScreenshot } from './helpers/chromium.js';
 import { tempDir } from './helpers/fixtures.js';
 
 const work = tempDir('training-report');
@@ -48,33 +47,9 @@ describe('renderTrainingReport', () => {
   });
 });
 
-const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+const chromium = CHROMIUM;
 if (!chromium) console.warn('training-report.test.ts: browser checks skipped: Debian chromium is not installed (scripts/setup.sh installs it)');
-
-/** Screenshot of `file` in headless Chromium, and the console messages it logged. */
-function screenshot(file: string, name: string): { png: string; console: string[] } {
-  const png = join(work.dir, `${name}.png`);
-  const profile = join(work.dir, `profile-${name}`);
-  mkdirSync(profile, { recursive: true });
-  const run = spawnSync(chromium!, [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--enable-logging=stderr', '--v=0',
-    '--hide-scrollbars', '--window-size=1280,1600', `--screenshot=${png}`, `file://${file}`,
-  ], { encoding: 'utf8', timeout: 60_000 });
-  if (!existsSync(png)) throw new Error(`chromium wrote no screenshot (status ${run.status}): ${run.stderr.slice(-2000)}`);
-  return { png, console: run.stderr.split('\n').filter((l) => /CONSOLE|Uncaught/.test(l)) };
-}
-
-/** Pixels (of the screenshot) within a small distance of the chart palette's first two colours. */
-async function chartPixels(png: string): Promise<number> {
-  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  const palette = [[0x00, 0x72, 0xb2], [0xd5, 0x5e, 0x00]];
-  let count = 0;
-  for (let i = 0; i < info.width * info.height * 3; i += 3) {
-    if (palette.some(([r, g, b]) => Math.abs(data[i]! - r!) + Math.abs(data[i + 1]! - g!) + Math.abs(data[i + 2]! - b!) < 40)) count++;
-  }
-  return count;
-}
+const screenshot = (file: string, name: string) => takeScreenshot(file, work.dir, name);
 
 describe.skipIf(!chromium)('report.html in headless Chromium', () => {
   it('draws the charts and logs no console errors', async () => {

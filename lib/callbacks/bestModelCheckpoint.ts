@@ -12,7 +12,7 @@ export class BestModelCheckpoint implements TrainingCallback {
   /** The model kept so far, if any. */
   kept: KeptModel | undefined;
 
-  /** monitor default: 'eval.map' with evalData, else 'loss' (the epoch's mean training loss, mode 'min'). */
+  /** monitor default: 'eval.map' with evalData ('eval.spearman' for scored pairs), else 'loss' (the epoch's mean training loss, mode 'min'). */
   constructor(options: BestModelCheckpointOptions = {}) {
     this.monitor = new Monitor(options, 'BestModelCheckpoint');
   }

@@ -26,7 +26,7 @@ export class EarlyStopping implements TrainingCallback {
   /** The epoch after which it stopped training, if it did. */
   stoppedEpoch: number | undefined;
 
-  /** monitor default: 'eval.map' with evalData, else 'loss' (the epoch's mean training loss, mode 'min'). */
+  /** monitor default: 'eval.map' with evalData ('eval.spearman' for scored pairs), else 'loss' (the epoch's mean training loss, mode 'min'). */
   constructor(options: EarlyStoppingOptions = {}) {
     this.monitor = new Monitor(options, 'EarlyStopping');
     this.patience = numberOr(options.patience, 'EarlyStopping.patience', OPTION_RANGES.patience, 3);

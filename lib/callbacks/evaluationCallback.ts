@@ -9,7 +9,7 @@ import { checkNumber, numberOr } from '../numericOption.js';
 import { OPTION_RANGES } from '../optionRanges.js';
 
 export interface EvaluationCallbackOptions {
-  /** As evaluate()'s queries: labelled items, text pairs or text-image pairs (CSV path or array). */
+  /** As evaluate()'s queries: labelled items, text pairs, scored text pairs or text-image pairs (CSV path or array). */
   queries: EvaluateOptions['queries'];
   /** As evaluate()'s index; default: the queries search each other. */
   index?: EvaluateOptions['index'];
@@ -46,6 +46,8 @@ export class EvaluationCallback implements TrainingCallback {
   readonly everyEpoch: boolean;
   /** Every evaluation of the run so far, in order. */
   readonly results: EvaluationRecord[] = [];
+  /** The evaluation before the first step (fit runs it for the 'eval' callback; kept in checkpoints). */
+  before: EvaluationResult | undefined;
   private readonly options: EvaluationCallbackOptions;
   private queries: EvaluateOptions['queries'] | undefined;
 
@@ -84,6 +86,12 @@ export class EvaluationCallback implements TrainingCallback {
     else (record.metrics ??= {})[this.name] = result;
   }
 
+  /** Scores the model before training, for the before/after comparison (not a monitored metric). */
+  async evaluateBefore(model: EmbeddingModel, onProgress?: (done: number, total: number) => void): Promise<EvaluationResult> {
+    this.before = await this.evaluateNow(model, onProgress);
+    return this.before;
+  }
+
   /** Scores the model now; used by WiSE-FT after interpolating too. */
   async evaluateNow(model: EmbeddingModel, onProgress?: (done: number, total: number) => void): Promise<EvaluationResult> {
     await this.prepare(model);
@@ -100,11 +108,12 @@ export class EvaluationCallback implements TrainingCallback {
   }
 
   state(): unknown {
-    return { results: this.results };
+    return { results: this.results, ...(this.before ? { before: this.before } : {}) };
   }
 
   restore(state: unknown): void {
-    const saved = (state as { results?: EvaluationRecord[] } | undefined)?.results;
-    if (Array.isArray(saved)) this.results.splice(0, this.results.length, ...saved);
+    const saved = state as { results?: EvaluationRecord[]; before?: EvaluationResult } | undefined;
+    if (Array.isArray(saved?.results)) this.results.splice(0, this.results.length, ...saved.results);
+    this.before = saved?.before;
   }
 }

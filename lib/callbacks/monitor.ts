@@ -7,7 +7,8 @@ export type MonitorMode = 'max' | 'min';
 export interface MonitorOptions {
   /**
    * A name of TrainingContext.metrics: 'loss', 'eval.map', 'eval.recallAtK', ... (case-insensitive).
-   * Default: 'eval.map' when there is an evaluation (evalData), else 'loss'.
+   * Default: 'eval.map' when there is an evaluation (evalData), 'eval.spearman' when it is of scored
+   * pairs, else 'loss'.
    */
   monitor?: string;
   /** Default 'min' for a loss, 'max' for anything else. */
@@ -38,7 +39,8 @@ export class Monitor {
 
   /** The monitored value now; an error listing what there is when the name is unknown. */
   read(context: TrainingContext): number {
-    this.given.monitor ??= Object.hasOwn(context.metrics, 'eval.map') ? 'eval.map' : 'loss';
+    // Retrieval data is scored by mAP; scored pairs (no ranking) by Spearman's correlation.
+    this.given.monitor ??= ['eval.map', 'eval.spearman'].find((name) => Object.hasOwn(context.metrics, name)) ?? 'loss';
     const wanted = this.name.toLowerCase();
     const key = Object.keys(context.metrics).find((name) => name.toLowerCase() === wanted);
     if (key === undefined) {

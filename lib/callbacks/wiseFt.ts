@@ -1,7 +1,7 @@
 // WiSE-FT (Wortsman et al. 2022) as a callback: at the end of training the weights become
 // (1 - alpha) * pretrained + alpha * fine-tuned, then (with an evaluation) the result is scored. fit's
 // wiseFt option is this callback. fit keeps the pretrained weights when a WiseFt callback is present.
-import type { RetrievalMetrics } from '../evaluate.js';
+import type { EvaluationResult } from '../evaluate.js';
 import type { TrainingCallback, TrainingContext } from './callback.js';
 import type { EvaluationCallback } from './evaluationCallback.js';
 
@@ -17,7 +17,7 @@ export class WiseFt implements TrainingCallback {
   readonly alpha: number;
   private readonly evaluation: EvaluationCallback | undefined;
   /** After training: alpha and the evaluation of the interpolated model. */
-  result: { alpha: number; eval?: RetrievalMetrics } | undefined;
+  result: { alpha: number; eval?: EvaluationResult } | undefined;
 
   constructor(options: WiseFtOptions) {
     const alpha = options?.alpha;

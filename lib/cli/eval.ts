@@ -1,7 +1,7 @@
 // finetuner eval: retrieval metrics of a model on labelled queries (and an optional separate index), or
-// on query-document text pairs.
+// on query-document text pairs; for scored text pairs, the correlation of cosines with the scores.
 import type { RetrievalMetrics } from '../metrics.js';
-import type { EvaluationResult } from '../evaluate.js';
+import { isSimilarityMetrics, type EvaluationResult, type SimilarityMetrics } from '../evaluate.js';
 import { formatTable } from '../table.js';
 import { ENCODING_OPTIONS, DEVICES, PRECISIONS, choiceOption, existingFile, flag, numberOption, out, requiredString, type Command } from './command.js';
 import { OPTION_RANGES } from '../optionRanges.js';
@@ -11,7 +11,7 @@ import { PhasedProgress, round4 } from './progressBars.js';
 
 export const evalCommand: Command = {
   name: 'eval',
-  summary: 'Score retrieval: each query ranks the index by cosine similarity; relevant = same label, or its own documents.',
+  summary: 'Score retrieval (each query ranks the index by cosine similarity), or scored pairs by correlation.',
   usage: ['eval --model DIR --queries CSV [--index CSV] [--k N] [--json]'],
   details:
     'Image models: CSVs of image paths and labels. Text models: labelled texts (text,label), or\n' +
@@ -19,10 +19,14 @@ export const evalCommand: Command = {
     'documents of its own rows are the relevant ones (no --index then). Labelled data without --index:\n' +
     'the queries are also the index, each query left out of its own ranking. CLIP (text-to-image) models:\n' +
     'text,image pairs; text-to-image (each distinct text ranks every image, its rows\' images relevant) and\n' +
-    'image-to-text (each image ranks the distinct texts, its row\'s text relevant).',
+    'image-to-text (each image ranks the distinct texts, its row\'s text relevant). Scored text pairs\n' +
+    '(text1,text2,score): Spearman and Pearson correlation of each pair\'s cosine similarity with its score,\n' +
+    'as sentence-transformers\' EmbeddingSimilarityEvaluator (no --index or --k).',
   options: {
     model: { type: 'string', value: 'DIR', description: 'saved model or exported backbone directory', required: true },
-    queries: { type: 'string', value: 'CSV', description: 'labelled query images or texts, text pairs, or text-image pairs (CLIP)', required: true },
+    queries: {
+      type: 'string', value: 'CSV', description: 'labelled query images or texts, text pairs, scored text pairs, or text-image pairs (CLIP)', required: true,
+    },
     index: { type: 'string', value: 'CSV', description: 'labelled index images or texts', default: 'the queries (or the pairs\' documents)' },
     k: { type: 'string', value: 'N', description: 'cut-off of the @k metrics', default: '10' },
     json: { type: 'boolean', description: 'print the metrics as JSON' },
@@ -71,6 +75,7 @@ export const evalCommand: Command = {
       model.dispose();
     }
     if (json) out(JSON.stringify(metrics, null, 2));
+    else if (isSimilarityMetrics(metrics)) out(similarityTable(metrics, modelDir));
     else if (metrics.imageToText) {
       out(metricsTable(metrics, `${modelDir}, text-to-image`));
       out(metricsTable(metrics.imageToText, `${modelDir}, image-to-text`));
@@ -91,4 +96,13 @@ function metricsTable(m: RetrievalMetrics, modelDir: string): string {
   ];
   const self = m.excludedSelf ? ', each query left out of its own ranking' : '';
   return formatTable(`Retrieval metrics of ${modelDir} (k=${m.k}${self})`, ['metric', 'value'], rows);
+}
+
+function similarityTable(m: SimilarityMetrics, modelDir: string): string {
+  const rows = [
+    { metric: 'spearman', value: round4(m.spearman) },
+    { metric: 'pearson', value: round4(m.pearson) },
+    { metric: 'pairs', value: m.pairs },
+  ];
+  return formatTable(`Similarity of ${modelDir} (cosine against the pairs' scores)`, ['metric', 'value'], rows);
 }

@@ -1,11 +1,13 @@
 // finetuner fit: fine-tunes a backbone or saved model on a CSV (labelled images, or labelled texts, text
 // pairs or scored text pairs) and saves it to --output-dir.
 import { BUILT_IN_CALLBACKS, EvaluationCallback, type FlagReader, type TrainingCallback } from '../callbacks/index.js';
+import { SAMPLERS, SAMPLER_NAMES } from '../data/batchSamplers.js';
+import { isSimilarityMetrics, metricsByName, type EvaluationResult } from '../evaluate.js';
 import type { EpochRecord, FitProgress } from '../fit.js';
 import { OPTION_RANGES } from '../optionRanges.js';
 import { checkOutputDir } from '../outputDir.js';
 import { SCHEDULER_NAMES } from '../schedule.js';
-import { formatTable, type TableCell } from '../table.js';
+import { formatTable } from '../table.js';
 import {
   DEVICE_OPTION, DEVICES, PRECISIONS, PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, note, numberOption, out, requiredString,
   stringOption, type Command, type ParsedArgs,
@@ -31,9 +33,11 @@ export const fitCommand: Command = {
     '  CLIP models   text,image                  text-image pairs, each row a matching pair (default\n' +
     '                                            learning rate 1e-5; --freeze-tower and --wise-ft apply)\n' +
     `${lossesHelp()}\n` +
+    `${samplersHelp()}\n` +
     '--model is a backbone from `finetuner export` or a model saved by an earlier fit. The fine-tuned model\n' +
     'is written to --output-dir (replacing a model directory there) and loads with `--model DIR` in encode\n' +
-    'and eval, or torch.jit.load(DIR/model.pt) in Python.\n' +
+    'and eval, or torch.jit.load(DIR/model.pt) in Python. A training report (DIR/report.html: loss and\n' +
+    'learning-rate curves, evaluation per epoch and before/after, configuration, timings) is written with it.\n' +
     'Ctrl-C finishes the current step, writes a checkpoint to --checkpoint-dir and exits (130); run the same\n' +
     'command with --resume DIR to continue. Callbacks: ' + BUILT_IN_CALLBACKS.map((c) => `${c.className} ${c.summary}`).join('; ') + '.',
   options: {
@@ -41,7 +45,7 @@ export const fitCommand: Command = {
     'train-data': { type: 'string', value: 'CSV', description: 'training data: labelled images, or texts as above', required: true },
     'eval-data': {
       type: 'string', value: 'CSV',
-      description: 'scored after each epoch: labelled items (retrieval among themselves) or text pairs',
+      description: 'scored before training and after each epoch: labelled items (retrieval among themselves), text pairs, or scored pairs (correlation)',
     },
     'output-dir': {
       type: 'string', value: 'DIR', description: 'where the fine-tuned model is saved', required: true,
@@ -49,10 +53,11 @@ export const fitCommand: Command = {
     },
     epochs: { type: 'string', value: 'N', description: 'passes over the training data', default: '5' },
     'batch-size': {
-      type: 'string', value: 'N', description: 'items (or pairs) per step; for labelled data a multiple of --num-items-per-class',
+      type: 'string', value: 'N', description: 'items (or pairs) per step; the class sampler rounds it down to a multiple of --num-items-per-class',
       default: '32',
     },
     'num-items-per-class': { type: 'string', value: 'N', description: 'labelled data: items of each class in a batch', default: '4' },
+    sampler: { type: 'string', value: 'S', description: `how batches are drawn: ${SAMPLER_NAMES.join(', ')} (see above)`, default: 'auto' },
     loss: { type: 'string', value: 'L', description: `${LOSS_NAMES.join(', ')}; must take the data`, default: 'from the data' },
     ...LOSS_FLAGS,
     'learning-rate': { type: 'string', value: 'X', description: 'optimizer learning rate', default: '1e-4; CLIP 1e-5' },
@@ -117,13 +122,6 @@ export const fitCommand: Command = {
     if (info && pooling !== undefined && !poolings!.includes(pooling)) {
       throw new UsageError(`option --pooling must be one of ${poolings!.join(', ')} for ${info.modality.described} model, got '${pooling}'`);
     }
-    // Checked here too so the message names the CLI's options rather than the library's. Text data may be
-    // pairs, which have no classes; the library checks labelled texts.
-    const effectiveBatch = batchSize ?? 32;
-    const effectiveItems = numItemsPerClass ?? 4;
-    if (info?.modality.classBatches && effectiveBatch % effectiveItems !== 0) {
-      throw new UsageError(`--batch-size (${effectiveBatch}) must be a multiple of --num-items-per-class (${effectiveItems})`);
-    }
     const options = {
       model: modelDir,
       trainData: existingFile(args, 'train-data')!,
@@ -132,6 +130,7 @@ export const fitCommand: Command = {
       epochs,
       batchSize,
       numItemsPerClass,
+      sampler: choiceOption(args, 'sampler', SAMPLER_NAMES),
       learningRate: numberOption(args, 'learning-rate', OPTION_RANGES.learningRate),
       scheduler: choiceOption(args, 'scheduler', SCHEDULER_NAMES),
       warmupSteps: numberOption(args, 'warmup-steps', OPTION_RANGES.warmupSteps),
@@ -159,13 +158,19 @@ export const fitCommand: Command = {
     const { fit } = await import('../fit.js'); // loads sharp and the addon only for the verbs that need them
     const progress = new PhasedProgress();
     const onProgress = (event: FitProgress): void => {
+      if (event.phase === 'warning') {
+        progress.finish();
+        note(`warning: ${cliNames(event.message)}`);
+        return;
+      }
       const epoch = `${event.epoch + 1}/${event.epochs}`;
       if (event.phase === 'train') {
         const fields: Record<string, number> = { loss: event.loss };
         if (event.truncated > 0) fields.truncated = event.truncated;
         progress.update(`train ${event.epoch}`, `epoch ${epoch}`, event.step, event.steps, 'step', fields);
       } else if (event.phase === 'eval') {
-        progress.update(`eval ${event.epoch}`, `eval ${epoch}`, event.done, event.total, info?.modality.progressUnit ?? 'img');
+        const label = event.epoch < 0 ? 'eval before training' : `eval ${epoch}`;
+        progress.update(`eval ${event.epoch}`, label, event.done, event.total, info?.modality.progressUnit ?? 'img');
       } else {
         progress.finish();
         note(`epoch ${epoch}: ${epochSummary(event.record)}`);
@@ -187,13 +192,15 @@ export const fitCommand: Command = {
       progress.finish();
     }
     result.model.dispose();
+    if (result.evalBefore) out(`before training: eval ${evalSummary(result.evalBefore)}`);
     out(historyTable(result.history));
     if (result.wiseFt) {
       const m = result.wiseFt.eval;
-      out(`WiSE-FT: weights interpolated with alpha ${result.wiseFt.alpha}` + (m ? `; eval mAP ${round4(m.map)}, recall@${m.k} ${round4(m.recallAtK)}` : ''));
+      out(`WiSE-FT: weights interpolated with alpha ${result.wiseFt.alpha}` + (m ? `; eval ${evalSummary(m)}` : ''));
     }
     if (result.kept) out(`kept epoch ${result.kept.epoch + 1} (best ${result.kept.monitor} ${round4(result.kept.value)})`);
     out(`saved the fine-tuned model to ${outputDir}`);
+    if (result.report !== undefined) out(`training report: ${result.report}`);
   },
 };
 
@@ -249,44 +256,46 @@ const CLI_NAMES: Record<string, string> = {
   resumeFrom: '--resume',
 };
 
+function cliNames(message: string): string {
+  return message.replace(/`([\w.]+)`|'([\w.]+)'/g, (match, a?: string, b?: string) => CLI_NAMES[(a ?? b)!] ?? match);
+}
+
 function withCliNames(error: unknown): unknown {
-  if (error instanceof Error) {
-    error.message = error.message.replace(/`([\w.]+)`|'([\w.]+)'/g, (match, a?: string, b?: string) => CLI_NAMES[(a ?? b)!] ?? match);
-  }
+  if (error instanceof Error) error.message = cliNames(error.message);
   return error;
+}
+
+/** The samplers for --help, from the one list fit() reads. */
+function samplersHelp(): string {
+  const width = Math.max(...SAMPLER_NAMES.map((name) => name.length));
+  return `Samplers (--sampler):\n${SAMPLER_NAMES.map((name) => `  ${name.padEnd(width)}  ${SAMPLERS[name]}`).join('\n')}`;
+}
+
+function evalSummary(m: EvaluationResult): string {
+  if (isSimilarityMetrics(m)) return `spearman ${round4(m.spearman)}, pearson ${round4(m.pearson)}`;
+  return `mAP ${round4(m.map)}, precision@${m.k} ${round4(m.precisionAtK)}`;
 }
 
 function epochSummary(record: EpochRecord): string {
   const parts = [`mean loss ${round4(record.loss)}`, `${round4(record.examples)} examples/step`, `${record.seconds.toFixed(1)} s`];
   if (record.truncated > 0) parts.push(`${record.truncated} text(s) truncated to the maximum length`);
-  if (record.eval) parts.push(`eval mAP ${round4(record.eval.map)}, precision@${record.eval.k} ${round4(record.eval.precisionAtK)}`);
-  if (record.eval?.imageToText) parts.push(`image-to-text hit@1 ${round4(record.eval.imageToText.hitAt1)}, MRR ${round4(record.eval.imageToText.mrr)}`);
+  if (record.eval) parts.push(`eval ${evalSummary(record.eval)}`);
+  if (record.eval && !isSimilarityMetrics(record.eval) && record.eval.imageToText) parts.push(`image-to-text hit@1 ${round4(record.eval.imageToText.hitAt1)}, MRR ${round4(record.eval.imageToText.mrr)}`);
   return parts.join(', ');
 }
 
+/** One row per epoch, with the evaluation's metrics (CLIP's image-to-text ones are in the epoch lines). */
 function historyTable(history: EpochRecord[]): string {
-  const withEval = history.some((r) => r.eval);
-  const k = history.find((r) => r.eval)?.eval?.k;
-  const columns = ['epoch', 'loss', 'examples', 'steps', 'seconds'];
-  if (withEval) columns.push(`precision@${k}`, `recall@${k}`, 'mrr', `ndcg@${k}`, 'map');
-  const rows = history.map((r) => {
-    const row: Record<string, TableCell> = {
-      epoch: r.epoch + 1,
-      loss: round4(r.loss),
-      examples: round4(r.examples),
-      steps: r.steps,
-      seconds: Number(r.seconds.toFixed(1)),
-    };
-    if (r.eval) {
-      Object.assign(row, {
-        [`precision@${k}`]: round4(r.eval.precisionAtK),
-        [`recall@${k}`]: round4(r.eval.recallAtK),
-        mrr: round4(r.eval.mrr),
-        [`ndcg@${k}`]: round4(r.eval.ndcgAtK),
-        map: round4(r.eval.map),
-      });
-    }
-    return row;
-  });
+  const shown = (m: EvaluationResult) => Object.entries(metricsByName(m)).filter(([name]) => !name.startsWith('image-to-text') && !name.startsWith('hit@'));
+  const sample = history.find((r) => r.eval)?.eval;
+  const columns = ['epoch', 'loss', 'examples', 'steps', 'seconds', ...(sample ? shown(sample).map(([name]) => name) : [])];
+  const rows = history.map((r) => ({
+    epoch: r.epoch + 1,
+    loss: round4(r.loss),
+    examples: round4(r.examples),
+    steps: r.steps,
+    seconds: Number(r.seconds.toFixed(1)),
+    ...Object.fromEntries(r.eval ? shown(r.eval).map(([name, value]) => [name, round4(value)]) : []),
+  }));
   return formatTable('Training history', columns, rows);
 }

@@ -51,26 +51,33 @@ export function randomBatches(rows: number, batchSize: number, seed: number, epo
  * shuffled order; a row whose key is already in the batch waits for a later one, as sentence-transformers'
  * NoDuplicatesBatchSampler. Rows that fit no batch (a key repeated in every open batch) end the epoch
  * in smaller batches; none is lost unless it would be alone.
+ *
+ * A batch scans the rows that waited, then the shuffled rows from where the last batch stopped, and stops
+ * once full: an epoch costs about rows + waiting rows per batch, not rows per batch.
  */
 export function noDuplicateBatches(keys: ReadonlyArray<readonly string[]>, batchSize: number, seed: number, epoch: number, minBatch = 2): number[][] {
-  let pending = shuffledRows(keys.length, epochRandom(seed, epoch));
+  const order = shuffledRows(keys.length, epochRandom(seed, epoch));
+  let next = 0; // the first row of `order` no batch has scanned yet
+  let waiting: number[] = []; // rows skipped as duplicates, in order; they come before order[next..]
   const batches: number[][] = [];
-  while (pending.length > 0) {
+  while (waiting.length > 0 || next < order.length) {
     const batch: number[] = [];
     const seen = new Set<string>();
-    const left: number[] = [];
-    for (const row of pending) {
+    const stillWaiting: number[] = [];
+    const consider = (row: number) => {
       if (batch.length === batchSize || keys[row]!.some((k) => seen.has(k))) {
-        left.push(row);
-        continue;
+        stillWaiting.push(row);
+        return;
       }
       batch.push(row);
       for (const k of keys[row]!) seen.add(k);
-    }
+    };
+    for (const row of waiting) consider(row);
+    while (batch.length < batchSize && next < order.length) consider(order[next++]!);
     // Rows left only with copies of their own keys cannot make a batch of minBatch: the epoch ends.
     if (batch.length < minBatch) break;
     batches.push(batch);
-    pending = left;
+    waiting = stillWaiting;
   }
   return batches;
 }

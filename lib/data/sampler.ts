@@ -48,6 +48,8 @@ export class ClassSampler {
   readonly classesPerBatch: number;
   readonly batchesPerEpoch: number;
   readonly seed: number;
+  /** Set when the batch size was rounded down to a multiple of numItemsPerClass: says from what to what. */
+  readonly adjustment?: string;
   /** Item indices of each class, in first-seen order of the labels. */
   private readonly groups: number[][];
 
@@ -58,8 +60,15 @@ export class ClassSampler {
     if (batchSize < numItemsPerClass) {
       throw new Error(`\`batchSize\` (${batchSize}) must be at least \`numItemsPerClass\` (${numItemsPerClass})`);
     }
-    if (batchSize % numItemsPerClass !== 0) {
-      throw new Error(`\`batchSize\` (${batchSize}) must be a multiple of \`numItemsPerClass\` (${numItemsPerClass})`);
+    // A batch holds whole classes: a batch size that numItemsPerClass does not divide is rounded down to a
+    // multiple (as pytorch-metric-learning's MPerClassSampler needs), and the adjustment is reported for
+    // the caller to show (fit's warnings, a line on the CLI's stderr) rather than refused.
+    const adjusted = batchSize - (batchSize % numItemsPerClass);
+    if (adjusted !== batchSize) {
+      const classes = adjusted / numItemsPerClass;
+      this.adjustment =
+        `\`batchSize\` ${batchSize} is not a multiple of \`numItemsPerClass\` ${numItemsPerClass}: batches of ${adjusted} ` +
+        `(${classes} class${classes === 1 ? '' : 'es'} x ${numItemsPerClass} items)`;
     }
     const byLabel = new Map<string | number, number[]>();
     for (let i = 0; i < labels.length; i++) {
@@ -69,16 +78,16 @@ export class ClassSampler {
       group.push(i);
     }
     this.groups = [...byLabel.values()];
-    this.batchSize = batchSize;
+    this.batchSize = adjusted;
     this.numItemsPerClass = numItemsPerClass;
-    this.classesPerBatch = batchSize / numItemsPerClass;
+    this.classesPerBatch = adjusted / numItemsPerClass;
     if (this.groups.length < this.classesPerBatch) {
       throw new Error(
-        `\`batchSize\` / \`numItemsPerClass\` = ${batchSize} / ${numItemsPerClass} = ${this.classesPerBatch} classes ` +
+        `\`batchSize\` / \`numItemsPerClass\` = ${adjusted} / ${numItemsPerClass} = ${this.classesPerBatch} classes ` +
           `per batch, but the data has only ${this.groups.length} class(es); lower \`batchSize\` or raise \`numItemsPerClass\``,
       );
     }
-    this.batchesPerEpoch = Math.ceil(labels.length / batchSize);
+    this.batchesPerEpoch = Math.ceil(labels.length / adjusted);
     this.seed = options.seed ?? 0;
     if (!Number.isInteger(this.seed)) throw new Error(`\`seed\` must be an integer (got ${this.seed})`);
   }

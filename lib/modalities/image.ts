@@ -5,12 +5,11 @@ import { join } from 'node:path';
 import type { NativeBinding, NativeDevice, NativeEmbeddingModel, NativePooling } from '../binding.js';
 import type { LabelledData } from '../data/csv.js';
 import { imageInputProblem, type ImageInput } from '../data/images.js';
-import { ClassSampler } from '../data/sampler.js';
 import { batchError, encodeArray, itemError, type ArrayJob } from '../encodePipeline.js';
 import { readLabelledInput, type LabelledInput } from '../labelledData.js';
 import type { LoadModelOptions } from '../loadModel.js';
 import type { BackboneMetadata, EmbeddingMetadata, ImageBackboneMetadata } from '../metadata.js';
-import { labelledImageTask, type TrainingTask } from '../trainingTasks.js';
+import { classSampler, labelledImageTask, type TrainingTask } from '../trainingTasks.js';
 import type { EmbeddingModality, InputKindUnit } from './modality.js';
 import { modelFileIn, baseMetadata, checkPooling, checkTrunkFreezing, scaledPreprocessing, type ModelParts } from './modelParts.js';
 import { checkNumber } from '../numericOption.js';
@@ -76,7 +75,6 @@ export const imageModality: EmbeddingModality = {
   inputs: [imageInput],
   poolings: POOLINGS,
   freezing: ['trunk'],
-  classBatches: true,
   progressUnit: 'img',
   learnedTemperature: false,
 
@@ -115,7 +113,7 @@ export const imageModality: EmbeddingModality = {
   lossKind: () => 'images',
   checkFreezing: checkTrunkFreezing,
   checkBatching(data, settings) {
-    new ClassSampler((data as LabelledData<ImageInput>).labelIds, settings);
+    return settings.sampler === 'class' ? classSampler((data as LabelledData<ImageInput>).labelIds, settings).adjustment : undefined;
   },
   trainingTask: (model, data, settings) => labelledImageTask(model, data as LabelledData<ImageInput>, settings),
   evaluationInput: (data) => (data as LabelledData<ImageInput>).items,

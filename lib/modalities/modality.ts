@@ -17,7 +17,7 @@ import type { BackboneMetadata, EmbeddingMetadata } from '../metadata.js';
 import type { EmbeddingModel } from '../model.js';
 import type { Task } from '../registry.js';
 import type { TextTokenizer } from '../text/tokenizer.js';
-import type { TrainingTask } from '../trainingTasks.js';
+import type { BatchSettings, TrainingTask } from '../trainingTasks.js';
 import type { ModelParts } from './modelParts.js';
 
 export type Modality = NativeModality;
@@ -72,11 +72,7 @@ export type DataKind = 'images' | 'text-image' | TextDataKind;
 /** Parsed training or evaluation data of a modality (its own shape; only the modality reads inside). */
 export type ModalityData = unknown;
 
-export interface BatchSettings {
-  batchSize: number;
-  numItemsPerClass: number;
-  seed: number;
-}
+export type { BatchSettings } from '../trainingTasks.js';
 
 export interface EmbeddingModality {
   readonly name: Modality;
@@ -94,8 +90,6 @@ export interface EmbeddingModality {
   readonly freezing: readonly ('trunk' | 'layers' | 'towers')[];
   /** fit()'s default learning rate, where it differs from the general one. */
   readonly learningRate?: number;
-  /** Whether its training batches are always sampled by class (labelled data is its only training data). */
-  readonly classBatches: boolean;
   /** Progress bars' unit of an evaluation or encode of this model: 'img', 'text'. */
   readonly progressUnit: string;
   /** How the CLI names these models when it refuses a trunk or head flag ('CLIP'), and what it suggests. */
@@ -116,11 +110,14 @@ export interface EmbeddingModality {
   lossKind(data: ModalityData): DataKind;
   /** Refuses freezing this modality does not have; fails before anything loads. */
   checkFreezing(settings: FreezeSettings): void;
-  /** Refuses batch settings the data cannot be sampled with, before the model loads. */
-  checkBatching(data: ModalityData, settings: BatchSettings): void;
+  /**
+   * Refuses batch settings the data cannot be sampled with, before the model loads; says (a message for
+   * fit's warnings) how it adjusted settings it could not take as given.
+   */
+  checkBatching(data: ModalityData, settings: BatchSettings): string | undefined;
   trainingTask(model: EmbeddingModel, data: ModalityData, settings: BatchSettings): TrainingTask;
   /** fit's evalData in the form evaluate() takes. */
   evaluationInput(data: ModalityData): EvaluateOptions['queries'];
-  /** Retrieval metrics of `model` on `options.queries` (and `options.index`). */
+  /** Retrieval metrics of `model` on `options.queries` (and `options.index`), or correlations on scored pairs. */
   evaluate(model: EmbeddingModel, options: EvaluateOptions, k: number): Promise<EvaluationResult>;
 }

@@ -7,7 +7,7 @@
 //     row's text is relevant), the latter in `imageToText`.
 import { computeRetrievalMetrics } from '../metrics.js';
 import type { Embeddings } from '../encodePipeline.js';
-import type { EvaluationResult } from '../evaluate.js';
+import type { RetrievalEvaluation } from '../evaluate.js';
 import type { TextImageData } from '../data/textImageCsv.js';
 
 export interface LabelledSet {
@@ -23,7 +23,7 @@ export interface PairSet {
 type Encode = (inputs: readonly unknown[]) => Promise<Embeddings>;
 
 /** Labelled queries against a labelled index, or against themselves without one. */
-export async function labelledRetrieval(encode: Encode, queries: LabelledSet, readIndex: (() => Promise<LabelledSet>) | undefined, k: number): Promise<EvaluationResult> {
+export async function labelledRetrieval(encode: Encode, queries: LabelledSet, readIndex: (() => Promise<LabelledSet>) | undefined, k: number): Promise<RetrievalEvaluation> {
   const queryEmbeddings = await encode(queries.inputs);
   if (readIndex === undefined) {
     return computeRetrievalMetrics({
@@ -46,7 +46,7 @@ export async function labelledRetrieval(encode: Encode, queries: LabelledSet, re
 }
 
 /** One query per group (its first row); the index holds every row's document, labelled by its group. */
-export async function pairRetrieval(encode: Encode, data: PairSet, k: number): Promise<EvaluationResult> {
+export async function pairRetrieval(encode: Encode, data: PairSet, k: number): Promise<RetrievalEvaluation> {
   const firstRow = new Map<number, number>();
   data.groups.forEach((group, row) => firstRow.has(group) || firstRow.set(group, row));
   const queryRows = [...firstRow.values()];
@@ -78,7 +78,7 @@ function groupIds(values: readonly string[]): { ids: Int32Array; firstRows: numb
 }
 
 /** Text-to-image metrics at the top level, image-to-text (with hit@1) in `imageToText`. */
-export async function textImageRetrieval(encodeTexts: Encode, encodeImages: Encode, data: TextImageData, k: number): Promise<EvaluationResult> {
+export async function textImageRetrieval(encodeTexts: Encode, encodeImages: Encode, data: TextImageData, k: number): Promise<RetrievalEvaluation> {
   const { ids, firstRows } = groupIds(data.pairs.map((pair) => pair.text));
   const texts = await encodeTexts(firstRows.map((row) => data.pairs[row]!.text));
   const images = await encodeImages(data.pairs.map((pair) => pair.image));

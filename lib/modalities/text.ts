@@ -1,22 +1,23 @@
 // Text models (task text-to-text): transformer encoders, token states -> pooling over the mask ->
 // optional projection -> L2 norm. Texts are tokenized with the model's tokenizer.json in chunks that
-// leave the event loop free; training data is labelled texts, query-document pairs or scored pairs.
+// leave the event loop free; training and evaluation data is labelled texts, query-document pairs or
+// scored pairs (evaluated by correlation rather than retrieval).
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { NativeBinding, NativeDevice, NativeEmbeddingModel, NativePooling } from '../binding.js';
-import { ClassSampler } from '../data/sampler.js';
-import { readTextData, type TextData, type TextDataInput } from '../data/textCsv.js';
+import { readTextData, type ScoredPairData, type TextData, type TextDataInput } from '../data/textCsv.js';
 import { batchError, describeValue, encodeArray, itemError, type ArrayJob } from '../encodePipeline.js';
 import type { LoadModelOptions } from '../loadModel.js';
 import type { BackboneMetadata, EmbeddingMetadata, TextBackboneMetadata } from '../metadata.js';
 import { lengthSortedBatches } from '../text/batching.js';
 import type { TextTokenizer, TokenizedTexts } from '../text/tokenizer.js';
-import { textTask } from '../trainingTasks.js';
+import { classSampler, textTask } from '../trainingTasks.js';
 import type { EmbeddingModality, InputKindUnit } from './modality.js';
 import { modelFileIn, baseMetadata, checkPooling, checkTrunkFreezing, readTokenizer, type ModelParts } from './modelParts.js';
 import { checkNumber } from '../numericOption.js';
 import { OPTION_RANGES } from '../optionRanges.js';
 import { labelledRetrieval, pairRetrieval, type LabelledSet, type PairSet } from './retrieval.js';
+import { scoredPairSimilarity } from './similarity.js';
 
 /**
  * Tokenizes `texts` a chunk at a time, yielding to the event loop between chunks: tokenizing runs on
@@ -102,15 +103,12 @@ async function readTexts(input: unknown, option: string): Promise<TextData> {
   return readTextData(input as string | TextDataInput, option);
 }
 
-function noScoredPairs(option: string): Error {
-  return new Error(`option '${option}': scored pairs have no relevant items to rank; evaluate with labelled texts or query-document pairs`);
-}
-
-async function retrievalSet(input: unknown, option: string): Promise<LabelledSet | PairSet> {
+/** Evaluation data: labelled texts and pairs are ranked (retrieval), scored pairs correlated (similarity). */
+async function evaluationSet(input: unknown, option: string): Promise<LabelledSet | PairSet | ScoredPairData> {
   const data = await readTextData(input as string | TextDataInput, option);
   if (data.kind === 'labelled') return { inputs: data.items.map((item) => item.text), labels: data.items.map((item) => item.label) };
   if (data.kind === 'pairs') return { pairs: data.pairs, groups: data.groups };
-  throw noScoredPairs(option);
+  return data;
 }
 
 export const textModality: EmbeddingModality = {
@@ -121,7 +119,6 @@ export const textModality: EmbeddingModality = {
   inputs: [textInput],
   poolings: POOLINGS,
   freezing: ['trunk', 'layers'],
-  classBatches: false,
   progressUnit: 'text',
   learnedTemperature: false,
 
@@ -160,26 +157,29 @@ export const textModality: EmbeddingModality = {
   checkFreezing: (settings) => checkTrunkFreezing(settings, true),
   checkBatching(data, settings) {
     const texts = data as TextData;
-    if (texts.kind === 'labelled') new ClassSampler(texts.labelIds, settings);
+    return texts.kind === 'labelled' && settings.sampler === 'class' ? classSampler(texts.labelIds, settings).adjustment : undefined;
   },
   trainingTask: (model, data, settings) => textTask(model, data as TextData, settings),
   evaluationInput(data) {
     const texts = data as TextData;
     if (texts.kind === 'labelled') return texts.items;
-    if (texts.kind === 'pairs') return texts.pairs;
-    throw noScoredPairs('evalData');
+    return texts.pairs;
   },
 
   async evaluate(model, options, k) {
     const encode = (inputs: readonly unknown[]) => model.encode(inputs as string[], options);
-    const queries = await retrievalSet(options.queries, 'queries');
+    const queries = await evaluationSet(options.queries, 'queries');
+    if ('kind' in queries) {
+      if (options.index !== undefined) throw new Error("option 'index' does not apply to scored pairs: each pair's two texts are compared with each other");
+      return scoredPairSimilarity(encode, queries.pairs);
+    }
     if ('pairs' in queries) {
       if (options.index !== undefined) throw new Error("option 'index' does not apply to query-document pairs: the pairs' documents are the index");
       return pairRetrieval(encode, queries, k);
     }
     const readIndex = options.index === undefined ? undefined : async () => {
-      const index = await retrievalSet(options.index, 'index');
-      if ('pairs' in index) throw new Error("option 'index' must hold labelled items, not pairs");
+      const index = await evaluationSet(options.index, 'index');
+      if (!('labels' in index)) throw new Error("option 'index' must hold labelled items, not pairs");
       return index;
     };
     return labelledRetrieval(encode, queries, readIndex, k);

@@ -34,7 +34,6 @@ export const textImageModality: EmbeddingModality = {
   poolings: [],
   freezing: ['towers'],
   learningRate: CLIP_LEARNING_RATE,
-  classBatches: false,
   progressUnit: 'img',
   cli: { name: 'CLIP', hint: 'use --freeze-tower image|text' },
   learnedTemperature: true,

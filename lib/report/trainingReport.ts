@@ -21,7 +21,7 @@ export interface ReportEpoch {
   loss: number;
   steps: number;
   seconds: number;
-  /** Items (rows of the training data) seen in the epoch. */
+  /** Examples (rows of the training data: items or pairs) in the epoch's batches. */
   items: number;
   /** Evaluation metrics after the epoch, by name (mAP, MRR, ...). */
   metrics?: Record<string, number>;
@@ -94,6 +94,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}td.up{color:#0a7a3d}td
 /** The whole report as one HTML document. */
 export function renderTrainingReport(report: TrainingReport): string {
   const items = report.epochs.reduce((n, e) => n + e.items, 0);
+  // Throughput over the training steps only: evaluation, loading and saving are in `time`, not here.
+  const trainSeconds = report.epochs.reduce((n, e) => n + e.seconds, 0);
   const stepCount = report.steps.length;
   const cards = [
     ['model', report.model],
@@ -101,7 +103,7 @@ export function renderTrainingReport(report: TrainingReport): string {
     ['epochs', String(report.epochs.length)],
     ['steps', String(stepCount)],
     ['time', duration(report.seconds)],
-    ['throughput', report.seconds > 0 ? `${formatNumber(items / report.seconds)} items/s` : ''],
+    ['throughput', trainSeconds > 0 ? `${formatNumber(items / trainSeconds)} examples/s` : ''],
   ];
   if (report.kept) cards.push(['kept', `epoch ${report.kept.epoch} (${report.kept.monitor} ${formatNumber(report.kept.value)})`]);
   const metricNames = [...new Set(report.epochs.flatMap((e) => Object.keys(e.metrics ?? {})))];
@@ -109,8 +111,15 @@ export function renderTrainingReport(report: TrainingReport): string {
     lineChart([{ name: 'loss', points: report.steps.map((s) => [s.step, s.loss]) }], { title: 'Training loss per step', xLabel: 'step', yLabel: 'loss' }),
     lineChart([{ name: 'learning rate', points: report.steps.map((s) => [s.step, s.learningRate]) }], { title: 'Learning rate', xLabel: 'step', yLabel: 'learning rate' }),
     lineChart(
-      metricNames.map((name) => ({ name, points: report.epochs.filter((e) => e.metrics?.[name] !== undefined).map((e) => [e.epoch, e.metrics![name]!]) })),
-      { title: 'Evaluation per epoch', xLabel: 'epoch', markers: true, integerX: true },
+      // The evaluation before training sits at epoch 0, so each line starts where the model started.
+      metricNames.map((name) => ({
+        name,
+        points: [
+          ...(report.before?.[name] !== undefined && report.epochs.length > 0 ? [[0, report.before[name]!] as const] : []),
+          ...report.epochs.filter((e) => e.metrics?.[name] !== undefined).map((e) => [e.epoch, e.metrics![name]!] as const),
+        ],
+      })),
+      { title: 'Evaluation per epoch (0: before training)', xLabel: 'epoch', markers: true, integerX: true },
     ),
     lineChart([{ name: 'mean loss', points: report.epochs.map((e) => [e.epoch, e.loss]) }], { title: 'Mean loss per epoch', xLabel: 'epoch', markers: true, integerX: true }),
   ];
@@ -128,7 +137,7 @@ export function renderTrainingReport(report: TrainingReport): string {
     '<h2>Curves</h2>',
     `<div class="charts">${charts.map((c) => `<div class="chart-box">${c}</div>`).join('')}</div>`,
     '<h2>Epochs</h2>',
-    table(['epoch', 'mean loss', 'steps', 'items', 'seconds', 'items/s', ...metricNames], epochRows, 'epochs'),
+    table(['epoch', 'mean loss', 'steps', 'examples', 'seconds', 'examples/s', ...metricNames], epochRows, 'epochs'),
     '<h2>Configuration</h2>',
     table(['option', 'value'], Object.entries(report.config).filter(([, v]) => v !== undefined).map(([k, v]) => [k, configValue(v)]), 'config'),
     '</main></body></html>',
