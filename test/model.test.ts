@@ -121,7 +121,7 @@ describe('fine-tuning', () => {
       expect(after.map).toBeGreaterThan(before.map + 0.05);
       expect(after.precisionAtK).toBeGreaterThan(before.precisionAtK);
 
-      expect(readdirSync(out).sort()).toEqual(['finetuner.json', 'model.pt']);
+      expect(readdirSync(out).sort()).toEqual(['finetuner.json', 'model.pt', 'report.html']);
       const saved = JSON.parse(readFileSync(join(out, 'finetuner.json'), 'utf8'));
       expect(saved.format).toBe('finetuner-embedding');
       expect(saved.outputDim).toBe(32);
