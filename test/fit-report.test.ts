@@ -3,7 +3,7 @@
 // with outputDir writes (opened in headless Chromium), the sampler option and the class sampler's batch
 // size adjustment (fit's warnings, the CLI's stderr).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWordnetPairs, type WordnetPair } from '../examples/data/wordnet.js';
@@ -120,6 +120,7 @@ describe('fit', () => {
       const shot = screenshot(result.report!, work.dir, 'fit-report');
       expect(shot.console).toEqual([]);
       const drawn = await chartPixels(shot.png);
+      console.log(`fit-report: ${drawn} pixels in the chart colours`);
       expect(drawn, `pixels in the chart colours: ${drawn}`).toBeGreaterThan(2000);
     } finally {
       result.model.dispose();
@@ -168,9 +169,13 @@ describe('the CLI', () => {
   const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: work.dir, encoding: 'utf8', timeout: 120_000 });
 
   beforeAll(() => {
-    // The CLI runs compiled: build the library as test/cli.test.ts does.
-    const tsc = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: REPO_ROOT, encoding: 'utf8' });
-    if (!existsSync(CLI)) throw new Error(`tsc failed:\n${tsc.stdout}${tsc.stderr}`);
+    // The CLI runs compiled: build the library as test/cli.test.ts does, unless a source changed since.
+    const built = existsSync(CLI) ? statSync(CLI).mtimeMs : 0;
+    const sources = readdirSync(join(REPO_ROOT, 'lib'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    if (sources.some((f) => statSync(join(REPO_ROOT, 'lib', f)).mtimeMs > built)) {
+      const tsc = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: REPO_ROOT, encoding: 'utf8' });
+      if (tsc.status !== 0 || !existsSync(CLI)) throw new Error(`tsc failed:\n${tsc.stdout}${tsc.stderr}`);
+    }
     const labelled = pairs.slice(0, 24).flatMap((p, i) => [[p.query, `s${i % 6}`], [p.document, `s${i % 6}`]]);
     writeFileSync(join(work.dir, 'labelled.csv'), `text,label\n${labelled.map((row) => row.map(csvCell).join(',')).join('\n')}\n`);
     const scored = scoredPairs(pairs.slice(100, 130), 4);
