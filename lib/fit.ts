@@ -361,7 +361,9 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     // Read once, up front: bad eval data fails before training, and epochs do not re-read the file.
     for (const callback of callbacks) if (callback instanceof EvaluationCallback) await callback.prepare(model);
     // With an output folder, a report of the run is written into it (lib/report/fitReport.ts).
-    const report = options.outputDir === undefined ? undefined : new FitReportRecorder(model.name, modality.task, checkpoint?.record.position.globalStep ?? 0);
+    const report = options.outputDir === undefined ? undefined : new FitReportRecorder({
+      model: model.name, task: modality.task, warnings, resumed: checkpoint && { dir: checkpoint.dir, globalStep: checkpoint.record.position.globalStep },
+    });
     const onProgress = report ? report.progress(options.onProgress) : options.onProgress;
     const trainingTask = modality.trainingTask(model, train, batchSettings);
     const task: TrainingTask = report ? report.watch(trainingTask) : trainingTask;
@@ -393,17 +395,9 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     const trainingRecord = (history: EpochRecord[], extra: object = {}) => ({
       training: { ...config, ...(evaluation?.before ? { evalBefore: evaluation.before } : {}), history, ...extra },
     });
-    const notes = checkpoint ? [`resumed from the checkpoint ${checkpoint.dir} at step ${checkpoint.record.position.globalStep}: the step curves start there`] : [];
-    // Into `dir` (the staging folder, swapped in with the model it describes).
+    // Into `dir`: the staging folder, swapped in with the model it describes.
     const writeReport = (dir: string, history: EpochRecord[], end: { kept?: KeptModel; wiseFt?: FitResult['wiseFt'] }) =>
-      report!.write(dir, {
-        config,
-        history,
-        before: evaluation?.before,
-        after: end.wiseFt?.eval ?? (end.kept ? history.find((r) => r.epoch === end.kept!.epoch) : history.at(-1))?.eval,
-        kept: end.kept,
-        notes: [...warnings, ...notes, ...(end.wiseFt ? [`WiSE-FT: weights interpolated with alpha ${end.wiseFt.alpha}; 'after' scores the interpolated model`] : [])],
-      });
+      report!.write(dir, { config, history, before: evaluation?.before, ...end });
     const keep = callbacks.find((c): c is TrainingCheckpoint => c instanceof TrainingCheckpoint)?.keep;
     const writer = checkpointDir === undefined ? undefined : new CheckpointWriter(resolve(checkpointDir), keep);
     let kept: KeptModel | undefined;

@@ -15,12 +15,20 @@ export interface FitReportEnd {
   history: readonly EpochRecord[];
   /** The model's evaluation before the first epoch (with evalData). */
   before?: EvaluationResult;
-  /** The evaluation of the model that is saved: after the last epoch, the kept one, or after WiSE-FT. */
-  after?: EvaluationResult;
-  /** With BestModelCheckpoint: the epoch kept. */
+  /** With BestModelCheckpoint: the epoch kept ("after" is its evaluation). */
   kept?: KeptModel;
-  /** Lines shown above the charts: adjustments, WiSE-FT. */
-  notes: readonly string[];
+  /** With WiSE-FT: alpha and the evaluation of the interpolated model ("after"). */
+  wiseFt?: { alpha: number; eval?: EvaluationResult };
+}
+
+export interface FitReportRun {
+  /** The model's name, e.g. "bert-base-cased". */
+  model: string;
+  task: string;
+  /** Adjustments fit made (shown above the charts); read when the report is written. */
+  warnings: readonly string[];
+  /** A resumed run: where it started (its step curves start after the checkpoint's steps). */
+  resumed?: { dir: string; globalStep: number };
 }
 
 export class FitReportRecorder {
@@ -30,18 +38,13 @@ export class FitReportRecorder {
   /** Rows in the batches of each epoch, by 0-based epoch. */
   private readonly rows = new Map<number, number>();
 
-  /** `stepsBefore`: steps a resumed run had done before this process (its curves start after them). */
-  constructor(
-    private readonly model: string,
-    private readonly task: string,
-    private readonly stepsBefore = 0,
-  ) {}
+  constructor(private readonly run: FitReportRun) {}
 
   /** `forward` with every training step recorded on the way. */
   progress(forward: ((event: FitProgress) => void) | undefined): (event: FitProgress) => void {
     return (event) => {
       if (event.phase === 'train') {
-        this.steps.push({ step: this.stepsBefore + this.steps.length + 1, epoch: event.epoch + 1, loss: event.loss, learningRate: event.learningRate });
+        this.steps.push({ step: (this.run.resumed?.globalStep ?? 0) + this.steps.length + 1, epoch: event.epoch + 1, loss: event.loss, learningRate: event.learningRate });
       }
       forward?.(event);
     };
@@ -69,18 +72,24 @@ export class FitReportRecorder {
       items: this.rows.get(record.epoch) ?? 0,
       ...(record.eval ? { metrics: metricsByName(record.eval) } : {}),
     }));
+    const { kept, wiseFt } = end;
+    // The saved model's evaluation: WiSE-FT's interpolated one, the kept epoch's, or the last epoch's.
+    const after = wiseFt?.eval ?? (kept ? end.history.find((r) => r.epoch === kept.epoch) : end.history.at(-1))?.eval;
+    const notes = [...this.run.warnings];
+    if (this.run.resumed) notes.push(`resumed from the checkpoint ${this.run.resumed.dir} at step ${this.run.resumed.globalStep}: the step curves start there`);
+    if (wiseFt) notes.push(`WiSE-FT: weights interpolated with alpha ${wiseFt.alpha}; 'after' scores the interpolated model`);
     return writeTrainingReport(dir, {
-      model: this.model,
-      task: this.task,
+      model: this.run.model,
+      task: this.run.task,
       startedAt: this.startedAt,
       seconds: (performance.now() - this.started) / 1000,
       config: end.config,
       steps: this.steps,
       epochs,
       ...(end.before ? { before: metricsByName(end.before) } : {}),
-      ...(end.after ? { after: metricsByName(end.after) } : {}),
-      ...(end.kept ? { kept: { epoch: end.kept.epoch + 1, monitor: end.kept.monitor, value: end.kept.value } } : {}),
-      notes: [...end.notes],
+      ...(after ? { after: metricsByName(after) } : {}),
+      ...(kept ? { kept: { epoch: kept.epoch + 1, monitor: kept.monitor, value: kept.value } } : {}),
+      notes,
     });
   }
 }
