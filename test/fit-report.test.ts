@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWordnetPairs, type WordnetPair } from '../examples/data/wordnet.js';
 import { writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';
-import { evaluate, fit, isSimilarityMetrics, loadModel, type FitProgress, type SimilarityMetrics } from '../lib/index.js';
+import { BestModelCheckpoint, evaluate, fit, isSimilarityMetrics, loadModel, type FitProgress, type SimilarityMetrics } from '../lib/index.js';
+import { SAMPLER_NAMES, SAMPLERS } from '../lib/data/batchSamplers.js';
 import { chartPixels, CHROMIUM, screenshot } from './helpers/chromium.js';
 import { PYTHON, random, REPO_ROOT, tempDir } from './helpers/fixtures.js';
 
@@ -127,6 +128,27 @@ describe('fit', () => {
     }
   }, 180_000);
 
+  it('with BestModelCheckpoint on scored pairs: monitors spearman, and the report beside the kept model names its epoch', async () => {
+    const out = join(work.dir, 'kept');
+    const best = new BestModelCheckpoint();
+    const result = await fit({
+      model: bert, trainData: scoredPairs(pairs.slice(0, 32), 5), evalData: scoredPairs(pairs.slice(100, 130), 6),
+      epochs: 3, batchSize: 16, learningRate: 1e-3, device: 'cpu', outputDir: out, callbacks: [best],
+    });
+    try {
+      expect(result.kept?.monitor).toBe('eval.spearman');
+      const spearmans = result.history.map((r) => (r.eval as SimilarityMetrics).spearman);
+      expect(result.kept!.value).toBe(Math.max(...spearmans));
+      const html = readFileSync(join(out, 'report.html'), 'utf8');
+      expect(html).toContain(`kept<b>epoch ${result.kept!.epoch + 1} (eval.spearman `);
+      // "after" is the kept epoch's spearman, not the last epoch's.
+      const after = new RegExp('<td>spearman</td><td class="num">[^<]+</td><td class="num">([^<]+)</td>').exec(html)![1]!;
+      expect(Number(after)).toBeCloseTo(result.kept!.value, 2);
+    } finally {
+      result.model.dispose();
+    }
+  }, 120_000);
+
   it("adjusts a batch size the class sampler cannot fill, and says so in a 'warning' event and the result", async () => {
     const labelled = pairs.slice(0, 24).flatMap((p, i) => [{ text: p.query, label: `s${i % 6}` }, { text: p.document, label: `s${i % 6}` }]);
     const warnings: string[] = [];
@@ -181,6 +203,13 @@ describe('the CLI', () => {
     const scored = scoredPairs(pairs.slice(100, 130), 4);
     writeFileSync(join(work.dir, 'scored.csv'), `text1,text2,score\n${scored.map((p) => [csvCell(p.a), csvCell(p.b), p.score].join(',')).join('\n')}\n`);
   }, 120_000);
+
+  it('fit --help lists every sampler from the one list, with --sampler', () => {
+    const help = cli('fit', '--help');
+    expect(help.status).toBe(0);
+    for (const name of SAMPLER_NAMES) expect(help.stdout).toContain(`  ${name.padEnd(13)}  ${SAMPLERS[name]}`);
+    expect(help.stdout).toMatch(/--sampler S +how batches are drawn: auto, class, no-duplicates, random .*\(default: auto\)/);
+  });
 
   it('fit prints the batch size adjustment on stderr, spearman before and per epoch, and the report path; eval scores the pairs', async () => {
     const out = join(work.dir, 'cli-tuned');
