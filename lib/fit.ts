@@ -5,7 +5,7 @@
 // trainingTasks.ts.
 
 import { resolve } from 'node:path';
-import type { NativeOptimizer, NativeTrainStepResult } from './binding.js';
+import type { NativeStepOptions, NativeTrainStepResult } from './binding.js';
 import type { TextDataInput } from './data/textCsv.js';
 import type { TextImageInput } from './data/textImageCsv.js';
 import { evaluate, type EvaluationResult, type RetrievalMetrics } from './evaluate.js';
@@ -15,6 +15,7 @@ import { LOSS_NAMES, resolveLossOptions, type Loss, type LossOptions } from './l
 import { readModelDirMetadata, type ModelDirMetadata } from './metadata.js';
 import { modalityNamed, modalityOfMetadata, type EmbeddingModality } from './modalities/index.js';
 import { EmbeddingModel, type Device, type Pooling } from './model.js';
+import { OPTIMIZER_NAMES, optimizerDescriptor, type Optimizer } from './optimizers.js';
 import { stageOutputDir, type StagedOutput } from './outputDir.js';
 import type { Precision } from './precision.js';
 import { learningRateAt, SCHEDULER_NAMES, warmupStepsOf, type Scheduler } from './schedule.js';
@@ -42,8 +43,8 @@ export interface FitOptions extends LossOptions {
   evalData?: LabelledInput | string | TextDataInput | TextImageInput;
   /** Chosen from the data when left out (the README's loss table lists which loss takes which data). */
   loss?: Loss;
-  /** Default 'adam'. */
-  optimizer?: NativeOptimizer;
+  /** Default 'adam' (see OPTIMIZERS). */
+  optimizer?: Optimizer;
   /** Default 1e-4; 1e-5 for CLIP models (CLIP fine-tuning is fragile: large steps wreck the shared space). */
   learningRate?: number;
   /** Learning-rate schedule over all steps of all epochs (see SCHEDULERS). Default 'constant'. */
@@ -58,10 +59,33 @@ export interface FitOptions extends LossOptions {
   power?: number;
   /** 'polynomial': the rate at the last step (> 0). Default 1e-7. */
   endLearningRate?: number;
-  /** Default 0. */
+  /** Default 0. Biases and normalisation weights are left out unless decayBiasesAndNorms. */
   weightDecay?: number;
-  /** SGD momentum. Default 0.9. */
+  /**
+   * Whether weight decay also applies to biases and normalisation weights (parameters with fewer than 2
+   * dimensions, or named *bias* / *norm*). Default false: they are left out, as Hugging Face's Trainer
+   * and sentence-transformers do.
+   */
+  decayBiasesAndNorms?: boolean;
+  /** SGD and RMSprop momentum, in [0, 1). Default 0.9 for SGD, 0 for RMSprop. */
   momentum?: number;
+  /** Adam, AdamW, RMSprop, Adagrad: the term added to the denominator (> 0). Default 1e-8; Adagrad 1e-10. */
+  epsilon?: number;
+  /** RMSprop: smoothing constant of the squared-gradient average, in [0, 1). Default 0.99. */
+  rmspropAlpha?: number;
+  /**
+   * Text models: layer-wise learning-rate decay, in (0, 1]. The projection head and pooling train at the
+   * scheduled rate, transformer layer i (of L) at rate * layerDecay^(L - i), the embeddings at
+   * rate * layerDecay^(L + 1). Default 1 (off); 0.65-0.95 are usual.
+   */
+  layerDecay?: number;
+  /** Clip the total gradient norm to this (> 0) before each optimizer step. Default: off. */
+  maxGradNorm?: number;
+  /**
+   * Gradient accumulation: sum the gradients of this many consecutive batches (each loss scaled by
+   * 1 / accumulateSteps) before one optimizer step; the schedule counts optimizer steps. Default 1.
+   */
+  accumulateSteps?: number;
   /** Default 5. */
   epochs?: number;
   /** Default 32; for labelled data a multiple of numItemsPerClass. */
@@ -95,7 +119,7 @@ export interface FitOptions extends LossOptions {
   outputDir?: string;
   /** k of the evaluation metrics. Default 10. */
   evalK?: number;
-  /** Seed of the batch sampler and projection head. Default 0. */
+  /** Seed of the batch sampler, the projection head and dropout: a CPU run is reproducible bit for bit. Default 0. */
   seed?: number;
   onProgress?: (event: FitProgress) => void;
 }
@@ -111,6 +135,8 @@ export type FitProgress =
       /** Examples that contributed to this step: mined triplets, or pairs. */
       examples: number;
       learningRate: number;
+      /** After a step that updated the weights: the total gradient norm before clipping. */
+      gradNorm?: number;
       /** Texts truncated to the maximum length so far this epoch. */
       truncated: number;
     }
@@ -138,7 +164,7 @@ export interface FitResult {
 }
 
 interface ResolvedFit {
-  optimizer: NativeOptimizer;
+  optimizer: Optimizer;
   learningRate: number;
   scheduler: Scheduler;
   warmupSteps: number;
@@ -147,7 +173,14 @@ interface ResolvedFit {
   power: number;
   endLearningRate: number;
   weightDecay: number;
+  decayBiasesAndNorms: boolean;
   momentum: number;
+  /** undefined: the optimizer's default, or it has none. */
+  epsilon: number | undefined;
+  rmspropAlpha: number;
+  layerDecay: number;
+  maxGradNorm: number | undefined;
+  accumulateSteps: number;
   epochs: number;
   batchSize: number;
   numItemsPerClass: number;
@@ -183,8 +216,21 @@ function resolveOptions(options: FitOptions): ResolvedFit {
   }
   const trainableLayers =
     typeof freeze === 'object' ? number(freeze.trainableLayers, 'freeze.trainableLayers', integer, 'a positive integer') : 0;
+  const optimizer = oneOf(options.optimizer ?? OPTIMIZER_NAMES[0]!, 'optimizer', OPTIMIZER_NAMES);
+  const descriptor = optimizerDescriptor(optimizer);
+  // An option the chosen optimizer does not read is an error, as a loss option of another loss is.
+  const ownOption = <T>(value: T | undefined, option: string, reads: boolean): T | undefined => {
+    if (value !== undefined && !reads) throw new TypeError(`option '${option}' does not apply to optimizer '${optimizer}'`);
+    return value;
+  };
+  const momentum = ownOption(options.momentum, 'momentum', descriptor.momentum !== undefined);
+  const epsilon = ownOption(options.epsilon, 'epsilon', descriptor.epsilon !== undefined);
+  const rmspropAlpha = ownOption(options.rmspropAlpha, 'rmspropAlpha', descriptor.alpha === true);
+  if (options.decayBiasesAndNorms !== undefined && typeof options.decayBiasesAndNorms !== 'boolean') {
+    throw new TypeError(`option 'decayBiasesAndNorms' must be a boolean, got ${JSON.stringify(options.decayBiasesAndNorms)}`);
+  }
   return {
-    optimizer: oneOf(options.optimizer ?? 'adam', 'optimizer', ['adam', 'adamw', 'sgd'] as const),
+    optimizer,
     learningRate: number(options.learningRate ?? 1e-4, 'learningRate', (v) => v > 0, 'a positive number'),
     scheduler: oneOf(options.scheduler ?? 'constant', 'scheduler', SCHEDULER_NAMES),
     warmupSteps: number(options.warmupSteps ?? 0, 'warmupSteps', (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0'),
@@ -193,7 +239,13 @@ function resolveOptions(options: FitOptions): ResolvedFit {
     power: number(options.power ?? 1, 'power', (v) => v > 0, 'a positive number'),
     endLearningRate: number(options.endLearningRate ?? 1e-7, 'endLearningRate', (v) => v > 0, 'a positive number'),
     weightDecay: number(options.weightDecay ?? 0, 'weightDecay', (v) => v >= 0, 'a number >= 0'),
-    momentum: number(options.momentum ?? 0.9, 'momentum', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+    decayBiasesAndNorms: options.decayBiasesAndNorms ?? false,
+    momentum: number(momentum ?? descriptor.momentum ?? 0, 'momentum', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+    epsilon: epsilon === undefined ? undefined : number(epsilon, 'epsilon', (v) => v > 0, 'a positive number'),
+    rmspropAlpha: number(rmspropAlpha ?? 0.99, 'rmspropAlpha', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+    layerDecay: number(options.layerDecay ?? 1, 'layerDecay', (v) => v > 0 && v <= 1, 'a number in (0, 1]'),
+    maxGradNorm: options.maxGradNorm === undefined ? undefined : number(options.maxGradNorm, 'maxGradNorm', (v) => v > 0, 'a positive number'),
+    accumulateSteps: number(options.accumulateSteps ?? 1, 'accumulateSteps', integer, 'a positive integer'),
     epochs: number(options.epochs ?? 5, 'epochs', integer, 'a positive integer'),
     batchSize: number(options.batchSize ?? 32, 'batchSize', integer, 'a positive integer'),
     numItemsPerClass: number(options.numItemsPerClass ?? 4, 'numItemsPerClass', integer, 'a positive integer'),
@@ -234,6 +286,9 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   const lossOptions = resolveLossOptions(loss, options);
   if (modality.learningRate !== undefined && !settings.learningRateGiven) settings.learningRate = modality.learningRate;
   modality.checkFreezing(settings);
+  if (settings.layerDecay !== 1 && !modality.freezing.includes('layers')) {
+    throw new TypeError(`option 'layerDecay' applies to text models (the layers of their transformer), not to ${modality.described} model`);
+  }
   // Read once, up front: bad eval data fails before training, and epochs do not re-read the file.
   const evalData = options.evalData === undefined ? undefined : modality.evaluationInput(await modality.readData(options.evalData, 'evalData'));
   // Before the model loads, so that a batch size that cannot be sampled fails fast.
@@ -270,20 +325,29 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       optimizer: settings.optimizer,
       learningRate: settings.learningRate,
       weightDecay: settings.weightDecay,
+      decayBiasesAndNorms: settings.decayBiasesAndNorms,
       momentum: settings.momentum,
+      epsilon: settings.epsilon,
+      rmspropAlpha: settings.rmspropAlpha,
+      layerDecay: settings.layerDecay,
+      maxGradNorm: settings.maxGradNorm ?? 0,
+      seed: settings.seed,
       freeze: settings.freeze,
       keepInitialWeights: settings.wiseFt !== undefined,
       trainableLayers: settings.trainableLayers,
       layerPrefix: text?.layerPrefix,
       numLayers: text?.numLayers,
     });
-    const step = (prepared: PreparedStep) => model.nativeModel.trainStep(prepared.inputs, prepared.targets, loss.name, lossOptions);
-    const totalSteps = settings.epochs * task.batchesPerEpoch;
+    const step = (prepared: PreparedStep, accumulation: NativeStepOptions) =>
+      model.nativeModel.trainStep(prepared.inputs, prepared.targets, loss.name, lossOptions, accumulation);
+    // The schedule counts optimizer steps: with accumulation, one per accumulateSteps batches.
+    const updatesPerEpoch = Math.ceil(task.batchesPerEpoch / settings.accumulateSteps);
+    const totalSteps = settings.epochs * updatesPerEpoch;
     settings.warmupSteps = warmupStepsOf({ warmupSteps: options.warmupSteps, warmupRatio: settings.warmupRatio }, totalSteps);
     const history: EpochRecord[] = [];
     for (let epoch = 0; epoch < settings.epochs; epoch++) {
-      const stepsBefore = epoch * task.batchesPerEpoch;
-      const schedule = (step: number) => learningRateAt({ ...settings, totalSteps }, stepsBefore + step);
+      const stepsBefore = epoch * updatesPerEpoch;
+      const schedule = (update: number) => learningRateAt({ ...settings, totalSteps }, stepsBefore + update);
       const record = await trainEpoch(model, task, step, epoch, settings, options, schedule);
       if (evalData !== undefined) {
         record.eval = await evaluate(model, {
@@ -316,11 +380,11 @@ export async function fit(options: FitOptions): Promise<FitResult> {
 async function trainEpoch(
   model: EmbeddingModel,
   task: TrainingTask,
-  trainStep: (prepared: PreparedStep) => Promise<NativeTrainStepResult>,
+  trainStep: (prepared: PreparedStep, accumulation: NativeStepOptions) => Promise<NativeTrainStepResult>,
   epoch: number,
   settings: ResolvedFit,
   options: FitOptions,
-  schedule: (step: number) => number,
+  schedule: (update: number) => number,
 ): Promise<EpochRecord> {
   const started = performance.now();
   const batches = task.batches(epoch);
@@ -332,9 +396,14 @@ async function trainEpoch(
     const prepared = await pending!;
     pending = step + 1 < batches.length ? task.prepare(batches[step + 1]!) : undefined;
     pending?.catch(() => undefined); // surfaced when awaited; never an unhandled rejection meanwhile
-    const learningRate = schedule(step);
+    // Batches [first, first + size) make one optimizer update; the last group of an epoch may be shorter,
+    // and each loss counts 1 / size, so an update always averages its batches.
+    const k = settings.accumulateSteps;
+    const first = step - (step % k);
+    const size = Math.min(k, batches.length - first);
+    const learningRate = schedule(first / k);
     model.nativeModel.setLearningRate(learningRate);
-    const result = await trainStep(prepared);
+    const result = await trainStep(prepared, { lossScale: 1 / size, update: step === first + size - 1 });
     lossSum += result.loss;
     exampleSum += result.examples;
     truncated += prepared.truncated;
@@ -347,6 +416,7 @@ async function trainEpoch(
       loss: result.loss,
       examples: result.examples,
       learningRate,
+      ...(result.gradNorm !== undefined ? { gradNorm: result.gradNorm } : {}),
       truncated,
     });
   }
