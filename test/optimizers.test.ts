@@ -3,13 +3,13 @@
 // clipping (the norm of the clipped step), layer-wise learning-rate decay (the groups' rates), gradient
 // accumulation (batch 8 x 4 = batch 32), seeded dropout (two runs, same bytes), and the option checks.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fit, loadModel, runtimeInfo, type EmbeddingModel, type FitOptions, type FitProgress } from '../lib/index.js';
 import { loadBinding } from '../lib/addonLoader.js';
 import type { NativeTrainOptions } from '../lib/binding.js';
-import { commandHelp } from '../lib/cli/command.js';
+import { commandHelp, parseCommandArgs } from '../lib/cli/command.js';
 import { fitCommand } from '../lib/cli/fit.js';
 import { OPTIMIZER_NAMES, type Optimizer } from '../lib/optimizers.js';
 import { writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';
@@ -362,6 +362,26 @@ describe('fit: accumulation, seeds and option checks', () => {
     ];
     for (const [options, message] of cases) await expect(fit({ ...base, ...options }), JSON.stringify(options)).rejects.toThrow(message);
   });
+
+  it('the CLI passes each flag to fit and names the flag of a bad value', async () => {
+    const csv = join(work.dir, 'scored.csv');
+    writeFileSync(csv, ['text1,text2,score', ...scoredPairs(16, 9).map((p) => `${p.a},${p.b},${p.score}`)].join('\n'));
+    const output = join(work.dir, 'cli-out');
+    const base = ['--model', noDropoutDir, '--train-data', csv, '--output-dir', output, '--epochs', '1', '--batch-size', '4'];
+    const run = (...extra: string[]) => fitCommand.run(parseCommandArgs(fitCommand, [...base, ...extra]));
+    await run(
+      '--optimizer', 'rmsprop', '--momentum', '0.5', '--rmsprop-alpha', '0.9', '--epsilon', '1e-6', '--weight-decay', '0.01',
+      '--decay-biases-and-norms', '--layer-decay', '0.8', '--max-grad-norm', '1', '--accumulate-steps', '2', '--seed', '3',
+    );
+    const { training } = JSON.parse(readFileSync(join(output, 'finetuner.json'), 'utf8')) as { training: Record<string, unknown> };
+    expect(training).toMatchObject({
+      optimizer: 'rmsprop', momentum: 0.5, rmspropAlpha: 0.9, epsilon: 1e-6, weightDecay: 0.01, decayBiasesAndNorms: true,
+      layerDecay: 0.8, maxGradNorm: 1, accumulateSteps: 2, seed: 3,
+    });
+    await expect(run('--layer-decay', '1.5')).rejects.toThrow(/option --layer-decay must be a number > 0 and <= 1, got '1.5'/);
+    await expect(run('--accumulate-steps', '0')).rejects.toThrow(/option --accumulate-steps must be a positive integer/);
+    await expect(run('--momentum', '0.5')).rejects.toThrow(/option --momentum does not apply to optimizer 'adam'/);
+  }, 60_000);
 
   it('the CLI has a flag for each option and --help lists the optimizers', () => {
     const help = commandHelp(fitCommand);

@@ -210,6 +210,8 @@ const CLI_NAMES: Record<string, string> = {
   warmupRatio: '--warmup-ratio',
   endLearningRate: '--end-learning-rate',
   weightDecay: '--weight-decay',
+  momentum: '--momentum',
+  epsilon: '--epsilon',
   decayBiasesAndNorms: '--decay-biases-and-norms',
   rmspropAlpha: '--rmsprop-alpha',
   layerDecay: '--layer-decay',
