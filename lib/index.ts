@@ -21,6 +21,8 @@ export type { LoadModelOptions } from './loadModel.js';
 export { fit } from './fit.js';
 export { SCHEDULERS } from './schedule.js';
 export type { Scheduler } from './schedule.js';
+export { OPTIMIZERS } from './optimizers.js';
+export type { Optimizer, OptimizerDescriptor } from './optimizers.js';
 export type { FitOptions, FitResult, FitProgress, EpochRecord, Loss, LossOptions } from './fit.js';
 export { BestModelCheckpoint, EarlyStopping, EvaluationCallback, TrainingCheckpoint, WiseFt, BUILT_IN_CALLBACKS } from './callbacks/index.js';
 export type {
