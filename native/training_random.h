@@ -20,6 +20,19 @@ class TrainingRandom {
   void seed(uint64_t seed) { generator_ = at::make_generator<at::CPUGeneratorImpl>(seed); }
   bool seeded() const { return generator_.has_value(); }
 
+  // The state the next step draws from: this model's generator when seeded, else LibTorch's default one.
+  // Checkpoints save and restore it, so a resumed run draws the dropout masks the stopped one would have.
+  torch::Tensor state() const {
+    at::Generator generator = generator_ ? *generator_ : at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    return generator.get_state();
+  }
+  void setState(const torch::Tensor& state) {
+    at::Generator generator = generator_ ? *generator_ : at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(state);
+  }
+
   // While alive, the default CPU generator holds this model's state (when seeded); restores it after.
   class Scope {
    public:

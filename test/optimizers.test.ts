@@ -3,10 +3,10 @@
 // clipping (the norm of the clipped step), layer-wise learning-rate decay (the groups' rates), gradient
 // accumulation (batch 8 x 4 = batch 32), seeded dropout (two runs, same bytes), and the option checks.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fit, loadModel, runtimeInfo, type EmbeddingModel, type FitOptions, type FitProgress } from '../lib/index.js';
+import { fit, loadModel, runtimeInfo, TrainingCheckpoint, type EmbeddingModel, type FitOptions, type FitProgress } from '../lib/index.js';
 import { loadBinding } from '../lib/addonLoader.js';
 import type { NativeTrainOptions } from '../lib/binding.js';
 import { commandHelp, parseCommandArgs } from '../lib/cli/command.js';
@@ -341,6 +341,21 @@ describe('fit: accumulation, seeds and option checks', () => {
     expect(Buffer.from(second.buffer).equals(Buffer.from(first.buffer))).toBe(true);
     expect(maxAbsDiff(other, first)).toBeGreaterThan(1e-4);
   }, 60_000);
+
+  it('a run with dropout and accumulation resumed from a checkpoint ends with the bytes of an uninterrupted one', async () => {
+    // The checkpoint must carry the model's own generator (seeded dropout), not LibTorch's global one.
+    const checkpointDir = join(work.dir, 'resume-dropout-checkpoints');
+    const options = { outputDim: undefined, seed: 21, batchSize: 8, accumulateSteps: 2, learningRate: 1e-2, epochs: 2 } as const;
+    const whole = await trainAndEncode(options, dropoutDir);
+    await trainAndEncode({ ...options, checkpointDir, callbacks: [new TrainingCheckpoint({ everySteps: 3, keep: 10 })] }, dropoutDir);
+    // 8 batches an epoch, an update every 2: step checkpoints land on update boundaries only (step-4, -6, -8...).
+    const steps = readdirSync(checkpointDir).filter((name) => name.startsWith('step-')).map((name) => Number(name.slice(5)));
+    expect(steps.length).toBeGreaterThan(1);
+    expect(steps.every((step) => step % 2 === 0)).toBe(true);
+    const middle = Math.min(...steps.filter((step) => step % 8 !== 0));
+    const resumed = await trainAndEncode({ ...options, resumeFrom: join(checkpointDir, `step-${middle}`) }, dropoutDir);
+    expect(Buffer.from(resumed.buffer).equals(Buffer.from(whole.buffer))).toBe(true);
+  }, 90_000);
 
   it('checks every new option, naming it, before loading anything', async () => {
     const base = { model: join(work.dir, 'nowhere'), trainData: [] } as unknown as FitOptions;
