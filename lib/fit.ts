@@ -276,6 +276,8 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   const labelIds =
     train.modality === 'image' ? train.data.labelIds : train.modality === 'text' && train.data.kind === 'labelled' ? train.data.labelIds : undefined;
   if (labelIds) new ClassSampler(labelIds, settings);
+  // Losses with a weight per class (ArcFaceLoss, CosFaceLoss, ProxyAnchorLoss): numClasses 0 is the data's.
+  if (lossOptions.numClasses === 0 && labelIds) lossOptions.numClasses = labelIds.reduce((most, id) => Math.max(most, id), 0) + 1;
 
   const ownsModel = typeof options.model === 'string';
   const model =

@@ -209,6 +209,7 @@ void EmbeddingCore::configureTraining(const TrainingOptions& options) {
   std::lock_guard<std::mutex> lock(mutex_);
   training_ = options;
   loss_.reset();
+  lossGroup_ = false;  // the optimizer is rebuilt below
   applyFreezing();
   if (options.keepInitialWeights && initialWeights_.empty()) {
     torch::NoGradGuard noGrad;
@@ -229,7 +230,12 @@ void EmbeddingCore::setLearningRate(double learningRate) {
   TORCH_CHECK(learningRate > 0 && std::isfinite(learningRate), "learningRate must be positive, got ", learningRate);
   std::lock_guard<std::mutex> lock(mutex_);
   TORCH_CHECK(optimizer_, "configureTraining must be called before setLearningRate");
-  for (auto& group : optimizer_->param_groups()) group.options().set_lr(learningRate);
+  // A loss's own group follows the schedule at its own rate: lossLearningRate x (rate / learningRate).
+  auto& groups = optimizer_->param_groups();
+  for (size_t i = 0; i < groups.size(); ++i) {
+    bool lossGroup = lossGroup_ && i + 1 == groups.size();
+    groups[i].options().set_lr(lossGroup ? loss_->learningRate() * learningRate / training_->learningRate : learningRate);
+  }
 }
 
 Loss& EmbeddingCore::lossFor(const std::string& name, const LossOptions& options) {
@@ -248,8 +254,27 @@ Loss& EmbeddingCore::lossFor(const std::string& name, const LossOptions& options
     loss_ = makeLoss(name, options, context);
     lossName_ = name;
     lossOptions_ = options;
+    attachLossParameters();
   }
   return *loss_;
+}
+
+// A loss's own parameters (ArcFace's class weights) train with the model's optimizer, as a parameter
+// group of their own at the loss's learning rate; an earlier loss's group goes with that loss.
+void EmbeddingCore::attachLossParameters() {
+  auto& groups = optimizer_->param_groups();
+  if (lossGroup_) {
+    for (const auto& parameter : groups.back().params()) optimizer_->state().erase(c10::guts::to_string(parameter.unsafeGetTensorImpl()));
+    groups.pop_back();
+    lossGroup_ = false;
+  }
+  std::vector<torch::Tensor> parameters;
+  for (const auto& named : loss_->parameters()) parameters.push_back(named.second);
+  if (parameters.empty()) return;
+  auto options = groups.front().options().clone();
+  options->set_lr(loss_->learningRate() * groups.front().options().get_lr() / training_->learningRate);
+  optimizer_->add_param_group(torch::optim::OptimizerParamGroup(parameters, std::move(options)));
+  lossGroup_ = true;
 }
 
 TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, const LossStep& step) {

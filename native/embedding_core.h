@@ -97,6 +97,7 @@ class EmbeddingCore {
   bool supports(Modality input) const;
   torch::Tensor logitScaleParameter();
   Loss& lossFor(const std::string& name, const LossOptions& options);
+  void attachLossParameters();
 
   std::mutex mutex_;
   torch::jit::Module module_;
@@ -111,6 +112,8 @@ class EmbeddingCore {
   std::unique_ptr<Loss> loss_;
   std::string lossName_;
   LossOptions lossOptions_;
+  // The optimizer's last parameter group holds loss_'s own parameters (class weights).
+  bool lossGroup_ = false;
   // name -> weights before the first training step (only with keepInitialWeights).
   std::vector<std::pair<std::string, torch::Tensor>> initialWeights_;
   // A frozen, inference-optimised copy for encode (conv-BN folding, constant weights): built on first
