@@ -12,6 +12,8 @@
 //   bench    steps/s, samples/s, TFLOP/s and MFU per model, row and precision; writes bench.json;
 //   report   merges run.sh's phases and environment with check.json and bench.json into gpu-check.md and
 //            gpu-check.json, prints the markdown, and exits 1 when a phase or check failed.
+// Over 400 lines because it is a self-contained script carried to the GPU machine (scripts/gpu-check):
+// its checks, benchmarks and dry run must travel as one file with no tool beside it.
 
 import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';

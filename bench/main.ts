@@ -6,6 +6,8 @@
 // encode images/s, text encode texts/s, contrastive training steps/s); and against onnxruntime-node
 // (bench/onnx.ts) on encode end to end from strings and image files. Prints markdown tables and
 // writes bench-results/latest.md and latest.json. The rows and their selection: rows.ts.
+// Over 400 lines because it is the one entry of `npm run bench`: argument parsing, the run plan and the
+// side-by-side tables of every benchmark live together so a reader sees what each row measures.
 
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';

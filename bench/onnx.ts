@@ -18,6 +18,8 @@
 // allocators, so neither's idle threads or heap fragmentation lands on the other's figures, and the
 // worker times its own work, so the pipe is never timed. Both sides pay the same decoding: the addon's
 // model.encode(files) and the worker's loadImageBatch are the same sharp code.
+// Over 400 lines because the three ONNX comparisons share one protocol (export, warm-up, alternating
+// rounds, what each side counts) that reads best in one place; the worker and rounds are apart.
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';

@@ -83,8 +83,10 @@ export function packageRoot(): string {
 /** Loads (once) and returns the raw binding. Throws NativeLoadError with the fix when nothing loads. */
 export function loadBinding(): NativeBinding {
   if (!cached) {
-    cached = load();
-    cached.binding.setNumThreads(defaultThreads());
+    const loaded = load();
+    // Not cached before this succeeds: with a bad OMP_NUM_THREADS every call throws, not just the first.
+    applyDefaultThreads(loaded.binding);
+    cached = loaded;
   }
   if (!versionChecked) {
     checkVersions(cached.binding.runtimeInfo(), cached.path);
@@ -99,14 +101,32 @@ export function loadBinding(): NativeBinding {
  * container cpusets, which the C++ hardware_concurrency does not).
  */
 export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
-  const fromEnv = Number(env.OMP_NUM_THREADS);
-  if (Number.isInteger(fromEnv) && fromEnv >= 1) return fromEnv;
-  return Math.max(1, availableParallelism());
+  const raw = env.OMP_NUM_THREADS?.trim();
+  if (!raw) return Math.max(1, availableParallelism());
+  // OpenMP also takes a list, one count per nesting level; LibTorch's parallel regions use the first.
+  if (!/^\d+(,\d+)*$/.test(raw)) throw new RangeError(`OMP_NUM_THREADS=${env.OMP_NUM_THREADS} is not a thread count (a positive integer)`);
+  return Number(raw.split(',')[0]);
 }
 
-/** Sets the intra-op threads of every later encode, training step and load (all models). */
+/**
+ * The intra-op threads at load: OMP_NUM_THREADS must be in the native range (checked there, in one
+ * place); the CPU count is capped to it.
+ */
+function applyDefaultThreads(binding: NativeBinding): void {
+  const threads = defaultThreads();
+  const fromEnv = Boolean(process.env.OMP_NUM_THREADS?.trim());
+  try {
+    binding.setNumThreads(fromEnv ? threads : Math.min(threads, binding.runtimeInfo().maxThreads));
+  } catch (error) {
+    throw new RangeError(`OMP_NUM_THREADS=${process.env.OMP_NUM_THREADS}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Sets the intra-op threads of every later encode, training step and load (all models): an integer from
+ * 1 to `runtimeInfo().maxThreads` (1024), else a RangeError.
+ */
 export function setNumThreads(threads: number): void {
-  if (!Number.isInteger(threads) || threads < 1) throw new TypeError(`setNumThreads needs a positive integer, got ${JSON.stringify(threads)}`);
   loadBinding().setNumThreads(threads);
 }
 

@@ -22,6 +22,8 @@ export interface NativeRuntimeInfo {
   losses: string[];
   /** Miners registered in this build (native/miners/), sorted. */
   miners: string[];
+  /** The most setNumThreads accepts (1024). */
+  maxThreads: number;
 }
 
 /** Options to build an embedding model from an exported backbone (model.pt + finetuner.json). */
@@ -77,14 +79,14 @@ export interface NativeTrainStepResult {
 }
 
 export interface NativeImageBatch {
-  /** uint8 pixels, NHWC, RGB, contiguous: rows * height * width * 3 bytes. Not copied. */
+  /** uint8 pixels, NHWC, RGB, contiguous: rows * height * width * 3 bytes. Copied when the call is made. */
   pixels: Uint8Array;
   rows: number;
   height: number;
   width: number;
 }
 
-/** Token ids of a text batch, padded to `length`; int32, row-major, not copied. */
+/** Token ids of a text batch, padded to `length`; int32, row-major, copied when the call is made. */
 export interface NativeTokenBatch {
   inputIds: Int32Array;
   attentionMask: Int32Array;

@@ -1,21 +1,18 @@
 // Streaming encode: items pulled from an iterator (sync or async) in batches, each batch prepared (images
-// decoded with sharp, texts tokenized) while the batch before it encodes in native code, and the rows
-// handed on batch by batch in input order: yielded by encodeIterator, or appended to a .npy file by
-// encodeStream. Memory stays flat however long the stream: at most 1 + `prefetch` batches are held at a
-// time (the one encoding and those prepared ahead), and nothing pulls the source further than that.
-//
-// Order of work for batch k: its preparation starts once batch k-1's preparation is done (so sharp never
-// has more than one batch of decodes queued on the libuv pool, ahead of the native encode), and its
-// encode starts as soon as both its preparation and batch k-1's encode are done, without waiting for
-// the consumer to take batch k-1's rows: the native side is never idle while a prepared batch waits.
+// decoded with sharp, texts tokenized: the model's input kind knows how, lib/modalities/) while the batch
+// before it encodes in native code, and the rows handed on batch by batch in input order: yielded by
+// encodeIterator, or appended to a .npy file by encodeStream. The loop is lib/encodePipeline.ts, the one
+// every encode runs through; this file reads the source and names the items in errors. Memory stays flat
+// however long the stream: at most 1 + `prefetch` batches are held at a time (the one encoding and those
+// prepared ahead), and nothing pulls the source further than that.
 
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { NativeBatch } from './binding.js';
-import { imageInputProblem, type ImageInput } from './data/images.js';
+import type { ImageInput } from './data/images.js';
+import { batchError, encodePipeline, noop, raceAbort, type EncodeJob, type Embeddings, type JobSource } from './encodePipeline.js';
 import { rethrowWithCallerStack } from './errors.js';
-import type { EmbeddingModel, Embeddings } from './model.js';
+import { INPUT_KINDS, modalityNamed, type InputKindUnit } from './modalities/index.js';
+import type { EncodingModel } from './modalities/modality.js';
 import { NpyWriter, type NpyWriterResult } from './npyWriter.js';
-import type { TokenizedTexts } from './text/tokenizer.js';
+import { numberOr } from './numericOption.js';
 
 /** What the items of a stream are. */
 export type StreamKind = 'text' | 'image';
@@ -68,57 +65,31 @@ export type EncodeStreamResult = NpyWriterResult;
 export type StreamSource<T extends StreamItem = StreamItem> = AsyncIterable<T> | Iterable<T>;
 
 interface Settings {
-  kind: StreamKind;
+  kind: InputKindUnit;
   batchSize: number;
   prefetch: number;
   onProgress?: (progress: StreamProgress) => void;
   signal?: AbortSignal;
 }
 
-interface Prepared {
-  batch: NativeBatch;
-  truncated: number;
-}
-
-interface Encoded {
-  data: Float32Array;
-  truncated: number;
-}
-
-interface Pending {
-  start: number;
-  count: number;
-  result: Promise<Encoded>;
-}
-
-const noop = (): void => undefined;
-
 function integerOption(value: unknown, option: string, minimum: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || (value as number) < minimum) {
-    throw new TypeError(`option '${option}' must be an integer of at least ${minimum}, got ${JSON.stringify(value)}`);
-  }
-  return value as number;
+  return numberOr(value, option, { integer: true, min: minimum }, fallback);
 }
 
-function resolveKind(model: EmbeddingModel, kind: unknown): StreamKind {
-  if (kind !== undefined && kind !== 'text' && kind !== 'image') {
-    throw new TypeError(`option 'kind' must be 'text' or 'image', got ${JSON.stringify(kind)}`);
+function resolveKind(model: EncodingModel, kind: unknown): InputKindUnit {
+  if (kind !== undefined && !INPUT_KINDS.some((unit) => unit.kind === kind)) {
+    throw new TypeError(`option 'kind' must be ${INPUT_KINDS.map((unit) => `'${unit.kind}'`).join(' or ')}, got ${JSON.stringify(kind)}`);
   }
-  const modality = model.modality;
-  if (modality === 'text-image') {
-    if (kind === undefined) {
-      throw new TypeError(`${model.name} is a CLIP model: pass option kind: 'text' or 'image' to say what the stream holds`);
-    }
-    return kind;
+  const modality = modalityNamed(model.modality);
+  if (modality.inputs.length > 1 && kind === undefined) {
+    throw new TypeError(`${model.name} is a CLIP model: pass option kind: 'text' or 'image' to say what the stream holds`);
   }
-  if (kind !== undefined && kind !== modality) {
-    throw new TypeError(`${model.name} is ${modality === 'text' ? 'a text' : 'an image'} model: it cannot encode a stream of ${kind}s`);
-  }
-  return modality;
+  const unit = modality.inputs.find((input) => input.kind === (kind ?? modality.inputs[0]!.kind));
+  if (!unit) throw new TypeError(`${model.name} is ${modality.described} model: it cannot encode a stream of ${kind}s`);
+  return unit;
 }
 
-function settingsOf(model: EmbeddingModel, source: unknown, options: EncodeIteratorOptions): Settings {
+function settingsOf(model: EncodingModel, source: unknown, options: EncodeIteratorOptions): Settings {
   if (model.disposed) throw new Error(`the model ${model.name} has been disposed`);
   if (typeof options !== 'object' || options === null) throw new TypeError('encodeStream options must be an object');
   if (typeof source === 'string' || source === null || typeof source !== 'object' ||
@@ -135,98 +106,6 @@ function settingsOf(model: EmbeddingModel, source: unknown, options: EncodeItera
     onProgress: options.onProgress,
     signal: options.signal,
   };
-}
-
-function itemError(index: number, message: string, cause?: unknown): Error {
-  return new Error(`item ${index}: ${message}`, cause === undefined ? undefined : { cause });
-}
-
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (Buffer.isBuffer(value)) return 'a Buffer';
-  return typeof value;
-}
-
-function batchError(start: number, count: number, error: unknown): Error {
-  const message = error instanceof Error ? error.message : String(error);
-  const which = count === 1 ? `item ${start}` : `items ${start}-${start + count - 1}`;
-  return new Error(`${which}: ${message}`, { cause: error });
-}
-
-// Texts tokenized between two yields to the event loop: tokenizing runs on the main thread, and an
-// encode that finishes meanwhile is only seen (and the next one started) at the next yield. About 30 us a
-// text, so the model waits at most a quarter of a millisecond.
-const TOKENIZE_CHUNK = 8;
-
-async function prepareTexts(model: EmbeddingModel, items: readonly unknown[], start: number): Promise<Prepared> {
-  items.forEach((text, i) => {
-    if (typeof text !== 'string') throw itemError(start + i, `expected a string (a text), got ${describeValue(text)}`);
-    if (text.trim() === '') {
-      throw itemError(start + i, `empty text (${text === '' ? 'an empty string' : 'only whitespace'}); every text needs something to embed`);
-    }
-  });
-  const tokenizer = model.tokenizer;
-  const tokenized: TokenizedTexts = { ids: [], typeIds: [], truncatedMask: new Uint8Array(items.length), truncated: 0 };
-  try {
-    for (let i = 0; i < items.length; i += TOKENIZE_CHUNK) {
-      if (i > 0) await yieldToEventLoop();
-      const part = tokenizer.encode(items.slice(i, i + TOKENIZE_CHUNK) as string[], { source: 'item', offset: start + i });
-      tokenized.ids.push(...part.ids);
-      tokenized.typeIds.push(...part.typeIds);
-      tokenized.truncatedMask.set(part.truncatedMask, i);
-      tokenized.truncated += part.truncated;
-    }
-    const batch = tokenizer.collate(tokenized);
-    return { batch, truncated: batch.truncated };
-  } catch (error) {
-    throw batchError(start, items.length, error);
-  }
-}
-
-async function prepareImages(model: EmbeddingModel, items: readonly unknown[], start: number): Promise<Prepared> {
-  items.forEach((image, i) => {
-    const problem = imageInputProblem(image);
-    if (problem) throw itemError(start + i, problem);
-  });
-  try {
-    return { batch: await model.loadImages(items as ImageInput[]), truncated: 0 };
-  } catch (error) {
-    // loadImageBatch names the failing input by its index in the batch: inputs[k].
-    const message = error instanceof Error ? error.message : String(error);
-    const local = /inputs\[(\d+)\]/.exec(message);
-    if (!local) throw batchError(start, items.length, error);
-    // 'Cannot load image a.png (inputs[3]): ...', 'Cannot load image Buffer inputs[3]: ...', 'loadImageBatch: inputs[3]: ...'
-    const reason = message.replace(/^loadImageBatch: /, '').replace(/ ?\(?inputs\[\d+\]\)?:/, ':').replace(/^:\s*/, '');
-    throw itemError(start + Number(local[1]), reason.charAt(0).toLowerCase() + reason.slice(1), error);
-  }
-}
-
-/**
- * `promise`, or the signal's reason once it aborts, whichever comes first. The listener is removed when
- * the promise settles: racing against one long-lived "aborted" promise instead would leave a reaction on
- * it per call, growing with the stream.
- */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) {
-      onAbort();
-      return;
-    }
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /** Pulls items from a sync or async iterator, `count` at a time. */
@@ -278,81 +157,47 @@ class SourceReader {
   }
 }
 
-async function* pipeline(model: EmbeddingModel, source: StreamSource, s: Settings): AsyncGenerator<EncodedRows, void, undefined> {
-  const { signal, batchSize } = s;
-  signal?.throwIfAborted();
-  const dim = model.outputDim;
-  const reader = new SourceReader(source);
-  const queue: Pending[] = [];
-  let stopped = false;
+interface StreamJob extends EncodeJob {
+  start: number;
+}
+
+/** The stream's batches as pipeline jobs. A source that throws ends the stream after the batches read before it (its error takes the next turn). */
+function streamJobs(model: EncodingModel, reader: SourceReader, s: Settings): JobSource<StreamJob> {
   let next = 0;
-  let lastPrepared: Promise<unknown> = Promise.resolve();
-  let lastEncoded: Promise<unknown> = Promise.resolve();
-
-  const schedule = (items: unknown[], start: number): Pending => {
-    const prepared = lastPrepared.then(() => {
-      if (stopped) throw new Error('stopped');
-      return s.kind === 'text' ? prepareTexts(model, items, start) : prepareImages(model, items, start);
-    });
-    lastPrepared = prepared.catch(noop);
-    const result = Promise.all([prepared, lastEncoded]).then(async ([{ batch, truncated }]) => {
-      if (stopped) throw new Error('stopped');
-      let data: Float32Array;
-      try {
-        data = await model.encodeBatch(batch);
-      } catch (error) {
-        throw batchError(start, items.length, error);
-      }
-      if (data.length !== items.length * dim) {
-        throw batchError(start, items.length, new Error(`the model returned ${data.length} values, expected ${items.length} x ${dim}`));
-      }
-      return { data, truncated };
-    });
-    lastEncoded = result.catch(noop);
-    result.catch(noop); // rejections are reported when the batch's turn comes
-    return { start, count: items.length, result };
-  };
-
-  // Keeps the batch encoding plus `prefetch` more scheduled, pulling the source only that far. A source
-  // that throws ends the stream after the batches read before it (its error takes the next turn).
-  const fill = async (): Promise<void> => {
-    while (!reader.done && queue.length < s.prefetch + 1) {
+  return {
+    async next() {
+      if (reader.done) return undefined;
+      const start = next;
       let items: unknown[];
       try {
-        items = await raceAbort(reader.read(batchSize), signal);
+        items = await raceAbort(reader.read(s.batchSize), s.signal);
       } catch (error) {
-        signal?.throwIfAborted();
-        const result = Promise.reject(error);
-        result.catch(noop);
-        queue.push({ start: next, count: 0, result });
-        return;
+        s.signal?.throwIfAborted();
+        return { start, count: 0, prepare: () => Promise.reject(error) };
       }
-      if (items.length === 0) break;
-      queue.push(schedule(items, next));
+      if (items.length === 0) return undefined;
       next += items.length;
-    }
+      return {
+        start,
+        count: items.length,
+        prepare: () => s.kind.prepareItems(model, items, start),
+        describeError: (error) => batchError(start, items.length, error),
+      };
+    },
+    close: () => reader.close(),
   };
+}
 
+async function* encodeRows(model: EncodingModel, source: StreamSource, s: Settings): AsyncGenerator<EncodedRows, void, undefined> {
+  s.signal?.throwIfAborted();
+  const dim = model.outputDim;
   let done = 0;
   let truncated = 0;
-  try {
-    await fill();
-    while (queue.length > 0) {
-      signal?.throwIfAborted();
-      const head = queue[0]!;
-      const encoded = await raceAbort(head.result, signal);
-      queue.shift();
-      done += head.count;
-      truncated += encoded.truncated;
-      s.onProgress?.(s.kind === 'text' ? { done, truncated } : { done });
-      yield { start: head.start, rows: head.count, dim, data: encoded.data };
-      signal?.throwIfAborted();
-      await fill();
-    }
-  } finally {
-    stopped = true;
-    queue.length = 0;
-    await reader.close();
+  for await (const { job, data, truncated: cut } of encodePipeline(model, streamJobs(model, new SourceReader(source), s), s)) {
+    done += job.count;
+    truncated += cut;
+    s.onProgress?.(s.kind.truncates ? { done, truncated } : { done });
+    yield { start: job.start, rows: job.count, dim, data };
   }
 }
 
@@ -362,8 +207,8 @@ async function* pipeline(model: EmbeddingModel, source: StreamSource, s: Setting
  * flat however long the stream. Errors name the item (`item 12345: ...`, counted from 0 over the whole
  * stream). Breaking out of the loop closes the source.
  */
-export function encodeIterator(model: EmbeddingModel, source: StreamSource, options: EncodeIteratorOptions = {}): AsyncGenerator<EncodedRows, void, undefined> {
-  return pipeline(model, source, settingsOf(model, source, options));
+export function encodeIterator(model: EncodingModel, source: StreamSource, options: EncodeIteratorOptions = {}): AsyncGenerator<EncodedRows, void, undefined> {
+  return encodeRows(model, source, settingsOf(model, source, options));
 }
 
 /**
@@ -371,10 +216,10 @@ export function encodeIterator(model: EmbeddingModel, source: StreamSource, opti
  * { file, rows, dim }), or, without `out`, into memory ({ rows, dim, data }). The file is written under
  * a temporary name and renamed into place at the end: an error or an abort leaves no file behind.
  */
-export async function encodeStream(model: EmbeddingModel, source: StreamSource, options: EncodeStreamOptions & { out: string }): Promise<EncodeStreamResult>;
-export async function encodeStream(model: EmbeddingModel, source: StreamSource, options?: EncodeStreamOptions & { out?: undefined }): Promise<Embeddings>;
-export async function encodeStream(model: EmbeddingModel, source: StreamSource, options?: EncodeStreamOptions): Promise<EncodeStreamResult | Embeddings>;
-export async function encodeStream(model: EmbeddingModel, source: StreamSource, options: EncodeStreamOptions = {}): Promise<EncodeStreamResult | Embeddings> {
+export async function encodeStream(model: EncodingModel, source: StreamSource, options: EncodeStreamOptions & { out: string }): Promise<EncodeStreamResult>;
+export async function encodeStream(model: EncodingModel, source: StreamSource, options?: EncodeStreamOptions & { out?: undefined }): Promise<Embeddings>;
+export async function encodeStream(model: EncodingModel, source: StreamSource, options?: EncodeStreamOptions): Promise<EncodeStreamResult | Embeddings>;
+export async function encodeStream(model: EncodingModel, source: StreamSource, options: EncodeStreamOptions = {}): Promise<EncodeStreamResult | Embeddings> {
   const caller = new Error();
   try {
     const out = options.out;

@@ -1,25 +1,29 @@
 // fit(): fine-tunes an embedding model. The loop lives here; every step's forward, loss, backward and
 // optimizer update run in C++ on a worker thread, while the next batch is prepared in JS (images decoded
-// by sharp, texts tokenized). What a step is for each kind of data is in trainingTasks.ts.
+// by sharp, texts tokenized). What the data is, how it is read and evaluated, and which training task it
+// makes, the model's modality says (lib/modalities/); what a step is for each kind of data is in
+// trainingTasks.ts.
 
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { NativeOptimizer, NativeTrainStepResult } from './binding.js';
-import { ClassSampler } from './data/sampler.js';
-import { readTextData, type TextData, type TextDataInput } from './data/textCsv.js';
-import { readTextImageData, type TextImageData, type TextImageInput } from './data/textImageCsv.js';
+import type { TextDataInput } from './data/textCsv.js';
+import type { TextImageInput } from './data/textImageCsv.js';
 import { evaluate, type EvaluationResult, type RetrievalMetrics } from './evaluate.js';
-import { readLabelledInput, type LabelledInput } from './labelledData.js';
-import { loadModel } from './loadModel.js';
-import { METADATA_FILE, type BackboneMetadata } from './metadata.js';
-import { EmbeddingModel, type Device, type Modality, type Pooling } from './model.js';
+import type { LabelledInput } from './labelledData.js';
+import { loadModelFromMetadata } from './loadModel.js';
+import { LOSS_NAMES, resolveLossOptions, type Loss, type LossOptions } from './losses/index.js';
+import { readModelDirMetadata, type ModelDirMetadata } from './metadata.js';
+import { modalityNamed, modalityOfMetadata, type EmbeddingModality } from './modalities/index.js';
+import { EmbeddingModel, type Device, type Pooling } from './model.js';
 import { stageOutputDir, type StagedOutput } from './outputDir.js';
 import type { Precision } from './precision.js';
 import { learningRateAt, SCHEDULER_NAMES, warmupStepsOf, type Scheduler } from './schedule.js';
-import { LOSS_NAMES, resolveLossOptions, type Loss, type LossOptions } from './losses/index.js';
-import { labelledImageTask, lossFor, textImageTask, textTask, type PreparedStep, type TrainingTask } from './trainingTasks.js';
+import { lossFor, type PreparedStep, type TrainingTask } from './trainingTasks.js';
+import { checkNumber, numberOr } from './numericOption.js';
+import { OPTION_RANGES } from './optionRanges.js';
 
 export type { Loss, LossOptions };
+export { CLIP_LEARNING_RATE } from './modalities/textImage.js';
 
 /** The options of the loss (margin, miner, scale, ...) sit beside the others; each loss takes its own (README, Losses). */
 export interface FitOptions extends LossOptions {
@@ -158,11 +162,9 @@ interface ResolvedFit {
   seed: number;
 }
 
-function number(value: unknown, option: string, check: (v: number) => boolean, expected: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || !check(value)) {
-    throw new TypeError(`option '${option}' must be ${expected}, got ${JSON.stringify(value)}`);
-  }
-  return value;
+/** A numeric option of fit, checked against its range in OPTION_RANGES, or its default. */
+function option(options: FitOptions, name: keyof typeof OPTION_RANGES & keyof FitOptions, fallback: number): number {
+  return numberOr(options[name], name, OPTION_RANGES[name], fallback);
 }
 
 function oneOf<T extends string>(value: unknown, option: string, allowed: readonly T[]): T {
@@ -173,78 +175,45 @@ function oneOf<T extends string>(value: unknown, option: string, allowed: readon
 }
 
 function resolveOptions(options: FitOptions): ResolvedFit {
-  const integer = (v: number) => Number.isInteger(v) && v >= 1;
   if (options.loss !== undefined) oneOf(options.loss, 'loss', LOSS_NAMES);
   const freeze = options.freeze ?? false;
   if (typeof freeze !== 'boolean' && freeze !== 'image' && freeze !== 'text' && (typeof freeze !== 'object' || freeze === null)) {
     throw new TypeError(`option 'freeze' must be true, false, { trainableLayers: N }, or for CLIP 'image' or 'text', got ${JSON.stringify(freeze)}`);
   }
   const trainableLayers =
-    typeof freeze === 'object' ? number(freeze.trainableLayers, 'freeze.trainableLayers', integer, 'a positive integer') : 0;
+    typeof freeze === 'object' ? checkNumber(freeze.trainableLayers, 'freeze.trainableLayers', OPTION_RANGES.trainableLayers) : 0;
   return {
     optimizer: oneOf(options.optimizer ?? 'adam', 'optimizer', ['adam', 'adamw', 'sgd'] as const),
-    learningRate: number(options.learningRate ?? 1e-4, 'learningRate', (v) => v > 0, 'a positive number'),
+    learningRate: option(options, 'learningRate', 1e-4),
     scheduler: oneOf(options.scheduler ?? 'constant', 'scheduler', SCHEDULER_NAMES),
-    warmupSteps: number(options.warmupSteps ?? 0, 'warmupSteps', (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0'),
-    warmupRatio: options.warmupRatio === undefined ? undefined : number(options.warmupRatio, 'warmupRatio', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
-    restarts: number(options.restarts ?? 1, 'restarts', integer, 'a positive integer'),
-    power: number(options.power ?? 1, 'power', (v) => v > 0, 'a positive number'),
-    endLearningRate: number(options.endLearningRate ?? 1e-7, 'endLearningRate', (v) => v > 0, 'a positive number'),
-    weightDecay: number(options.weightDecay ?? 0, 'weightDecay', (v) => v >= 0, 'a number >= 0'),
-    momentum: number(options.momentum ?? 0.9, 'momentum', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
-    epochs: number(options.epochs ?? 5, 'epochs', integer, 'a positive integer'),
-    batchSize: number(options.batchSize ?? 32, 'batchSize', integer, 'a positive integer'),
-    numItemsPerClass: number(options.numItemsPerClass ?? 4, 'numItemsPerClass', integer, 'a positive integer'),
+    warmupSteps: option(options, 'warmupSteps', 0),
+    warmupRatio: options.warmupRatio === undefined ? undefined : option(options, 'warmupRatio', 0),
+    restarts: option(options, 'restarts', 1),
+    power: option(options, 'power', 1),
+    endLearningRate: option(options, 'endLearningRate', 1e-7),
+    weightDecay: option(options, 'weightDecay', 0),
+    momentum: option(options, 'momentum', 0.9),
+    epochs: option(options, 'epochs', 5),
+    batchSize: option(options, 'batchSize', 32),
+    numItemsPerClass: option(options, 'numItemsPerClass', 4),
     freeze: typeof freeze === 'string' ? freeze : freeze !== false ? 'trunk' : 'none',
     trainableLayers,
     learningRateGiven: options.learningRate !== undefined,
-    wiseFt: options.wiseFt === undefined ? undefined : number(options.wiseFt, 'wiseFt', (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
-    evalK: number(options.evalK ?? 10, 'evalK', integer, 'a positive integer'),
-    seed: number(options.seed ?? 0, 'seed', Number.isInteger, 'an integer'),
+    wiseFt: options.wiseFt === undefined ? undefined : option(options, 'wiseFt', 1),
+    evalK: numberOr(options.evalK, 'evalK', OPTION_RANGES.k, 10),
+    seed: option(options, 'seed', 0),
   };
 }
 
-/** CLIP's default learning rate: ten times below the others (fine-tuning CLIP is fragile). */
-export const CLIP_LEARNING_RATE = 1e-5;
-
-/** Whether `model` (a directory or a loaded model) embeds images or texts, read before loading it. */
-async function modalityOf(model: string | EmbeddingModel): Promise<Modality> {
-  if (model instanceof EmbeddingModel) return model.modality;
+/**
+ * The modality of `model` (a directory or a loaded model), known before anything loads; a directory's
+ * finetuner.json is read here, once, and loading the model reuses it.
+ */
+async function modelSource(model: string | EmbeddingModel): Promise<{ modality: EmbeddingModality; metadata?: ModelDirMetadata }> {
+  if (model instanceof EmbeddingModel) return { modality: modalityNamed(model.modality) };
   if (typeof model !== 'string') throw new TypeError("option 'model' must be a directory path or a model from loadModel");
-  const file = join(resolve(model), METADATA_FILE);
-  let meta: { task?: string; format?: string; backbone?: BackboneMetadata; modality?: Modality };
-  try {
-    meta = JSON.parse(await readFile(file, 'utf8'));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `${file} not found: option 'model' must be an exported backbone or a saved model directory` : `cannot read ${file}: ${(error as Error).message}`);
-  }
-  if (meta.modality) return meta.modality;
-  const task = meta.backbone?.task ?? meta.task;
-  return task === 'text-to-text' ? 'text' : task === 'text-to-image' ? 'text-image' : 'image';
-}
-
-type TrainData =
-  | { modality: 'image'; data: Awaited<ReturnType<typeof readLabelledInput>> }
-  | { modality: 'text'; data: TextData }
-  | { modality: 'text-image'; data: TextImageData };
-
-async function readTrainData(modality: Modality, input: FitOptions['trainData'], option: string): Promise<TrainData> {
-  if (modality === 'image') return { modality, data: await readLabelledInput(input as LabelledInput, option) };
-  if (modality === 'text-image') return { modality, data: await readTextImageData(input as string | TextImageInput, option) };
-  if (typeof input !== 'string' && !Array.isArray(input)) {
-    throw new TypeError(`option '${option}' must be a CSV file path or an array of texts with labels, pairs or scored pairs`);
-  }
-  return { modality, data: await readTextData(input as string | TextDataInput, option) };
-}
-
-/** Parsed evaluation data in the array form evaluate() takes. */
-function evaluationInput(data: TrainData): LabelledInput | TextDataInput | TextImageInput {
-  if (data.modality === 'image') return data.data.items;
-  if (data.modality === 'text-image') return data.data.pairs;
-  if (data.data.kind === 'labelled') return data.data.items;
-  if (data.data.kind === 'pairs') return data.data.pairs;
-  throw new Error("option 'evalData': scored pairs have no relevant items to rank; evaluate with labelled texts or query-document pairs");
+  const metadata = await readModelDirMetadata(resolve(model));
+  return { modality: modalityOfMetadata(metadata), metadata };
 }
 
 /**
@@ -257,32 +226,27 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   const settings = resolveOptions(options);
   if (options.model === undefined) throw new TypeError("option 'model' is required (a model directory or a loaded model)");
   if (options.trainData === undefined) throw new TypeError("option 'trainData' is required (a CSV path or an array)");
-  const modality = await modalityOf(options.model);
-  const train = await readTrainData(modality, options.trainData, 'trainData');
-  const loss = lossFor(train.modality === 'image' ? 'images' : train.modality === 'text-image' ? 'text-image' : train.data.kind, options.loss);
+  const source = await modelSource(options.model);
+  const modality = source.modality;
+  const train = await modality.readData(options.trainData, 'trainData');
+  const loss = lossFor(modality.lossKind(train), options.loss);
   const lossOptions = resolveLossOptions(loss, options);
-  const clip = train.modality === 'text-image';
-  if (clip && !settings.learningRateGiven) settings.learningRate = CLIP_LEARNING_RATE;
-  if (clip && settings.freeze === 'trunk') {
-    throw new TypeError("option 'freeze': a CLIP model has two towers and no separate trunk; use 'image' or 'text' to freeze one");
-  }
-  if (!clip && (settings.freeze === 'image' || settings.freeze === 'text')) {
-    throw new TypeError(`option 'freeze' '${settings.freeze}' freezes a CLIP tower; this is not a CLIP (text-to-image) model`);
-  }
+  if (modality.learningRate !== undefined && !settings.learningRateGiven) settings.learningRate = modality.learningRate;
+  modality.checkFreezing(settings);
   // Read once, up front: bad eval data fails before training, and epochs do not re-read the file.
-  const evalData = options.evalData === undefined ? undefined : evaluationInput(await readTrainData(modality, options.evalData, 'evalData'));
-  // Labelled data: the class sampler is built before the model is loaded so that a batch size that
-  // cannot be sampled fails fast.
-  const labelIds =
-    train.modality === 'image' ? train.data.labelIds : train.modality === 'text' && train.data.kind === 'labelled' ? train.data.labelIds : undefined;
-  if (labelIds) new ClassSampler(labelIds, settings);
+  const evalData = options.evalData === undefined ? undefined : modality.evaluationInput(await modality.readData(options.evalData, 'evalData'));
+  // Before the model loads, so that a batch size that cannot be sampled fails fast.
+  modality.checkBatching(train, settings);
   // Losses with a weight per class (ArcFaceLoss, CosFaceLoss, ProxyAnchorLoss): numClasses 0 is the data's.
-  if (lossOptions.numClasses === 0 && labelIds) lossOptions.numClasses = labelIds.reduce((most, id) => Math.max(most, id), 0) + 1;
+  if (lossOptions.numClasses === 0) {
+    const classes = modality.classCount(train);
+    if (classes !== undefined) lossOptions.numClasses = classes;
+  }
 
   const ownsModel = typeof options.model === 'string';
   const model =
     typeof options.model === 'string'
-      ? await loadModel(options.model, {
+      ? await loadModelFromMetadata(options.model, source.metadata!, {
           device: options.device,
           outputDim: options.outputDim,
           pooling: options.pooling,
@@ -304,14 +268,8 @@ export async function fit(options: FitOptions): Promise<FitResult> {
         inputDir: typeof options.model === 'string' ? options.model : undefined,
       });
     }
-    const task: TrainingTask =
-      train.modality === 'image'
-        ? labelledImageTask(model, train.data, settings)
-        : train.modality === 'text-image'
-          ? textImageTask(model, train.data, settings)
-          : textTask(model, train.data, settings);
+    const task: TrainingTask = modality.trainingTask(model, train, settings);
     const text = model.metadata.text;
-    if (settings.trainableLayers > 0 && (!text || clip)) throw new TypeError("option 'freeze.trainableLayers' is for transformer (text-to-text) models");
     model.nativeModel.configureTraining({
       optimizer: settings.optimizer,
       learningRate: settings.learningRate,
@@ -349,7 +307,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     }
     if (output !== undefined) {
       const { learningRateGiven: _given, ...recorded } = settings;
-      await model.saveStaged(output, { training: { loss, ...recorded, history, ...(wiseFt ? { wiseFtResult: wiseFt } : {}) } });
+      await model.saveStaged(output, { training: { loss: loss.name, ...lossOptions, ...recorded, history, ...(wiseFt ? { wiseFtResult: wiseFt } : {}) } });
     }
     return { model, history, ...(wiseFt ? { wiseFt } : {}) };
   } catch (error) {

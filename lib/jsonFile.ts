@@ -61,6 +61,6 @@ export async function readJsonFile(file: string, what: string, notFound?: string
     return JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (error) {
     const position = /at position (\d+)/.exec((error as Error).message)?.[1];
-    throw new Error(`${file} is not a ${what}: not valid JSON${position ? ` (syntax error at character ${position})` : ''}`);
+    throw new Error(`${file}: not a ${what}: invalid JSON${position ? ` (syntax error at character ${position})` : ''}`);
   }
 }

@@ -1,20 +1,26 @@
-// finetuner.json of an exported backbone directory (docs/DESIGN.md, "Exported backbone directory"),
-// written by scripts/export_torchscript/metadata.py. The Python side is the producer; this file is the
-// TypeScript view of the same schema and the validation every reader goes through, so a stale or
-// hand-edited file fails here with the field named, not later inside the native addon.
+// finetuner.json of a model directory, the one place its types are defined: an exported backbone
+// (docs/DESIGN.md, "Exported backbone directory"), written by scripts/export_torchscript/metadata.py, and
+// a saved embedding model (written by model.save). For backbones the Python side is the producer; this
+// file is the TypeScript view of the same schema and the validation every reader goes through, so a
+// stale or hand-edited file fails here with the field named, not later inside the native addon.
 
 import { existsSync } from 'node:fs';
 import { readJsonFile } from './jsonFile.js';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import type { NativeModality, NativePooling } from './binding.js';
+import { TASKS, type Interpolation, type Task } from './registry.js';
 
 export const BACKBONE_FORMAT = 'finetuner-backbone';
 export const BACKBONE_FORMAT_VERSION = 1;
 export const METADATA_FILE = 'finetuner.json';
 
-export type BackboneTask = 'image-to-image' | 'text-to-text' | 'text-to-image';
+export const EMBEDDING_FORMAT = 'finetuner-embedding';
+export const EMBEDDING_FORMAT_VERSION = 1;
+
+export type BackboneTask = Task;
 export type BackboneArchitecture = 'cnn' | 'transformer';
 export type BackboneSize = 'full' | 'tiny';
-export type Interpolation = 'bilinear' | 'bicubic' | 'nearest';
+export type { Interpolation };
 
 export interface ImagePreprocessing {
   /** Shorter side is resized to this many pixels... */
@@ -121,6 +127,36 @@ export interface ClipBackboneMetadata extends BackboneMetadataBase {
 
 export type BackboneMetadata = ImageBackboneMetadata | TextBackboneMetadata | ClipBackboneMetadata;
 
+/** finetuner.json of a saved (fine-tuned) embedding model. */
+export interface EmbeddingMetadata {
+  format: typeof EMBEDDING_FORMAT;
+  formatVersion: typeof EMBEDDING_FORMAT_VERSION;
+  name: string;
+  task: BackboneMetadata['task'];
+  architecture: BackboneMetadata['architecture'];
+  modality: NativeModality;
+  /** CLIP models: how the text tower pools ('eot' or 'mean'). */
+  pooling: NativePooling | ClipInfo['textPooling'];
+  outputDim: number;
+  normalize: boolean;
+  /** Image and CLIP models: how images are resized and cropped before encode_pixels. */
+  preprocessing?: ImagePreprocessing;
+  /** Text and CLIP models: the tokenizer (tokenizer.json beside model.pt) and maximum length. */
+  text?: TextPreprocessing;
+  model: string;
+  /** How to call the TorchScript module from Python. */
+  inputs: Record<string, string>;
+  backbone: BackboneMetadata;
+  training?: unknown;
+}
+
+/** finetuner.json of any model directory: a backbone (validated) or a saved model. */
+export type ModelDirMetadata = BackboneMetadata | EmbeddingMetadata;
+
+export function isSavedModel(meta: ModelDirMetadata): meta is EmbeddingMetadata {
+  return meta.format === EMBEDDING_FORMAT;
+}
+
 export function isTextBackbone(meta: BackboneMetadata): meta is TextBackboneMetadata {
   return meta.task === 'text-to-text';
 }
@@ -129,7 +165,6 @@ export function isClipBackbone(meta: BackboneMetadata): meta is ClipBackboneMeta
   return meta.task === 'text-to-image';
 }
 
-const TASKS: readonly string[] = ['image-to-image', 'text-to-text', 'text-to-image'];
 const ARCHITECTURES: readonly string[] = ['cnn', 'transformer'];
 const SIZES: readonly string[] = ['full', 'tiny'];
 const POOLINGS: readonly string[] = ['avg', 'max', 'gem'];
@@ -176,7 +211,7 @@ export function validateMetadata(value: unknown, file: string): BackboneMetadata
     fail('formatVersion', `${BACKBONE_FORMAT_VERSION} (re-export the model with this version of finetuner)`, m.formatVersion);
   }
   string(m.name, 'name');
-  const task = oneOf(m.task, 'task', TASKS);
+  const task = oneOf(m.task, 'task', TASKS as readonly string[]);
   const text = task === 'text-to-text';
   const clip = task === 'text-to-image';
   if ((text || clip) && m.architecture !== 'transformer') fail('architecture', `"transformer" for a ${task} backbone`, m.architecture);
@@ -250,6 +285,19 @@ export function validateMetadata(value: unknown, file: string): BackboneMetadata
 
   fileName(m.model, 'model');
   return m as unknown as BackboneMetadata;
+}
+
+/**
+ * Reads DIR/finetuner.json of a model directory once: a backbone's is validated here (readMetadata's
+ * checks but the file checks, which loading does), a saved model's is returned as written.
+ */
+export async function readModelDirMetadata(dir: string): Promise<ModelDirMetadata> {
+  const file = join(dir, METADATA_FILE);
+  const raw = (await readJsonFile(file, 'finetuner.json',
+    `${file} not found: ${dirname(file)} is not a finetuner model directory (export one with exportModel or save one with model.save)`)) as Record<string, unknown>;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${file}: expected a JSON object`);
+  if (typeof raw === 'object' && raw !== null && raw.format === EMBEDDING_FORMAT) return raw as unknown as EmbeddingMetadata;
+  return validateMetadata(raw, file);
 }
 
 /**

@@ -1,18 +1,22 @@
 // The public embedding model (from loadModel): encodes images or texts, saves, and is disposed. Native
-// work runs on worker threads; image decoding of the next batch overlaps encoding of the current one,
-// and texts are encoded in length-sorted batches.
+// work runs on worker threads. Every encode goes through the one pipeline of lib/encodePipeline.ts, each
+// kind of input prepared as its modality says (lib/modalities/): image decoding of the next batch
+// overlaps encoding of the current one, and texts are encoded in length-sorted batches.
 
 import { existsSync } from 'node:fs';
 import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NativeBatch, NativeDevice, NativeEmbeddingModel, NativeModality, NativePooling } from './binding.js';
 import { loadImageBatch, type ImageBatch, type ImageInput } from './data/images.js';
+import type { Embeddings } from './encodePipeline.js';
 import {
   encodeIterator, encodeStream, type EncodedRows, type EncodeIteratorOptions, type EncodeStreamOptions, type EncodeStreamResult, type StreamSource,
 } from './encodeStream.js';
 import { rethrowWithCallerStack } from './errors.js';
-import { METADATA_FILE, type BackboneMetadata, type ClipInfo, type ImagePreprocessing, type TextPreprocessing } from './metadata.js';
-import { encodeTexts, type TextEncodeProgress } from './text/encodeTexts.js';
+import { checkNumber } from './numericOption.js';
+import { OPTION_RANGES } from './optionRanges.js';
+import { METADATA_FILE, type EmbeddingMetadata, type ImagePreprocessing } from './metadata.js';
+import { inputKindNamed, modalityNamed, type EmbeddingModality, type InputKind, type InputKindUnit } from './modalities/index.js';
 import { stageOutputDir, type StagedOutput } from './outputDir.js';
 import { resolvePrecision, type Precision, type ResolvedPrecision } from './precision.js';
 import type { EncodedBatch, TextTokenizer } from './text/tokenizer.js';
@@ -20,33 +24,17 @@ import type { EncodedBatch, TextTokenizer } from './text/tokenizer.js';
 export type Device = 'cpu' | 'cuda' | 'auto';
 export type Pooling = NativePooling;
 export type Modality = NativeModality;
+export type { Embeddings } from './encodePipeline.js';
+export { EMBEDDING_FORMAT, EMBEDDING_FORMAT_VERSION, type EmbeddingMetadata } from './metadata.js';
 
-export const EMBEDDING_FORMAT = 'finetuner-embedding';
-export const EMBEDDING_FORMAT_VERSION = 1;
 export const TOKENIZER_FILE = 'tokenizer.json';
 export const MODEL_FILE = 'model.pt';
 
-/** finetuner.json of a saved (fine-tuned) embedding model. */
-export interface EmbeddingMetadata {
-  format: typeof EMBEDDING_FORMAT;
-  formatVersion: typeof EMBEDDING_FORMAT_VERSION;
-  name: string;
-  task: BackboneMetadata['task'];
-  architecture: BackboneMetadata['architecture'];
-  modality: Modality;
-  /** CLIP models: how the text tower pools ('eot' or 'mean'). */
-  pooling: Pooling | ClipInfo['textPooling'];
-  outputDim: number;
-  normalize: boolean;
-  /** Image and CLIP models: how images are resized and cropped before encode_pixels. */
-  preprocessing?: ImagePreprocessing;
-  /** Text and CLIP models: the tokenizer (tokenizer.json beside model.pt) and maximum length. */
-  text?: TextPreprocessing;
-  model: string;
-  /** How to call the TorchScript module from Python. */
-  inputs: Record<string, string>;
-  backbone: BackboneMetadata;
-  training?: unknown;
+export interface TextEncodeProgress {
+  done: number;
+  total: number;
+  /** Texts cut to the tokenizer's maxLength so far. */
+  truncated: number;
 }
 
 export interface EncodeOptions {
@@ -61,36 +49,25 @@ export interface TextEncodeOptions {
   onProgress?: (progress: TextEncodeProgress) => void;
 }
 
-export interface Embeddings {
-  rows: number;
-  dim: number;
-  /** rows * dim floats, row-major. */
-  data: Float32Array;
-}
-
 export interface SaveOptions {
   /** Stored in finetuner.json under "training". */
   training?: unknown;
 }
 
-function positiveInteger(value: unknown, option: string): number {
-  if (!Number.isInteger(value) || (value as number) < 1) {
-    throw new TypeError(`option '${option}' must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return value as number;
-}
 
 /** A loaded embedding model. Call dispose() (or use `await using`) to free its native memory. */
 export class EmbeddingModel {
   readonly metadata: EmbeddingMetadata;
   private readonly native: NativeEmbeddingModel;
   private readonly textTokenizer?: TextTokenizer;
+  private readonly unit: EmbeddingModality;
 
   /** @internal Use loadModel. */
   constructor(native: NativeEmbeddingModel, metadata: EmbeddingMetadata, tokenizer?: TextTokenizer) {
     this.native = native;
     this.metadata = metadata;
     this.textTokenizer = tokenizer;
+    this.unit = modalityNamed(metadata.modality);
   }
 
   get name(): string {
@@ -146,8 +123,8 @@ export class EmbeddingModel {
   }
 
   /** Decodes, resizes and crops images as the model expects (sharp, off the event loop). */
-  loadImages(inputs: readonly ImageInput[]): Promise<ImageBatch> {
-    return loadImageBatch(inputs, this.preprocessing);
+  loadImages(inputs: readonly ImageInput[], sources?: ReadonlyArray<string | undefined>): Promise<ImageBatch> {
+    return loadImageBatch(inputs, this.preprocessing, sources ? { sources } : {});
   }
 
   /** Tokenizes, truncates and pads texts into one batch, in the order given. */
@@ -185,30 +162,20 @@ export class EmbeddingModel {
    */
   async encode(inputs: readonly ImageInput[] | readonly string[], options: EncodeOptions = {}): Promise<Embeddings> {
     this.checkAlive();
+    const kinds = this.unit.inputs;
     if (!Array.isArray(inputs)) {
-      throw new TypeError(`encode needs an array of ${this.modality === 'text' ? 'strings' : this.modality === 'image' ? 'images (paths, Buffers or raw pixels)' : 'texts or images'}`);
+      const what = kinds.length === 1 ? kinds[0]!.arrayDescribed : kinds.map((kind) => kind.plural).join(' or ');
+      throw new TypeError(`encode needs an array of ${what}`);
     }
-    const asText = this.modality === 'text' || (this.modality === 'text-image' && clipInputKind(inputs) === 'text');
-    if (asText) {
-      return this.encodeTexts(inputs as readonly string[], {
-        batchSize: options.batchSize,
-        onProgress: options.onProgress && ((p) => options.onProgress!(p.done, p.total)),
-      });
-    }
-    return this.encodeImages(inputs as readonly ImageInput[], options);
+    const kind = kinds.length === 1 ? kinds[0]! : this.unit.inputKindOf!(inputs);
+    return this.encodeArray(kind, inputs, options.batchSize, options.onProgress && ((done) => options.onProgress!(done, inputs.length)));
   }
 
   /** Encodes texts in batches of similar token length; rows come back in input order. */
   async encodeTexts(texts: readonly string[], options: TextEncodeOptions = {}): Promise<Embeddings> {
     this.checkAlive();
-    const caller = new Error();
-    const batchSize = positiveInteger(options.batchSize ?? 32, 'batchSize');
-    try {
-      const data = await encodeTexts(this.native, this.tokenizer, texts, batchSize, options.onProgress);
-      return { rows: texts.length, dim: this.outputDim, data };
-    } catch (error) {
-      rethrowWithCallerStack(error, caller);
-    }
+    const onProgress = options.onProgress;
+    return this.encodeArray(this.inputKind('text'), texts, options.batchSize, onProgress && ((done, truncated) => onProgress({ done, total: texts.length, truncated })));
   }
 
   /** CLIP and text models: texts into the (shared) embedding space, rows in input order. */
@@ -219,9 +186,9 @@ export class EmbeddingModel {
   /** CLIP and image models: images (paths, encoded Buffers or raw pixels) into the embedding space. */
   async encodeImage(images: readonly ImageInput[], options: EncodeOptions = {}): Promise<Embeddings> {
     this.checkAlive();
-    if (this.modality === 'text') throw new Error(`${this.name} is a text model: it cannot encode images`);
+    const kind = this.inputKind('image');
     if (!Array.isArray(images)) throw new TypeError('encodeImage needs an array of images (paths, Buffers or raw pixels)');
-    return this.encodeImages(images, options);
+    return this.encodeArray(kind, images, options.batchSize, options.onProgress && ((done) => options.onProgress!(done, images.length)));
   }
 
   /**
@@ -244,27 +211,40 @@ export class EmbeddingModel {
   /** CLIP models: the learned temperature, exp(logit_scale) (100 at most). */
   get temperature(): number {
     this.checkAlive();
-    if (this.modality !== 'text-image') throw new Error(`${this.name} is not a CLIP model: it has no learned temperature`);
+    if (!this.unit.learnedTemperature) throw new Error(`${this.name} is not a CLIP model: it has no learned temperature`);
     return Math.exp(this.native.logitScale());
   }
 
-  private async encodeImages(inputs: readonly ImageInput[], options: EncodeOptions): Promise<Embeddings> {
-    const batchSize = positiveInteger(options.batchSize ?? 32, 'batchSize');
-    const dim = this.outputDim;
-    const data = new Float32Array(inputs.length * dim);
-    const starts: number[] = [];
-    for (let start = 0; start < inputs.length; start += batchSize) starts.push(start);
-    const load = (start: number) => this.loadImages(inputs.slice(start, start + batchSize));
-    let pending = starts.length > 0 ? load(starts[0]!) : undefined;
-    for (let i = 0; i < starts.length; i++) {
-      const batch = await pending!;
-      pending = i + 1 < starts.length ? load(starts[i + 1]!) : undefined;
-      // A rejected prefetch must not go unhandled if this batch's encode fails first.
-      pending?.catch(() => undefined);
-      data.set(await this.encodeBatch(batch), starts[i]! * dim);
-      options.onProgress?.(Math.min(starts[i]! + batchSize, inputs.length), inputs.length);
+  /**
+   * @internal Encodes an array of one kind of input ('image' or 'text') that this model embeds: the path
+   * of the CLI, whatever the modality. `onBatch` gets the inputs done and the texts truncated so far.
+   */
+  async encodeInputs(
+    kind: InputKind, inputs: readonly unknown[], options: { batchSize?: number; onBatch?: (done: number, truncated: number) => void } = {},
+  ): Promise<Embeddings> {
+    this.checkAlive();
+    return this.encodeArray(this.inputKind(kind), inputs, options.batchSize, options.onBatch);
+  }
+
+  /** The input kind `kind` of this model's modality; refuses a kind it does not embed. */
+  private inputKind(kind: InputKind): InputKindUnit {
+    const unit = this.unit.inputs.find((input) => input.kind === kind);
+    if (!unit) throw new Error(`${this.name} is ${this.unit.described} model: it cannot encode ${inputKindNamed(kind).plural}`);
+    return unit;
+  }
+
+  /** Any array encode: the input kind cuts it into batches, the one pipeline encodes them. */
+  private async encodeArray(
+    kind: InputKindUnit, inputs: readonly unknown[], batchSize: number | undefined, onBatch?: (done: number, truncated: number) => void,
+  ): Promise<Embeddings> {
+    const caller = new Error();
+    const size = checkNumber(batchSize ?? 32, 'batchSize', OPTION_RANGES.batchSize);
+    try {
+      const data = await kind.encodeArray(this, inputs, size, onBatch ?? (() => undefined));
+      return { rows: inputs.length, dim: this.outputDim, data };
+    } catch (error) {
+      rethrowWithCallerStack(error, caller);
     }
-    return { rows: inputs.length, dim, data };
   }
 
   /**
@@ -313,19 +293,4 @@ export class EmbeddingModel {
   private checkAlive(): void {
     if (this.native.disposed) throw new Error(`the model ${this.metadata.name} has been disposed`);
   }
-}
-
-const IMAGE_EXTENSION = /\.(jpe?g|png|webp|gif|tiff?|bmp|avif|heic|heif)$/i;
-
-/** What a CLIP model's encode() input holds: all texts, or all images; a mix is refused. */
-function clipInputKind(inputs: readonly unknown[]): 'text' | 'image' {
-  const isImage = (x: unknown) => typeof x !== 'string' || (IMAGE_EXTENSION.test(x) && existsSync(x));
-  const images = inputs.filter(isImage).length;
-  if (images === 0) return 'text';
-  if (images === inputs.length) return 'image';
-  const first = inputs.findIndex((x) => !isImage(x));
-  throw new TypeError(
-    `encode got ${images} image(s) and ${inputs.length - images} text(s) (first text at index ${first}); ` +
-      'a CLIP model encodes one kind per call: use encodeText(texts) and encodeImage(images)',
-  );
 }

@@ -88,7 +88,7 @@ export function labelledImageTask(model: EmbeddingModel, data: LabelledData<Imag
     batchesPerEpoch: sampler.batchesPerEpoch,
     batches: (epoch) => sampler.epoch(epoch),
     prepare: async (indices) => ({
-      inputs: [await model.loadImages(indices.map((i) => data.items[i]!.image))],
+      inputs: [await model.loadImages(indices.map((i) => data.items[i]!.image), indices.map((i) => data.items[i]!.source))],
       targets: labelsOf(data.labelIds, indices),
       truncated: 0,
     }),
@@ -153,7 +153,7 @@ export function textImageTask(model: EmbeddingModel, data: TextImageData, settin
     ...pairBatching(data.pairs.length, settings, 'text-image pairs need at least 2 rows for in-batch negatives'),
     prepare: async (indices) => {
       const texts = model.tokenize(indices.map((i) => data.pairs[i]!.text), 'trainData texts');
-      const images = await model.loadImages(indices.map((i) => data.pairs[i]!.image));
+      const images = await model.loadImages(indices.map((i) => data.pairs[i]!.image), indices.map((i) => data.pairs[i]!.source));
       return { inputs: [texts, images], targets: labelsOf(data.groups, indices), truncated: texts.truncated };
     },
   };

@@ -13,6 +13,7 @@
 #include <torch/version.h>
 #include <ATen/Version.h>
 
+#include <cmath>
 #include <string>
 
 #ifndef FINETUNER_TORCH_BUILD_VERSION
@@ -40,23 +41,22 @@ std::string runtimeTorchVersion() {
   return config.substr(start, end - start);
 }
 
+// The shared fields here; the modality reads its own (pooling, trunk, pixel normalisation...).
 EmbeddingModuleSpec readBuildSpec(const Napi::Object& options) {
+  Napi::Env env = options.Env();
   EmbeddingModuleSpec spec;
-  spec.modality = callGuarded(options.Env(), [&] { return parseModality(stringField(options, "modality")); });
-  if (spec.modality != Modality::TextImage) {  // CLIP's towers pool by themselves
-    spec.pooling = callGuarded(options.Env(), [&] { return parsePooling(stringField(options, "pooling"), spec.modality); });
-  }
+  const auto* modality = callGuarded(env, [&] { return &modalityNamed(stringField(options, "modality")); });
+  spec.modality = modality->id();
+  BuildOptionReader reader{
+      [&](const char* key) { return stringField(options, key); },
+      [&](const char* key) { return numberField(options, key); },
+      [&](const char* key) { return stringArrayField(options, key); },
+      [&](const char* key) { return numberArrayField(options, key); },
+  };
+  callGuarded(env, [&] { modality->readSpec(reader, spec); });
   spec.embeddingDim = static_cast<int64_t>(numberField(options, "embeddingDim"));
   spec.outputDim = static_cast<int64_t>(numberField(options, "outputDim"));
   spec.normalize = boolField(options, "normalize");
-  if (spec.modality == Modality::Image) {
-    spec.trunk = stringArrayField(options, "trunk");
-    spec.gemP = numberField(options, "gemP");
-  }
-  if (spec.modality != Modality::Text) {
-    spec.mean = numberArrayField(options, "mean");
-    spec.std = numberArrayField(options, "std");
-  }
   spec.seed = static_cast<uint64_t>(numberField(options, "seed"));
   return spec;
 }
@@ -86,15 +86,21 @@ Napi::Value FinetunerAddon::RuntimeInfo(const Napi::CallbackInfo& info) {
   // What this build registered (losses/*.cc, miners/*.cc): the TypeScript descriptors must name the same.
   result.Set("losses", namesArray(env, lossRegistry().names()));
   result.Set("miners", namesArray(env, minerRegistry().names()));
+  result.Set("maxThreads", kMaxThreads);
   return result;
 }
 
+// The one place thread counts are checked (the TypeScript side passes OMP_NUM_THREADS through here).
 Napi::Value FinetunerAddon::SetNumThreads(const Napi::CallbackInfo& info) {
-  if (!info[0].IsNumber() || info[0].As<Napi::Number>().Int32Value() < 1) {
-    throwRangeError(info.Env(), "threads must be a positive integer");
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) throwTypeError(env, "threads must be a number");
+  double threads = info[0].As<Napi::Number>().DoubleValue();
+  if (!(threads >= 1 && threads <= kMaxThreads && std::floor(threads) == threads)) {
+    throwRangeError(env, "threads must be an integer from 1 to " + std::to_string(kMaxThreads) + ", got " +
+                             info[0].ToString().Utf8Value());
   }
-  configuredThreads().store(info[0].As<Napi::Number>().Int32Value());
-  return info.Env().Undefined();
+  configuredThreads().store(static_cast<int>(threads));
+  return env.Undefined();
 }
 
 Napi::Value FinetunerAddon::BuildFromBackbone(const Napi::CallbackInfo& info) {

@@ -1,58 +1,35 @@
 #include "embedding_core.h"
 
 #include "losses/loss_registry.h"
+#include "model_file.h"
+#include "model_file_writer.h"
 #include "optimizer_factory.h"
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 
+#include <torch/csrc/jit/serialization/export.h>
+
 namespace finetuner {
 namespace {
 
+// Through ModelFile: a regular file only (a FIFO would block the compute thread), CRCs checked.
 torch::jit::Module loadTorchScript(const std::string& path, torch::Device device) {
-  TORCH_CHECK(std::filesystem::exists(path), "model file not found: ", path);
+  auto file = ModelFile::openVerified(path);
   try {
-    return torch::jit::load(path, device);
+    return torch::jit::load(file, device);
   } catch (const c10::Error& error) {
     TORCH_CHECK(false, "cannot load TorchScript model ", path, " (corrupt or not TorchScript): ",
                 error.what_without_backtrace());
   }
 }
 
-bool startsWith(const std::string& text, const std::string& prefix) {
-  return text.compare(0, prefix.size(), prefix) == 0;
-}
-
-const char* methodOf(Modality modality) {
-  return modality == Modality::Image ? kEncodePixelsMethod : kEncodeTokensMethod;
-}
-
-std::vector<std::string> encodeMethodsOf(Modality modality) {
-  if (modality == Modality::TextImage) return {kEncodePixelsMethod, kEncodeTokensMethod};
-  return {methodOf(modality)};
-}
-
 }  // namespace
 
-FrozenPart parseFrozenPart(const std::string& name) {
-  if (name == "none") return FrozenPart::None;
-  if (name == "trunk") return FrozenPart::Trunk;
-  if (name == "image") return FrozenPart::ImageTower;
-  if (name == "text") return FrozenPart::TextTower;
-  TORCH_CHECK(false, "option 'freeze' must be 'none', 'trunk', 'image' or 'text', got '", name, "'");
-}
-
 EmbeddingCore::EmbeddingCore(torch::jit::Module module, torch::Device device)
-    : module_(std::move(module)), device_(device) {
-  bool image = module_.find_method(kEncodePixelsMethod).has_value();
-  bool text = module_.find_method(kEncodeTokensMethod).has_value();
-  TORCH_CHECK(image || text, "not a finetuner embedding model: no ", kEncodePixelsMethod, " or ",
-              kEncodeTokensMethod, " method");
-  modality_ = image && text ? Modality::TextImage : image ? Modality::Image : Modality::Text;
-  if (modality_ == Modality::TextImage) {
-    TORCH_CHECK(module_.hasattr(kClipChild), "not a finetuner CLIP model: no ", kClipChild, " module");
-  }
+    : module_(std::move(module)), device_(device), modality_(&modalityOfModule(module_)) {
+  modality_->checkModule(module_);
   TORCH_CHECK(module_.hasattr(kOutputDimAttribute), "not a finetuner embedding model: no ",
               kOutputDimAttribute, " attribute");
   outputDim_ = module_.attr(kOutputDimAttribute).toInt();
@@ -65,13 +42,7 @@ EmbeddingCore::EmbeddingCore(torch::jit::Module module, torch::Device device)
     context.setAllowTF32CuBLAS(true);
     context.setAllowTF32CuDNN(true);
   }
-  if (modality_ == Modality::Image) {
-    // Convolution weights in channels_last, like the images encode_pixels passes them.
-    torch::NoGradGuard noGrad;
-    for (const auto& parameter : module_.parameters(/*recurse=*/true)) {
-      if (parameter.dim() == 4) parameter.set_data(parameter.contiguous(at::MemoryFormat::ChannelsLast));
-    }
-  }
+  modality_->prepareModule(module_);
 }
 
 std::shared_ptr<EmbeddingCore> EmbeddingCore::fromBackbone(const std::string& path, const EmbeddingModuleSpec& spec,
@@ -96,33 +67,14 @@ void EmbeddingCore::setTrainingMode(bool training) {
   if (!training || !training_) return;
   // A frozen part keeps its BatchNorm statistics (and no dropout): updating them while its weights stay
   // fixed would shift the features the rest is learning from.
-  switch (training_->freeze) {
-    case FrozenPart::Trunk:
-      if (training_->trainableLayers == 0) module_.attr("trunk").toModule().eval();
-      break;
-    case FrozenPart::ImageTower:
-      module_.attr(kClipChild).toModule().attr(kClipImageTower).toModule().eval();
-      break;
-    case FrozenPart::TextTower:
-      for (auto child : module_.attr(kClipChild).toModule().named_children()) {
-        if (child.name != kClipImageTower) child.value.eval();
-      }
-      break;
-    case FrozenPart::None:
-      break;
-  }
-}
-
-bool EmbeddingCore::supports(Modality input) const {
-  return input == modality_ || (modality_ == Modality::TextImage && input != Modality::TextImage);
+  modality_->keepFrozenPartsInEval(module_, freezing());
 }
 
 torch::Tensor EmbeddingCore::run(torch::jit::Module& module, const ModelInput& input) {
-  TORCH_CHECK(supports(input.modality), "this is an ", modalityName(modality_), " model: it cannot encode ",
-              modalityName(input.modality), " input");
+  const char* method = modality_->encodeMethodFor(input.modality);
   auto onDevice = input.to(device_);
   std::vector<c10::IValue> arguments(onDevice.tensors.begin(), onDevice.tensors.end());
-  return module.get_method(methodOf(input.modality))(arguments).toTensor();
+  return module.get_method(method)(arguments).toTensor();
 }
 
 torch::jit::Module& EmbeddingCore::inferenceModule() {
@@ -132,12 +84,9 @@ torch::jit::Module& EmbeddingCore::inferenceModule() {
   if (inferenceFailed_) return module_;
   try {
     // freeze() copies the module; the original keeps training. Only the encode methods are needed.
-    auto methods = encodeMethodsOf(modality_);
+    auto methods = modality_->encodeMethodNames();
     auto frozen = torch::jit::freeze(module_, methods);
-    // optimize_for_inference pays off for CNNs in float32 (conv-BN folding, MKL-DNN layouts) but its
-    // MKL-DNN ops are outside autocast's lists, so reduced precision keeps the plain frozen graph; it
-    // also splits every linear layer of a transformer into matmul + add (12% slower for bert-base).
-    bool optimize = modality_ == Modality::Image && precision == Precision::Float32;
+    bool optimize = modality_->optimizeForInference(precision);
     inference_ = optimize ? torch::jit::optimize_for_inference(frozen, methods) : frozen;
     inferencePrecision_ = precision;
     return *inference_;
@@ -168,32 +117,15 @@ void EmbeddingCore::setPrecision(Precision precision) {
   precision_ = precision;
 }
 
-bool EmbeddingCore::isFrozen(const std::string& name) const {
+Freezing EmbeddingCore::freezing() const {
   const auto& options = *training_;
-  const std::string imageTower = std::string(kClipChild) + "." + kClipImageTower + ".";
-  const std::string logitScale = std::string(kClipChild) + ".logit_scale";
-  switch (options.freeze) {
-    case FrozenPart::None:
-      return false;
-    case FrozenPart::ImageTower:
-      return startsWith(name, imageTower);
-    case FrozenPart::TextTower:
-      return startsWith(name, std::string(kClipChild) + ".") && !startsWith(name, imageTower) && name != logitScale;
-    case FrozenPart::Trunk:
-      break;
-  }
-  if (!startsWith(name, "trunk.")) return false;
-  if (options.trainableLayers <= 0 || options.layerPrefix.empty()) return true;
-  // "trunk.encoder.layer.11.attention..." trains when 11 is among the top trainableLayers layers.
-  std::string prefix = "trunk." + options.layerPrefix;
-  if (!startsWith(name, prefix)) return true;
-  int64_t layer = std::strtoll(name.c_str() + prefix.size(), nullptr, 10);
-  return layer < options.numLayers - options.trainableLayers;
+  return Freezing{options.freeze, options.trainableLayers, options.layerPrefix, options.numLayers};
 }
 
 void EmbeddingCore::applyFreezing() {
+  auto frozen = freezing();
   for (const auto& parameter : module_.named_parameters(/*recurse=*/true)) {
-    parameter.value.set_requires_grad(!isFrozen(parameter.name));
+    parameter.value.set_requires_grad(!modality_->isFrozen(parameter.name, frozen));
   }
 }
 
@@ -201,12 +133,8 @@ void EmbeddingCore::configureTraining(const TrainingOptions& options) {
   TORCH_CHECK(options.trainableLayers >= 0, "trainableLayers must not be negative");
   TORCH_CHECK(options.trainableLayers == 0 || options.trainableLayers <= options.numLayers,
               "trainableLayers (", options.trainableLayers, ") exceeds the model's ", options.numLayers, " layers");
-  bool clip = modality_ == Modality::TextImage;
-  TORCH_CHECK(clip || (options.freeze != FrozenPart::ImageTower && options.freeze != FrozenPart::TextTower),
-              "freeze 'image' and 'text' are for CLIP (text-to-image) models; use 'trunk' or 'none'");
-  TORCH_CHECK(!clip || options.freeze != FrozenPart::Trunk,
-              "a CLIP model has no separate trunk: freeze 'image' or 'text' (one tower), or 'none'");
   std::lock_guard<std::mutex> lock(mutex_);
+  modality_->checkFreezing(Freezing{options.freeze, options.trainableLayers, options.layerPrefix, options.numLayers});
   training_ = options;
   loss_.reset();
   lossGroup_ = false;  // the optimizer is rebuilt below
@@ -241,7 +169,7 @@ void EmbeddingCore::setLearningRate(double learningRate) {
 Loss& EmbeddingCore::lossFor(const std::string& name, const LossOptions& options) {
   if (!loss_ || name != lossName_ || options != lossOptions_) {
     LossContext context;
-    context.modality = modality_;
+    context.modality = modality_->id();
     context.outputDim = outputDim_;
     context.device = device_;
     context.modelParameter = [this](const std::string& parameterName) {
@@ -317,8 +245,7 @@ TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, 
 }
 
 torch::Tensor EmbeddingCore::logitScaleParameter() {
-  TORCH_CHECK(modality_ == Modality::TextImage, "only CLIP models have a logit scale");
-  return module_.attr(kClipChild).toModule().attr("logit_scale").toTensor();
+  return modality_->logitScale(module_);
 }
 
 double EmbeddingCore::logitScale() {
@@ -346,16 +273,12 @@ void EmbeddingCore::interpolateWeights(double alpha) {
 void EmbeddingCore::save(const std::string& path) {
   std::lock_guard<std::mutex> lock(mutex_);
   setTrainingMode(false);
-  // Written beside the target, then renamed: a reader never sees a half-written model.pt.
-  std::string temporary = path + ".tmp-" + std::to_string(reinterpret_cast<uintptr_t>(this));
-  try {
-    module_.save(temporary);
-    std::filesystem::rename(temporary, path);
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw;
-  }
+  TORCH_CHECK(path.find('\0') == std::string::npos, "save path contains a NUL byte: ", path.c_str());
+  // Written beside the target, then renamed: a reader never sees a half-written model.pt. The writer
+  // turns write errors (a full disk) into an exception after ExportModule returns, never inside it.
+  ModelFileWriter writer(path, path + ".tmp-" + std::to_string(reinterpret_cast<uintptr_t>(this)));
+  torch::jit::ExportModule(module_, [&writer](const void* data, size_t size) { return writer.write(data, size); });
+  writer.commit();
 }
 
 ParameterCount EmbeddingCore::parameterCount() {

@@ -19,11 +19,6 @@
 
 namespace finetuner {
 
-// What stays fixed during training. Tower freezing is for CLIP models (CLIP fine-tuning is fragile:
-// training one tower against the other, frozen, keeps the shared space anchored).
-enum class FrozenPart { None, Trunk, ImageTower, TextTower };
-FrozenPart parseFrozenPart(const std::string& name);
-
 struct TrainingOptions {
   std::string optimizer = "adam";  // adam | adamw | sgd
   double learningRate = 1e-4;
@@ -83,7 +78,7 @@ class EmbeddingCore {
   Precision precision() const { return precision_; }
 
   torch::Device device() const { return device_; }
-  Modality modality() const { return modality_; }
+  Modality modality() const { return modality_->id(); }
   int64_t outputDim() const { return outputDim_; }
   ParameterCount parameterCount();
 
@@ -93,8 +88,7 @@ class EmbeddingCore {
   void setTrainingMode(bool training);
   torch::jit::Module& inferenceModule();
   torch::Tensor run(torch::jit::Module& module, const ModelInput& input);
-  bool isFrozen(const std::string& parameterName) const;
-  bool supports(Modality input) const;
+  Freezing freezing() const;
   torch::Tensor logitScaleParameter();
   Loss& lossFor(const std::string& name, const LossOptions& options);
   void attachLossParameters();
@@ -102,7 +96,8 @@ class EmbeddingCore {
   std::mutex mutex_;
   torch::jit::Module module_;
   torch::Device device_;
-  Modality modality_;
+  // What the module embeds, and all the core does differently for it (native/modalities/).
+  const EmbeddingModality* modality_;
   int64_t outputDim_;
   std::optional<TrainingOptions> training_;
   std::atomic<Precision> precision_{Precision::Float32};

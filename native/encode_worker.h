@@ -6,6 +6,8 @@
 #include "input_batch.h"
 #include "promise_worker.h"
 
+#include <memory>
+
 namespace finetuner {
 
 class EncodeWorker : public PromiseWorker {
@@ -18,10 +20,12 @@ class EncodeWorker : public PromiseWorker {
   void Run() override { embeddings_ = core_->encode(batch_.input()); }
 
   Napi::Value Result(Napi::Env env) override {
-    auto* kept = new torch::Tensor(std::move(embeddings_));
+    auto kept = std::make_unique<torch::Tensor>(std::move(embeddings_));
     auto buffer = Napi::ArrayBuffer::New(env, kept->data_ptr(), kept->numel() * sizeof(float),
-                                         [](Napi::Env, void*, torch::Tensor* tensor) { delete tensor; }, kept);
-    return Napi::Float32Array::New(env, kept->numel(), buffer, 0);
+                                         [](Napi::Env, void*, torch::Tensor* tensor) { delete tensor; }, kept.get());
+    // The ArrayBuffer owns the tensor from here; if creating it threw, the unique_ptr frees it.
+    auto* tensor = kept.release();
+    return Napi::Float32Array::New(env, tensor->numel(), buffer, 0);
   }
 
  private:

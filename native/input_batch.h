@@ -1,7 +1,9 @@
-// A batch that stays in JS memory: the worker keeps references to the typed arrays and LibTorch reads
-// them in place through from_blob, so nothing is copied on the way in. Images cross as
-// { pixels: Uint8Array, rows, height, width } (NHWC RGB); texts as
-// { inputIds, attentionMask, tokenTypeIds: Int32Array, rows, length } (row-major, padded).
+// A batch copied out of JS memory when the call is made, before its job is queued. Holding a reference
+// to the typed array would not be enough: JS can detach its ArrayBuffer (postMessage or structuredClone
+// with transfer) while the job waits, and the memory is then freed or reused under the compute thread.
+// The copy is a memcpy on the main thread, small next to the forward pass it feeds (measured in
+// docs/DESIGN.md, Safety rules). Images cross as { pixels: Uint8Array, rows, height, width } (NHWC
+// RGB); texts as { inputIds, attentionMask, tokenTypeIds: Int32Array, rows, length } (row-major, padded).
 #pragma once
 
 #include "errors.h"
@@ -10,6 +12,8 @@
 #include <napi.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -42,28 +46,17 @@ class InputBatch {
 
   int64_t rows() const { return rows_; }
 
-  // Valid while this InputBatch (and so its references to the JS arrays) lives.
-  ModelInput input() const {
-    ModelInput input{modality_, {}};
-    for (const auto& view : views_) {
-      input.tensors.push_back(torch::from_blob(view.data, view.shape, view.dtype));
-    }
-    return input;
-  }
+  // The batch's own tensors: valid on any thread, for as long as the caller keeps them.
+  ModelInput input() const { return ModelInput{modality_, tensors_}; }
 
  private:
-  struct View {
-    void* data;
-    std::vector<int64_t> shape;
-    torch::Dtype dtype;
-  };
-
   static int64_t dimension(const Napi::Object& batch, const char* name, const char* key) {
     Napi::Value value = batch.Get(key);
-    if (!value.IsNumber() || value.As<Napi::Number>().Int64Value() <= 0) {
+    double number = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : 0;
+    if (!(number >= 1 && number <= kMaxDimension && std::floor(number) == number)) {
       throwTypeError(batch.Env(), std::string(name) + "." + key + " must be a positive integer");
     }
-    return value.As<Napi::Number>().Int64Value();
+    return static_cast<int64_t>(number);
   }
 
   void addArray(const Napi::Object& batch, const char* name, const char* key, napi_typedarray_type type,
@@ -76,20 +69,23 @@ class InputBatch {
     }
     auto array = value.As<Napi::TypedArray>();
     size_t elements = 1;
-    for (auto dim : shape) elements *= static_cast<size_t>(dim);
-    if (array.ElementLength() != elements) {
+    bool overflow = false;
+    for (auto dim : shape) overflow |= __builtin_mul_overflow(elements, static_cast<size_t>(dim), &elements);
+    if (overflow || array.ElementLength() != elements) {
       throwRangeError(env, std::string(name) + "." + key + " has " + std::to_string(array.ElementLength()) +
-                               " elements, expected " + std::to_string(elements));
+                               " elements, expected " + (overflow ? std::string("more than fit in memory") : std::to_string(elements)));
     }
-    auto* data = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-    views_.push_back(View{data, std::move(shape), dtype});
-    references_.push_back(Napi::Persistent(array.As<Napi::Object>()));
+    const auto* data = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+    auto copy = torch::empty(shape, dtype);
+    std::memcpy(copy.data_ptr(), data, array.ByteLength());
+    tensors_.push_back(std::move(copy));
   }
+
+  static constexpr double kMaxDimension = 2147483647;  // int32: what the encode methods index with
 
   Modality modality_ = Modality::Image;
   int64_t rows_ = 0;
-  std::vector<View> views_;
-  std::vector<Napi::ObjectReference> references_;
+  std::vector<torch::Tensor> tensors_;
 };
 
 }  // namespace finetuner

@@ -1,7 +1,7 @@
 // One batch in the form an embedding module's encode method takes it.
 #pragma once
 
-#include "module_builder.h"
+#include "modalities/modality.h"
 
 #include <torch/torch.h>
 

@@ -1,26 +1,22 @@
-// Builds the embedding module around an exported backbone, as a TorchScript module compiled here in C++:
-//   images: trunk (the backbone's children up to the head) -> pooling over H x W
-//   text:   the transformer's token states -> pooling over the attention mask
-// then an optional projection and an optional L2 norm;
-//   text-image (CLIP): the exported CLIP kept whole as `clip`, its encode_image / encode_text
-// L2-normalised into the shared space. Training, encoding and saving all use this one
-// module, so what a Python user loads with torch.jit.load is exactly what Node trained.
+// Builds the embedding module around an exported backbone, as a TorchScript module compiled here in C++.
+// Each modality builds its own layout (native/modalities/): images, text, and CLIP's two towers. This
+// file holds what they share: the spec, the projection head and L2 norm, pixel normalisation, and the
+// names every module has. Training, encoding and saving all use this one module, so what a Python user
+// loads with torch.jit.load is exactly what Node trained.
 #pragma once
+
+#include "modalities/modality.h"
 
 #include <torch/script.h>
 
 #include <cstdint>
+#include <sstream>
 #include <string>
 #include <vector>
 
 namespace finetuner {
 
-enum class Modality { Image, Text, TextImage };
 enum class Pooling { Average, Max, GeM, Cls };
-
-Modality parseModality(const std::string& name);
-const char* modalityName(Modality modality);
-Pooling parsePooling(const std::string& name, Modality modality);
 
 struct EmbeddingModuleSpec {
   Modality modality = Modality::Image;
@@ -35,17 +31,19 @@ struct EmbeddingModuleSpec {
   uint64_t seed = 0;
 };
 
-// Images: the backbone keeps its head; only the trunk children are copied into the new module, so the
-// saved model and the optimizer never see the classification head. Text: the whole backbone is the
-// trunk (its forward returns token states).
+// The module of spec.modality around `backbone` (which is only read: its children are shared).
 torch::jit::Module buildEmbeddingModule(const torch::jit::Module& backbone, const EmbeddingModuleSpec& spec);
+
+// Shared pieces, for the modalities' build methods.
+// Projection (seeded like torch.nn.Linear) and normalisation at the end of `forward`, then the
+// output_dim attribute; defines `forward` on `module`.
+void appendProjectionHead(torch::jit::Module& module, const EmbeddingModuleSpec& spec, std::ostringstream& forward);
+// pixel_mean and pixel_std buffers (1 x 3 x 1 x 1) for encode_pixels.
+void registerPixelNormalisation(torch::jit::Module& module, const EmbeddingModuleSpec& spec);
 
 // Methods and attributes every embedding module has; checked when loading a saved model.
 constexpr const char* kEncodePixelsMethod = "encode_pixels";  // uint8 N x H x W x 3 -> N x D
 constexpr const char* kEncodeTokensMethod = "encode_tokens";  // ids, mask, token types -> N x D
 constexpr const char* kOutputDimAttribute = "output_dim";
-// CLIP modules: the exported model is the `clip` child; its learned temperature is clip.logit_scale.
-constexpr const char* kClipChild = "clip";
-constexpr const char* kClipImageTower = "visual";
 
 }  // namespace finetuner

@@ -103,8 +103,12 @@ addon=build/Release/finetuner.node
 if [[ -d native ]] && compgen -G 'native/*.cc' >/dev/null; then
   if [[ ! -e "$addon" ]] || [[ -n "$(find native cmake CMakeLists.txt -newer "$addon" -print -quit 2>/dev/null)" ]]; then
     say "native build (cmake-js compile: native/ -> $addon)"
+    started=$(mktemp "${TMPDIR:-/tmp}/finetuner-build-start.XXXXXX")
     node node_modules/cmake-js/bin/cmake-js compile --out build --log-level warn \
       --parallel "$(nproc 2>/dev/null || echo 2)"
-    touch "$addon"  # a no-op relink leaves the old mtime; this keeps the check above quiet next time
+    # A no-op relink leaves the old mtime, so the addon is stamped; with the build's start time, not now,
+    # so a source edited while it compiled still counts as newer and is built next time.
+    touch -r "$started" "$addon"
+    rm -f "$started"
   fi
 fi

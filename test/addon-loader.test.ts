@@ -38,11 +38,11 @@ describe('native loader', () => {
   it('takes intra-op threads from OMP_NUM_THREADS, else the CPUs this process may use; setNumThreads changes them', () => {
     expect(defaultThreads({ OMP_NUM_THREADS: '3' })).toBe(3);
     expect(defaultThreads({})).toBe(availableParallelism());
-    expect(defaultThreads({ OMP_NUM_THREADS: 'many' })).toBe(availableParallelism());
+    expect(() => defaultThreads({ OMP_NUM_THREADS: 'many' })).toThrow(/^OMP_NUM_THREADS=many is not a thread count/);
     expect(runtimeInfo().threads).toBe(defaultThreads());
     setNumThreads(1);
     expect(runtimeInfo().threads).toBe(1);
     setNumThreads(defaultThreads());
-    expect(() => setNumThreads(0)).toThrow(/positive integer/);
+    expect(() => setNumThreads(0)).toThrow(/threads must be an integer from 1 to 1024, got 0/);
   });
 });

@@ -66,3 +66,22 @@ describe('a CSV header of 100,000 columns', () => {
     }
   });
 });
+
+describe('a broken image in a training CSV', () => {
+  it('is named by its CSV row, not its position in a batch', async () => {
+    const { exportTiny } = await import('./helpers/fixtures.js');
+    const { fit } = await import('../lib/index.js');
+    const sharp = (await import('sharp')).default;
+    const backbone = exportTiny('resnet50', join(dir, 'resnet50-tiny'));
+    const rows = ['image,label'];
+    for (let i = 0; i < 8; i++) {
+      const name = `img${i}.png`;
+      if (i === 5) await writeFile(join(dir, name), 'not a png at all');
+      else await sharp({ create: { width: 20, height: 20, channels: 3, background: { r: 30 * i, g: 100, b: 200 - 20 * i } } }).png().toFile(join(dir, name));
+      rows.push(`${name},${i % 2}`);
+    }
+    const csv = await file('train-broken.csv', `${rows.join('\n')}\n`);
+    await expect(fit({ model: backbone, trainData: csv, epochs: 1, batchSize: 4, numItemsPerClass: 2, imageSize: 16 }))
+      .rejects.toThrow(new RegExp(`img5\\.png \\(${csv.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} row 7\\)`));
+  }, 120_000);
+});

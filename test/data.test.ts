@@ -44,9 +44,9 @@ describe('readLabelledCsv', () => {
     const file = await csvFile('ok.csv', 'image,label\nimgs/a.png,cat\n/abs/b.png,dog\n\n"with,comma.png",cat\n');
     const data = await readLabelledCsv(file);
     expect(data.items).toEqual([
-      { image: join(dir, 'imgs/a.png'), label: 'cat' },
-      { image: '/abs/b.png', label: 'dog' },
-      { image: join(dir, 'with,comma.png'), label: 'cat' },
+      { image: join(dir, 'imgs/a.png'), label: 'cat', source: `${file} row 2` },
+      { image: '/abs/b.png', label: 'dog', source: `${file} row 3` },
+      { image: join(dir, 'with,comma.png'), label: 'cat', source: `${file} row 5` },
     ]);
     expect(data.classes).toEqual(['cat', 'dog']);
     expect(Array.from(data.labelIds)).toEqual([0, 1, 0]);
@@ -55,7 +55,7 @@ describe('readLabelledCsv', () => {
   it('finds the columns by header name, and sorts integer labels numerically', async () => {
     const file = await csvFile('named.csv', 'label,note,path\n10,x,a.png\n2,y,b.png\n');
     const data = await readLabelledCsv(file);
-    expect(data.items[0]).toEqual({ image: join(dir, 'a.png'), label: '10' });
+    expect(data.items[0]).toEqual({ image: join(dir, 'a.png'), label: '10', source: `${file} row 2` });
     expect(data.classes).toEqual(['2', '10']);
     await expect(readLabelledCsv(file, { labelColumn: 'nope' })).rejects.toThrow(/no column named "nope" \(option `labelColumn`\)/);
   });
@@ -117,20 +117,10 @@ describe('ClassSampler', () => {
   const labels = Array.from({ length: 80 }, (_, i) => `c${i % 10}`);
 
   it('validates batchSize and numItemsPerClass', () => {
-    expect(() => new ClassSampler(labels, { batchSize: 0, numItemsPerClass: 4 })).toThrow(/`batchSize` must be a positive integer/);
+    expect(() => new ClassSampler(labels, { batchSize: 2, numItemsPerClass: 4 })).toThrow(/`batchSize` \(2\) must be at least `numItemsPerClass` \(4\)/);
+    expect(() => new ClassSampler(labels, { batchSize: 10, numItemsPerClass: 4 })).toThrow(/`batchSize` \(10\) must be a multiple of `numItemsPerClass` \(4\)/);
     expect(() => new ClassSampler(labels, { batchSize: 0, numItemsPerClass: 4 })).toThrow(/`batchSize` must be a positive integer/);
     expect(() => new ClassSampler(labels, { batchSize: 48, numItemsPerClass: 4 })).toThrow(/12 classes per batch, but the data has only 10/);
-  });
-
-  it('rounds a batch size that numItemsPerClass does not divide, and says so', () => {
-    const down = new ClassSampler(labels, { batchSize: 10, numItemsPerClass: 4 });
-    expect(down.batchSize).toBe(8);
-    expect(down.adjustment).toBe('batchSize 10 is not a multiple of numItemsPerClass 4: batches of 8 (2 classes x 4 items)');
-    expect(down.epoch(0).every((b) => b.length === 8)).toBe(true);
-    const up = new ClassSampler(labels, { batchSize: 2, numItemsPerClass: 4 });
-    expect(up.batchSize).toBe(4);
-    expect(up.adjustment).toMatch(/batches of 4 \(1 class x 4 items\)/);
-    expect(new ClassSampler(labels, { batchSize: 12, numItemsPerClass: 4 }).adjustment).toBeUndefined();
   });
 
   it('fills every batch with batchSize / numItemsPerClass classes of numItemsPerClass items', () => {

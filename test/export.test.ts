@@ -437,7 +437,7 @@ describe('readMetadata', () => {
 
   it('reports a missing directory, bad JSON and a missing model file', async () => {
     await expect(readMetadata(join(tmp, 'meta', 'absent'))).rejects.toThrow(/finetuner\.json not found/);
-    await expect(readMetadata(write('json', '{"format":'))).rejects.toThrow(/finetuner\.json is not valid JSON/);
+    await expect(readMetadata(write('json', '{"format":'))).rejects.toThrow(/finetuner\.json: not a finetuner\.json: invalid JSON/);
     await expect(readMetadata(write('no-model', good(), false))).rejects.toThrow(/field "model" names .*model\.pt, which does not exist/);
   });
 });

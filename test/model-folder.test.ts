@@ -96,12 +96,12 @@ describe('errors about broken JSON', () => {
     writeFileSync(file, 'root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n');
     const error = await TextTokenizer.fromFile(file).then(() => undefined, (e: Error) => e);
     expect(error?.message).toContain(file);
-    expect(error?.message).toMatch(/not valid JSON/);
+    expect(error?.message).toMatch(/not a tokenizer\.json: invalid JSON/);
     expect(error?.message).not.toMatch(/root:x|daemon/);
     const meta = editedCopy('passwd-meta', () => undefined);
     writeFileSync(join(meta, 'finetuner.json'), '{"format": "finetuner-embedding", secret-token-123');
     const metaError = await loadModel(meta).then(() => undefined, (e: Error) => e);
-    expect(metaError?.message).toMatch(/finetuner\.json is not a finetuner\.json: not valid JSON/);
+    expect(metaError?.message).toMatch(/finetuner\.json: not a finetuner\.json: invalid JSON/);
     expect(metaError?.message).not.toContain('secret-token');
   });
 });

@@ -30,10 +30,10 @@ describe('readTextImageCsv', () => {
     const file = csv('ok.csv', 'caption,image\na red dress,img/1.png\n"a coat, grey",img/2.jpg\na red dress,img/3.webp\na bag,img/noext\n');
     const data = await readTextImageCsv(file);
     expect(data.pairs).toEqual([
-      { text: 'a red dress', image: join(dir, 'img', '1.png') },
-      { text: 'a coat, grey', image: join(dir, 'img', '2.jpg') },
-      { text: 'a red dress', image: join(dir, 'img', '3.webp') },
-      { text: 'a bag', image: join(dir, 'img', 'noext') }, // no extension, but the file exists
+      { text: 'a red dress', image: join(dir, 'img', '1.png'), source: `${file} row 2` },
+      { text: 'a coat, grey', image: join(dir, 'img', '2.jpg'), source: `${file} row 3` },
+      { text: 'a red dress', image: join(dir, 'img', '3.webp'), source: `${file} row 4` },
+      { text: 'a bag', image: join(dir, 'img', 'noext'), source: `${file} row 5` }, // no extension, but the file exists
     ]);
     expect(Array.from(data.groups)).toEqual([0, 1, 0, 2]);
     expect(data.groupCount).toBe(3);

@@ -2,11 +2,13 @@
 import { existsSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { INPUT_KINDS, modalityNamed, type InputKind, type InputKindUnit } from '../modalities/index.js';
 import type { EmbeddingModel, Embeddings } from '../model.js';
 import { writeNpy } from '../npy.js';
 import { interruptSignal } from './interrupt.js';
-import { ENCODING_OPTIONS, DEVICES, PRECISIONS, UsageError, choiceOption, integerOption, note, out, requiredString, stringOption, type Command } from './command.js';
-import { checkModalityOptions, peekModelDir } from './modelDir.js';
+import { ENCODING_OPTIONS, DEVICES, PRECISIONS, UsageError, choiceOption, numberOption, note, out, requiredString, stringOption, type Command } from './command.js';
+import { OPTION_RANGES } from '../optionRanges.js';
+import { checkModelFlags, peekModelDir } from './modelDir.js';
 import { PhasedProgress } from './progressBars.js';
 
 export const encodeCommand: Command = {
@@ -36,13 +38,13 @@ export const encodeCommand: Command = {
   async run(args) {
     const modelDir = requiredString(args, 'model');
     const outFile = stringOption(args, 'out') ?? 'embeddings.npy';
-    const batchSize = integerOption(args, 'batch-size', 1);
-    const imageSize = integerOption(args, 'image-size', 1);
-    const maxLength = integerOption(args, 'max-length', 1);
+    const batchSize = numberOption(args, 'batch-size', OPTION_RANGES.batchSize);
+    const imageSize = numberOption(args, 'image-size', OPTION_RANGES.imageSize);
+    const maxLength = numberOption(args, 'max-length', OPTION_RANGES.maxLength);
     const device = choiceOption(args, 'device', DEVICES);
     const precision = choiceOption(args, 'precision', PRECISIONS);
     const list = stringOption(args, 'input-list');
-    const inputType = choiceOption(args, 'input-type', ['text', 'image'] as const);
+    const inputType = choiceOption(args, 'input-type', ['text', 'image'] as const satisfies readonly InputKind[]);
     if (list !== undefined && args.positionals.length > 0) {
       throw new UsageError('pass inputs either as arguments or with --input-list, not both');
     }
@@ -51,18 +53,19 @@ export const encodeCommand: Command = {
     }
     if (!existsSync(dirname(resolve(outFile)))) throw new Error(`--out ${outFile}: directory ${dirname(resolve(outFile))} does not exist`);
     const info = await peekModelDir(modelDir);
-    checkModalityOptions(info, modelDir, { image: { 'image-size': imageSize }, text: { 'max-length': maxLength } });
-    if (inputType !== undefined && info !== undefined && info.modality !== 'text-image') {
-      throw new UsageError(`--input-type applies to CLIP (text-to-image) models; --model ${modelDir} is ${info.modality === 'text' ? 'a text' : 'an image'} model (${info.name})`);
-    }
+    checkModelFlags(info, modelDir, { 'image-size': imageSize, 'max-length': maxLength, 'input-type': inputType });
 
     const { loadModel } = await import('../loadModel.js'); // sharp and the addon load only for verbs that need them
     // Inputs are checked before the model loads when finetuner.json says what they are; otherwise the
     // loaded model's modality decides. An --input-list is read line by line (checked and counted first,
     // then streamed into the .npy file), so a list of any length encodes in flat memory.
-    const kindOf = async (modality: EmbeddingModel['modality']) =>
-      modality !== 'text-image' ? modality : inputType ?? (await guessClipInputs(list, args.positionals));
-    let kind = info ? await kindOf(info.modality) : undefined;
+    const kindOf = async (modality: EmbeddingModel['modality']): Promise<InputKindUnit> => {
+      const kinds = modalityNamed(modality).inputs;
+      if (kinds.length === 1) return kinds[0]!;
+      const chosen = inputType ?? (await guessInputKind(list, args.positionals));
+      return INPUT_KINDS.find((unit) => unit.kind === chosen)!;
+    };
+    let kind = info ? await kindOf(info.modality.name) : undefined;
     let inputs = kind ? await checkInputs(kind, list, args.positionals) : undefined;
     const model = await loadModel(modelDir, { device, imageSize, maxLength, precision });
     const progress = new PhasedProgress();
@@ -88,16 +91,13 @@ export const encodeCommand: Command = {
   },
 };
 
-async function encode(model: EmbeddingModel, kind: 'image' | 'text', inputs: string[], batchSize: number | undefined, progress: PhasedProgress): Promise<Embeddings> {
-  if (kind === 'image') {
-    return model.encodeImage(inputs, { batchSize, onProgress: (done, total) => progress.update('encode', 'encode', done, total, 'img') });
-  }
+async function encode(model: EmbeddingModel, kind: InputKindUnit, inputs: string[], batchSize: number | undefined, progress: PhasedProgress): Promise<Embeddings> {
   let truncated = 0;
-  const embeddings = await model.encodeTexts(inputs, {
+  const embeddings = await model.encodeInputs(kind.kind, inputs, {
     batchSize,
-    onProgress: (p) => {
-      truncated = p.truncated;
-      progress.update('encode', 'encode', p.done, p.total, 'text', p.truncated > 0 ? { truncated: p.truncated } : undefined);
+    onBatch: (done, cut) => {
+      truncated = cut;
+      progress.update('encode', 'encode', done, inputs.length, kind.progressUnit, cut > 0 ? { truncated: cut } : undefined);
     },
   });
   progress.finish();
@@ -107,17 +107,17 @@ async function encode(model: EmbeddingModel, kind: 'image' | 'text', inputs: str
 
 /** Streams an --input-list into the .npy file: one batch in memory at a time. */
 async function encodeList(
-  model: EmbeddingModel, kind: 'image' | 'text', list: string, count: number, outFile: string, batchSize: number | undefined, progress: PhasedProgress,
+  model: EmbeddingModel, kind: InputKindUnit, list: string, count: number, outFile: string, batchSize: number | undefined, progress: PhasedProgress,
 ): Promise<{ rows: number; dim: number }> {
   let truncated = 0;
   const result = await model.encodeStream(listEntries(kind, list), {
     out: outFile,
     signal: interruptSignal(),
     batchSize,
-    kind,
+    kind: kind.kind,
     onProgress: (p) => {
       truncated = p.truncated ?? 0;
-      progress.update('encode', 'encode', p.done, count, kind === 'image' ? 'img' : 'text', truncated > 0 ? { truncated } : undefined);
+      progress.update('encode', 'encode', p.done, count, kind.progressUnit, truncated > 0 ? { truncated } : undefined);
     },
   });
   progress.finish();
@@ -125,8 +125,8 @@ async function encodeList(
   return result;
 }
 
-/** CLIP without --input-type: images when every input names an existing file, else texts. */
-async function guessClipInputs(list: string | undefined, positionals: string[]): Promise<'image' | 'text'> {
+/** A model of several input kinds (CLIP) without --input-type: images when every input names an existing file, else texts. */
+async function guessInputKind(list: string | undefined, positionals: string[]): Promise<InputKind> {
   const base = list !== undefined ? dirname(resolve(list)) : process.cwd();
   const isFile = (p: string) => {
     const path = isAbsolute(p) ? p : resolve(base, p);
@@ -144,11 +144,11 @@ async function guessClipInputs(list: string | undefined, positionals: string[]):
 }
 
 /** Positional inputs, checked; or, for an --input-list, its entries checked and counted (not kept). */
-async function checkInputs(modality: 'image' | 'text', list: string | undefined, positionals: string[]): Promise<string[] | { count: number }> {
-  if (list === undefined) return modality === 'text' ? checkTextArgs(positionals) : checkImageArgs(positionals);
+async function checkInputs(kind: InputKindUnit, list: string | undefined, positionals: string[]): Promise<string[] | { count: number }> {
+  if (list === undefined) return ARGUMENTS[kind.kind].check(positionals);
   let count = 0;
-  for await (const _ of listEntries(modality, list)) count++;
-  if (count === 0) throw new UsageError(`--input-list ${list} lists no ${modality === 'text' ? 'texts' : 'images'}`);
+  for await (const _ of listEntries(kind, list)) count++;
+  if (count === 0) throw new UsageError(`--input-list ${list} lists no ${kind.plural}`);
   return { count };
 }
 
@@ -187,25 +187,41 @@ async function* listLines(file: string): AsyncGenerator<{ line: string; number: 
   }
 }
 
-/**
- * The entries of an --input-list, checked as they are read. Images: one path per line; blank lines and
- * lines starting with # are skipped; relative paths are relative to the list. Texts: one text per line,
- * taken as written (a line starting with # is a text too); an empty line is an error.
- */
-async function* listEntries(modality: 'image' | 'text', file: string): AsyncGenerator<string> {
-  const base = dirname(resolve(file));
-  for await (const { line: raw, number } of listLines(file)) {
-    if (modality === 'text') {
+/** How the CLI reads each kind of input: as arguments, and as the lines of an --input-list. */
+const ARGUMENTS: Record<InputKind, {
+  check(args: string[]): string[];
+  /** The entry of list line `raw` (number `number`), or undefined to skip the line. */
+  listEntry(raw: string, number: number, file: string, base: string): string | undefined;
+}> = {
+  // One path per line; blank lines and lines starting with # are skipped; relative paths are relative
+  // to the list.
+  image: {
+    check: checkImageArgs,
+    listEntry(raw, number, file, base) {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) return undefined;
+      const path = isAbsolute(line) ? line : resolve(base, line);
+      if (!existsSync(path)) throw new Error(`${file} line ${number}: image not found: ${line}`);
+      return path;
+    },
+  },
+  // One text per line, taken as written (a line starting with # is a text too); an empty line is an error.
+  text: {
+    check: checkTextArgs,
+    listEntry(raw, number, file) {
       if (raw.trim() === '') {
         throw new Error(`${file} line ${number}: empty line; a text model's --input-list has one non-empty text per line`);
       }
-      yield raw;
-      continue;
-    }
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const path = isAbsolute(line) ? line : resolve(base, line);
-    if (!existsSync(path)) throw new Error(`${file} line ${number}: image not found: ${line}`);
-    yield path;
+      return raw;
+    },
+  },
+};
+
+/** The entries of an --input-list, checked as they are read. */
+async function* listEntries(kind: InputKindUnit, file: string): AsyncGenerator<string> {
+  const base = dirname(resolve(file));
+  for await (const { line, number } of listLines(file)) {
+    const entry = ARGUMENTS[kind.kind].listEntry(line, number, file, base);
+    if (entry !== undefined) yield entry;
   }
 }

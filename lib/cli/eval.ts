@@ -3,8 +3,10 @@
 import type { RetrievalMetrics } from '../metrics.js';
 import type { EvaluationResult } from '../evaluate.js';
 import { formatTable } from '../table.js';
-import { ENCODING_OPTIONS, DEVICES, PRECISIONS, choiceOption, existingFile, flag, integerOption, out, requiredString, type Command } from './command.js';
-import { checkModalityOptions, peekModelDir } from './modelDir.js';
+import { ENCODING_OPTIONS, DEVICES, PRECISIONS, choiceOption, existingFile, flag, numberOption, out, requiredString, type Command } from './command.js';
+import { OPTION_RANGES } from '../optionRanges.js';
+import { checkModelFlags, peekModelDir } from './modelDir.js';
+import { modalityNamed } from '../modalities/index.js';
 import { PhasedProgress, round4 } from './progressBars.js';
 
 export const evalCommand: Command = {
@@ -30,19 +32,19 @@ export const evalCommand: Command = {
     const modelDir = requiredString(args, 'model');
     const queries = existingFile(args, 'queries')!; // required: checked by the parser
     const index = existingFile(args, 'index');
-    const k = integerOption(args, 'k', 1);
-    const batchSize = integerOption(args, 'batch-size', 1);
-    const imageSize = integerOption(args, 'image-size', 1);
-    const maxLength = integerOption(args, 'max-length', 1);
+    const k = numberOption(args, 'k', OPTION_RANGES.k);
+    const batchSize = numberOption(args, 'batch-size', OPTION_RANGES.batchSize);
+    const imageSize = numberOption(args, 'image-size', OPTION_RANGES.imageSize);
+    const maxLength = numberOption(args, 'max-length', OPTION_RANGES.maxLength);
     const device = choiceOption(args, 'device', DEVICES);
     const precision = choiceOption(args, 'precision', PRECISIONS);
     const json = flag(args, 'json');
 
     const [{ loadModel }, { evaluate }] = await Promise.all([import('../loadModel.js'), import('../evaluate.js')]);
     const info = await peekModelDir(modelDir);
-    checkModalityOptions(info, modelDir, { image: { 'image-size': imageSize }, text: { 'max-length': maxLength } });
+    checkModelFlags(info, modelDir, { 'image-size': imageSize, 'max-length': maxLength });
     const model = await loadModel(modelDir, { device, imageSize, maxLength, precision });
-    const unit = model.modality === 'text' ? 'text' : 'img';
+    const unit = modalityNamed(model.modality).progressUnit;
     const progress = new PhasedProgress();
     // evaluate encodes the queries, then the index: a pass ends when done reaches total.
     let pass = 0;

@@ -1,21 +1,20 @@
 // finetuner fit: fine-tunes a backbone or saved model on a CSV (labelled images, or labelled texts, text
 // pairs or scored text pairs) and saves it to --output-dir.
 import type { EpochRecord, FitProgress } from '../fit.js';
+import { OPTION_RANGES } from '../optionRanges.js';
 import { checkOutputDir } from '../outputDir.js';
 import { SCHEDULER_NAMES } from '../schedule.js';
 import { formatTable, type TableCell } from '../table.js';
 import {
-  DEVICE_OPTION, DEVICES, PRECISIONS, PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, integerOption, note, numberOption, out, requiredString,
+  DEVICE_OPTION, DEVICES, PRECISIONS, PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, note, numberOption, out, requiredString,
   type Command,
 } from './command.js';
 import { LOSS_NAMES } from '../losses/index.js';
 import { LOSS_CLI_NAMES, LOSS_FLAGS, lossesHelp, readLossFlags } from './lossOptions.js';
-import { checkModalityOptions, peekModelDir } from './modelDir.js';
+import { checkModelFlags, peekModelDir } from './modelDir.js';
 import { PhasedProgress, round4 } from './progressBars.js';
 
 const POOLINGS = ['avg', 'max', 'gem', 'mean', 'cls'] as const;
-const IMAGE_POOLINGS: readonly string[] = ['avg', 'max', 'gem'];
-const TEXT_POOLINGS: readonly string[] = ['mean', 'cls', 'max'];
 
 export const fitCommand: Command = {
   name: 'fit',
@@ -85,41 +84,36 @@ export const fitCommand: Command = {
   async run(args) {
     const outputDir = requiredString(args, 'output-dir', 'without it the trained model would be lost');
     const modelDir = requiredString(args, 'model');
-    const epochs = integerOption(args, 'epochs', 1);
-    const batchSize = integerOption(args, 'batch-size', 1);
-    const numItemsPerClass = integerOption(args, 'num-items-per-class', 1);
-    const trainableLayers = integerOption(args, 'trainable-layers', 1);
-    const imageSize = integerOption(args, 'image-size', 1);
-    const maxLength = integerOption(args, 'max-length', 1);
+    const epochs = numberOption(args, 'epochs', OPTION_RANGES.epochs);
+    const batchSize = numberOption(args, 'batch-size', OPTION_RANGES.batchSize);
+    const numItemsPerClass = numberOption(args, 'num-items-per-class', OPTION_RANGES.numItemsPerClass);
+    const trainableLayers = numberOption(args, 'trainable-layers', OPTION_RANGES.trainableLayers);
+    const imageSize = numberOption(args, 'image-size', OPTION_RANGES.imageSize);
+    const maxLength = numberOption(args, 'max-length', OPTION_RANGES.maxLength);
     const pooling = choiceOption(args, 'pooling', POOLINGS);
     if (trainableLayers !== undefined && flag(args, 'freeze')) {
       throw new UsageError('options --freeze and --trainable-layers exclude each other: --freeze freezes the whole backbone');
     }
     const freezeTower = choiceOption(args, 'freeze-tower', ['image', 'text'] as const);
     const info = await peekModelDir(modelDir);
-    if (info?.modality === 'text-image') {
-      const wrong = (['freeze', 'trainable-layers', 'output-dim', 'pooling'] as const).filter((k) => args.values[k] !== undefined && args.values[k] !== false);
-      if (wrong.length > 0) {
-        throw new UsageError(`${wrong.map((k) => `--${k}`).join(' and ')} do${wrong.length > 1 ? '' : 'es'} not apply to CLIP models (${info.name}); use --freeze-tower image|text`);
-      }
-    } else if (info && freezeTower !== undefined) {
-      throw new UsageError(`--freeze-tower applies to CLIP (text-to-image) models; --model ${modelDir} is ${info.modality === 'text' ? 'a text' : 'an image'} model (${info.name})`);
-    }
-    checkModalityOptions(info, modelDir, {
-      image: { 'image-size': imageSize },
-      text: { 'trainable-layers': trainableLayers, 'max-length': maxLength },
+    checkModelFlags(info, modelDir, {
+      'image-size': imageSize,
+      'trainable-layers': trainableLayers,
+      'max-length': maxLength,
+      freeze: args.values.freeze,
+      'output-dim': args.values['output-dim'],
+      pooling,
+      'freeze-tower': freezeTower,
     });
-    if (info && pooling !== undefined && !(info.modality === 'text' ? TEXT_POOLINGS : IMAGE_POOLINGS).includes(pooling)) {
-      throw new UsageError(
-        `option --pooling must be one of ${(info.modality === 'text' ? TEXT_POOLINGS : IMAGE_POOLINGS).join(', ')} for ` +
-          `${info.modality === 'text' ? 'a text' : 'an image'} model, got '${pooling}'`,
-      );
+    const poolings: readonly string[] | undefined = info?.modality.poolings;
+    if (info && pooling !== undefined && !poolings!.includes(pooling)) {
+      throw new UsageError(`option --pooling must be one of ${poolings!.join(', ')} for ${info.modality.described} model, got '${pooling}'`);
     }
     // Checked here too so the message names the CLI's options rather than the library's. Text data may be
     // pairs, which have no classes; the library checks labelled texts.
     const effectiveBatch = batchSize ?? 32;
     const effectiveItems = numItemsPerClass ?? 4;
-    if (info?.modality === 'image' && effectiveBatch % effectiveItems !== 0) {
+    if (info?.modality.classBatches && effectiveBatch % effectiveItems !== 0) {
       throw new UsageError(`--batch-size (${effectiveBatch}) must be a multiple of --num-items-per-class (${effectiveItems})`);
     }
     const options = {
@@ -130,26 +124,26 @@ export const fitCommand: Command = {
       epochs,
       batchSize,
       numItemsPerClass,
-      learningRate: numberOption(args, 'learning-rate', { min: 0, minExclusive: true }),
+      learningRate: numberOption(args, 'learning-rate', OPTION_RANGES.learningRate),
       scheduler: choiceOption(args, 'scheduler', SCHEDULER_NAMES),
-      warmupSteps: integerOption(args, 'warmup-steps', 0),
-      warmupRatio: numberOption(args, 'warmup-ratio', { min: 0, max: 0.999999 }),
-      restarts: integerOption(args, 'restarts', 1),
-      power: numberOption(args, 'power', { min: 0, minExclusive: true }),
-      endLearningRate: numberOption(args, 'end-learning-rate', { min: 0, minExclusive: true }),
+      warmupSteps: numberOption(args, 'warmup-steps', OPTION_RANGES.warmupSteps),
+      warmupRatio: numberOption(args, 'warmup-ratio', OPTION_RANGES.warmupRatio),
+      restarts: numberOption(args, 'restarts', OPTION_RANGES.restarts),
+      power: numberOption(args, 'power', OPTION_RANGES.power),
+      endLearningRate: numberOption(args, 'end-learning-rate', OPTION_RANGES.endLearningRate),
       optimizer: choiceOption(args, 'optimizer', ['adam', 'adamw', 'sgd'] as const),
       ...readLossFlags(args),
       loss: choiceOption(args, 'loss', LOSS_NAMES),
-      weightDecay: numberOption(args, 'weight-decay', { min: 0 }),
+      weightDecay: numberOption(args, 'weight-decay', OPTION_RANGES.weightDecay),
       freeze: freezeTower ?? (trainableLayers !== undefined ? { trainableLayers } : flag(args, 'freeze')),
-      wiseFt: numberOption(args, 'wise-ft', { min: 0, max: 1 }),
-      outputDim: integerOption(args, 'output-dim', 1),
+      wiseFt: numberOption(args, 'wise-ft', OPTION_RANGES.wiseFt),
+      outputDim: numberOption(args, 'output-dim', OPTION_RANGES.outputDim),
       pooling,
       imageSize,
       maxLength,
       device: choiceOption(args, 'device', DEVICES),
       precision: choiceOption(args, 'precision', PRECISIONS),
-      seed: integerOption(args, 'seed', 0),
+      seed: numberOption(args, 'seed', OPTION_RANGES.seed),
     };
     await checkOutputDir(outputDir, { option: '--output-dir', inputDir: modelDir });
 
@@ -162,7 +156,7 @@ export const fitCommand: Command = {
         if (event.truncated > 0) fields.truncated = event.truncated;
         progress.update(`train ${event.epoch}`, `epoch ${epoch}`, event.step, event.steps, 'step', fields);
       } else if (event.phase === 'eval') {
-        progress.update(`eval ${event.epoch}`, `eval ${epoch}`, event.done, event.total, info?.modality === 'text' ? 'text' : 'img');
+        progress.update(`eval ${event.epoch}`, `eval ${epoch}`, event.done, event.total, info?.modality.progressUnit ?? 'img');
       } else {
         progress.finish();
         note(`epoch ${epoch}: ${epochSummary(event.record)}`);

@@ -35,7 +35,7 @@ export function readLossFlags(args: ParsedArgs): Record<string, number | string 
     [...lossOptionOwners()].map(([name, { option }]) => [
       name,
       option.kind === 'number'
-        ? numberOption(args, flagName(name), { min: option.min, minExclusive: option.minExclusive, max: option.max })
+        ? numberOption(args, flagName(name), option)
         : choiceOption(args, flagName(name), option.choices),
     ]),
   );

@@ -12,6 +12,8 @@ import { imageInputProblem, type ImageInput } from './images.js';
 export interface LabelledItem<I = ImageInput> {
   image: I;
   label: string;
+  /** Where the item came from ("file.csv row 7", "data[3]"), named when its image fails to load. */
+  source?: string;
 }
 
 export interface LabelledData<I = ImageInput> {
@@ -99,7 +101,7 @@ export function parseLabelledCsv(text: string, file: string, options: ReadCsvOpt
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(image)) {
       throw new Error(`${at}: ${image} is a URL; only local image files are supported, download the images first`);
     }
-    items.push({ image: isAbsolute(image) ? image : resolve(base, image), label });
+    items.push({ image: isAbsolute(image) ? image : resolve(base, image), label, source: at });
   }
   return finish(items, file);
 }
@@ -133,7 +135,7 @@ export function normalizeLabelledData(
     if (typeof label !== 'number' && typeof label !== 'string') throw new Error(`${at}: label must be a string or a number (got ${typeof label})`);
     const text = String(label).trim();
     if (text === '') throw new Error(`${at}: missing label (empty string)`);
-    return { image, label: text };
+    return { image, label: text, source: at };
   });
   return finish(items, source);
 }

@@ -26,6 +26,10 @@ export function parseCsvRecords(text: string, file: string, delimiter: string | 
   return records;
 }
 
+// Throws on the first byte that is not UTF-8 instead of decoding it to U+FFFD; keeps a leading BOM,
+// which csv-parse removes.
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /**
  * The CSV file's text, or an Error naming the file. Bytes that are not valid UTF-8 (a file saved as
  * Latin-1 or Windows-1252, say) are an Error naming the row: decoding them with replacement characters
@@ -39,16 +43,18 @@ export async function readCsvText(file: string): Promise<string> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new Error(`Cannot read CSV ${file}: ${code === 'ENOENT' ? 'file not found' : (err as Error).message}`, { cause: err });
   }
-  const bad = firstInvalidUtf8(bytes);
-  if (bad >= 0) {
-    const row = countNewlines(bytes, bad) + 1;
-    const lineStart = bytes.lastIndexOf(0x0a, bad - 1) + 1;
-    throw new Error(
-      `${file} row ${row}: byte 0x${bytes[bad]!.toString(16).padStart(2, '0')} at column ${bad - lineStart + 1} is not valid UTF-8; ` +
-        'save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)',
-    );
+  try {
+    return STRICT_UTF8.decode(bytes);
+  } catch {
+    // Not UTF-8: find where, to name the row.
   }
-  return bytes.toString('utf8');
+  const bad = Math.max(0, firstInvalidUtf8(bytes));
+  const row = countNewlines(bytes, bad) + 1;
+  const lineStart = bytes.lastIndexOf(0x0a, bad - 1) + 1;
+  throw new Error(
+    `${file} row ${row}: byte 0x${bytes[bad]!.toString(16).padStart(2, '0')} at column ${bad - lineStart + 1} is not valid UTF-8; ` +
+      'save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)',
+  );
 }
 
 /** Byte offset of the first byte that does not start or continue a valid UTF-8 sequence, or -1. */

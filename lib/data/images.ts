@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import type { Interpolation } from '../registry.js';
+import { numberOr, POSITIVE_INTEGER } from '../numericOption.js';
 
 /** Raw pixels, row-major, interleaved channels (1: grey, 3: RGB, 4: RGBA). */
 export interface RawImage {
@@ -38,6 +39,8 @@ export interface ImageBatch {
 export interface LoadImageOptions {
   /** Images decoded at the same time (default: the number of CPUs, at most 8). */
   concurrency?: number;
+  /** Where each input came from (e.g. "train.csv row 7"), named in errors instead of inputs[i]. */
+  sources?: ReadonlyArray<string | undefined>;
 }
 
 const KERNEL: Record<Interpolation, keyof sharp.KernelEnum> = {
@@ -74,10 +77,11 @@ export function imageInputProblem(input: unknown): string | null {
   return null;
 }
 
-function describeInput(input: ImageInput, index: number): string {
-  if (typeof input === 'string') return `image ${input} (inputs[${index}])`;
-  if (Buffer.isBuffer(input)) return `image Buffer inputs[${index}]`;
-  return `raw image inputs[${index}]`;
+function describeInput(input: ImageInput, index: number, source: string | undefined): string {
+  const where = source ?? `inputs[${index}]`;
+  if (typeof input === 'string') return `image ${input} (${where})`;
+  if (Buffer.isBuffer(input)) return `image Buffer ${where}`;
+  return `raw image ${where}`;
 }
 
 function validatePrep(prep: ImagePrep): void {
@@ -110,7 +114,7 @@ function openImage(input: ImageInput): sharp.Sharp {
   return sharp(input, { failOn: 'error' });
 }
 
-async function decodeOne(input: ImageInput, prep: ImagePrep, index: number): Promise<Buffer> {
+async function decodeOne(input: ImageInput, prep: ImagePrep, index: number, source?: string): Promise<Buffer> {
   const problem = imageInputProblem(input);
   if (problem) throw new Error(`loadImageBatch: inputs[${index}]: ${problem}`);
   try {
@@ -154,7 +158,7 @@ async function decodeOne(input: ImageInput, prep: ImagePrep, index: number): Pro
     } else if (/unsupported image format/i.test(reason)) {
       reason = 'not an image (unsupported or unrecognised format)';
     }
-    throw new Error(`Cannot load ${describeInput(input, index)}: ${reason}`, { cause: err });
+    throw new Error(`Cannot load ${describeInput(input, index, source)}: ${reason}`, { cause: err });
   }
 }
 
@@ -186,15 +190,12 @@ export async function loadImageBatch(
   options: LoadImageOptions = {},
 ): Promise<ImageBatch> {
   validatePrep(prep);
-  const concurrency = options.concurrency ?? Math.min(8, availableParallelism());
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new Error(`loadImageBatch: options.concurrency must be a positive integer (got ${concurrency})`);
-  }
+  const concurrency = numberOr(options.concurrency, 'concurrency', POSITIVE_INTEGER, Math.min(8, availableParallelism()));
   const side = prep.crop;
   const stride = side * side * 3;
   const pixels = new Uint8Array(inputs.length * stride);
   await forEachLimited(inputs.length, concurrency, async (i) => {
-    pixels.set(await decodeOne(inputs[i]!, prep, i), i * stride);
+    pixels.set(await decodeOne(inputs[i]!, prep, i, options.sources?.[i]), i * stride);
   });
   return { pixels, rows: inputs.length, height: side, width: side };
 }

@@ -48,8 +48,6 @@ export class ClassSampler {
   readonly classesPerBatch: number;
   readonly batchesPerEpoch: number;
   readonly seed: number;
-  /** Set when the batch size was rounded to a multiple of numItemsPerClass: says from what to what. */
-  readonly adjustment?: string;
   /** Item indices of each class, in first-seen order of the labels. */
   private readonly groups: number[][];
 
@@ -57,13 +55,11 @@ export class ClassSampler {
     const { batchSize, numItemsPerClass } = options;
     checkCount('batchSize', batchSize);
     checkCount('numItemsPerClass', numItemsPerClass);
-    // A batch holds whole classes: a batch size that numItemsPerClass does not divide is rounded down to
-    // a multiple (up to numItemsPerClass when smaller), as pytorch-metric-learning's MPerClassSampler
-    // needs, and the adjustment is reported rather than refused.
-    const adjusted = Math.max(numItemsPerClass, batchSize - (batchSize % numItemsPerClass));
-    if (adjusted !== batchSize) {
-      this.adjustment = `batchSize ${batchSize} is not a multiple of numItemsPerClass ${numItemsPerClass}: batches of ${adjusted} ` +
-        `(${adjusted / numItemsPerClass} class${adjusted === numItemsPerClass ? '' : 'es'} x ${numItemsPerClass} items)`;
+    if (batchSize < numItemsPerClass) {
+      throw new Error(`\`batchSize\` (${batchSize}) must be at least \`numItemsPerClass\` (${numItemsPerClass})`);
+    }
+    if (batchSize % numItemsPerClass !== 0) {
+      throw new Error(`\`batchSize\` (${batchSize}) must be a multiple of \`numItemsPerClass\` (${numItemsPerClass})`);
     }
     const byLabel = new Map<string | number, number[]>();
     for (let i = 0; i < labels.length; i++) {
@@ -73,16 +69,16 @@ export class ClassSampler {
       group.push(i);
     }
     this.groups = [...byLabel.values()];
-    this.batchSize = adjusted;
+    this.batchSize = batchSize;
     this.numItemsPerClass = numItemsPerClass;
-    this.classesPerBatch = adjusted / numItemsPerClass;
+    this.classesPerBatch = batchSize / numItemsPerClass;
     if (this.groups.length < this.classesPerBatch) {
       throw new Error(
-        `\`batchSize\` / \`numItemsPerClass\` = ${adjusted} / ${numItemsPerClass} = ${this.classesPerBatch} classes ` +
+        `\`batchSize\` / \`numItemsPerClass\` = ${batchSize} / ${numItemsPerClass} = ${this.classesPerBatch} classes ` +
           `per batch, but the data has only ${this.groups.length} class(es); lower \`batchSize\` or raise \`numItemsPerClass\``,
       );
     }
-    this.batchesPerEpoch = Math.ceil(labels.length / adjusted);
+    this.batchesPerEpoch = Math.ceil(labels.length / batchSize);
     this.seed = options.seed ?? 0;
     if (!Number.isInteger(this.seed)) throw new Error(`\`seed\` must be an integer (got ${this.seed})`);
   }

@@ -26,6 +26,8 @@ import { imageInputProblem, type ImageInput } from './images.js';
 export interface TextImagePair<I = ImageInput> {
   text: string;
   image: I;
+  /** Where the pair came from ("file.csv row 7"), named when its image fails to load. */
+  source?: string;
 }
 
 export interface TextImageData<I = ImageInput> {
@@ -158,7 +160,7 @@ function parse(text: string, file: string, options: ReadTextImageCsvOptions): Pa
           `nor an existing file (looked for ${path}); are the columns swapped?`,
       );
     }
-    pairs.push({ text: caption, image: path });
+    pairs.push({ text: caption, image: path, source: at });
     lines.push(info.lines);
   }
   return { data: finish(pairs, file), lines };

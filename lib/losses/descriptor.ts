@@ -1,6 +1,9 @@
 // What a loss is to fit(), the CLI and its help: a descriptor per loss (one file each in this folder,
 // listed once in index.ts), naming the loss exactly as its native file registers it
-// (native/losses/<name>.cc), the data it trains on, and its options with defaults and range checks.
+// (native/losses/<name>.cc), the data it trains on, and its options with defaults and ranges (checked by
+// lib/numericOption.ts, as every numeric option is).
+
+import { checkNumber, type NumberRange } from '../numericOption.js';
 
 /**
  * The kind of training data a loss trains on; lib/trainingTasks.ts turns each into a step's input
@@ -26,13 +29,9 @@ interface LossOptionBase {
   onlyWhenGiven?: boolean;
 }
 
-export interface NumberLossOption extends LossOptionBase {
+export interface NumberLossOption extends LossOptionBase, NumberRange {
   kind: 'number';
   default: number;
-  min: number;
-  /** The value must be above min rather than at least min. */
-  minExclusive?: boolean;
-  max?: number;
 }
 
 export interface ChoiceLossOption extends LossOptionBase {
@@ -59,15 +58,6 @@ export interface LossDescriptor {
 /** The values a loss's options take when it crosses to native code. */
 export type LossOptionValues = Record<string, number | string>;
 
-/** "a positive number", "a number in [0, 1]": what a number option accepts, for messages. */
-export function numberRange(option: NumberLossOption): string {
-  if (option.max === undefined) {
-    if (option.min === 0) return option.minExclusive ? 'a positive number' : 'a number >= 0';
-    return `a number ${option.minExclusive ? '>' : '>='} ${option.min}`;
-  }
-  return `a number in ${option.minExclusive ? '(' : '['}${option.min}, ${option.max}]`;
-}
-
 /** The option's value, or its default when undefined; a TypeError naming the option otherwise. */
 export function checkLossOption(option: LossOptionSpec, value: unknown): number | string {
   if (value === undefined) return option.default;
@@ -77,11 +67,5 @@ export function checkLossOption(option: LossOptionSpec, value: unknown): number 
     }
     return value;
   }
-  const inRange =
-    typeof value === 'number' &&
-    Number.isFinite(value) &&
-    (option.minExclusive ? value > option.min : value >= option.min) &&
-    (option.max === undefined || value <= option.max);
-  if (!inRange) throw new TypeError(`option '${option.name}' must be ${numberRange(option)}, got ${JSON.stringify(value)}`);
-  return value as number;
+  return checkNumber(value, option.name, option);
 }

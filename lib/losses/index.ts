@@ -19,7 +19,7 @@ import { supConLoss } from './supConLoss.js';
 import { tripletMarginLoss } from './tripletMarginLoss.js';
 
 export { MINERS, MINER_NAMES, type Miner } from './miners.js';
-export { checkLossOption, LOSS_DATA_NAMES, numberRange, type LossData, type LossDescriptor, type LossOptionSpec, type LossOptionValues } from './descriptor.js';
+export { checkLossOption, LOSS_DATA_NAMES, type LossData, type LossDescriptor, type LossOptionSpec, type LossOptionValues } from './descriptor.js';
 
 /** In the order --help and the README list them; the first loss listed for a kind of data is its default. */
 export const LOSSES = [

@@ -16,6 +16,9 @@ namespace {
 // Largest temperature CLIP allows: logit_scale is clamped to [0, ln 100] after every step, as OpenAI
 // and open_clip do, so the logits cannot grow without bound.
 constexpr double kMaxLogitScale = 4.605170185988092;  // ln(100)
+// Where a CLIP embedding model holds its temperature (native/modalities/text_image_modality.cc wraps the
+// exported CLIP as the child "clip").
+constexpr const char* kLogitScaleParameter = "clip.logit_scale";
 
 class CLIPLoss : public Loss {
  public:
@@ -50,8 +53,8 @@ class CLIPLoss : public Loss {
 
 const LossRegistration kRegistration("CLIPLoss", [](const LossOptions&, const LossContext& context) {
   TORCH_CHECK(context.modality == Modality::TextImage, "CLIPLoss is for CLIP (text-to-image) models");
-  auto logitScale = context.modelParameter(std::string(kClipChild) + ".logit_scale");
-  TORCH_CHECK(logitScale.defined(), "CLIPLoss needs the model's ", kClipChild, ".logit_scale parameter");
+  auto logitScale = context.modelParameter(kLogitScaleParameter);
+  TORCH_CHECK(logitScale.defined(), "CLIPLoss needs the model's ", kLogitScaleParameter, " parameter (a CLIP model)");
   return std::make_unique<CLIPLoss>(std::move(logitScale));
 });
 

@@ -1,0 +1,129 @@
+// Image models (task image-to-image): CNN backbones, trunk -> pooling -> optional projection -> L2 norm.
+// Images are decoded, resized and cropped by sharp (lib/data/images.ts) into uint8 NHWC batches; training
+// data is labelled images (TripletMarginLoss with a miner); evaluation is retrieval among labelled items.
+import { join } from 'node:path';
+import type { NativeBinding, NativeDevice, NativeEmbeddingModel, NativePooling } from '../binding.js';
+import type { LabelledData } from '../data/csv.js';
+import { imageInputProblem, type ImageInput } from '../data/images.js';
+import { ClassSampler } from '../data/sampler.js';
+import { batchError, encodeArray, itemError, type ArrayJob } from '../encodePipeline.js';
+import { readLabelledInput, type LabelledInput } from '../labelledData.js';
+import type { LoadModelOptions } from '../loadModel.js';
+import type { BackboneMetadata, EmbeddingMetadata, ImageBackboneMetadata } from '../metadata.js';
+import { labelledImageTask, type TrainingTask } from '../trainingTasks.js';
+import type { EmbeddingModality, InputKindUnit } from './modality.js';
+import { modelFileIn, baseMetadata, checkPooling, checkTrunkFreezing, scaledPreprocessing, type ModelParts } from './modelParts.js';
+import { checkNumber } from '../numericOption.js';
+import { OPTION_RANGES } from '../optionRanges.js';
+import { labelledRetrieval, type LabelledSet } from './retrieval.js';
+
+/** Images as a kind of input: of image models, and of CLIP's image tower. */
+export const imageInput: InputKindUnit = {
+  kind: 'image',
+  plural: 'images',
+  arrayDescribed: 'images (paths, Buffers or raw pixels)',
+  progressUnit: 'img',
+  truncates: false,
+  modelsLabel: 'image',
+
+  async prepareItems(model, items, start) {
+    items.forEach((image, i) => {
+      const problem = imageInputProblem(image);
+      if (problem) throw itemError(start + i, problem);
+    });
+    try {
+      return { batch: await model.loadImages(items as ImageInput[]), truncated: 0 };
+    } catch (error) {
+      // loadImageBatch names the failing input by its index in the batch: inputs[k].
+      const message = error instanceof Error ? error.message : String(error);
+      const local = /inputs\[(\d+)\]/.exec(message);
+      if (!local) throw batchError(start, items.length, error);
+      // 'Cannot load image a.png (inputs[3]): ...', 'Cannot load image Buffer inputs[3]: ...', 'loadImageBatch: inputs[3]: ...'
+      const reason = message.replace(/^loadImageBatch: /, '').replace(/ ?\(?inputs\[\d+\]\)?:/, ':').replace(/^:\s*/, '');
+      throw itemError(start + Number(local[1]), reason.charAt(0).toLowerCase() + reason.slice(1), error);
+    }
+  },
+
+  // Consecutive slices, the next decoded by sharp while the current one encodes.
+  async encodeArray(model, inputs, batchSize, onBatch) {
+    const jobs: ArrayJob[] = [];
+    for (let start = 0; start < inputs.length; start += batchSize) {
+      const slice = inputs.slice(start, start + batchSize) as ImageInput[];
+      const indices = slice.map((_, i) => start + i);
+      jobs.push({ count: slice.length, indices, prepare: async () => ({ batch: await model.loadImages(slice), truncated: 0 }) });
+    }
+    return (await encodeArray(model, inputs.length, jobs, onBatch)).data;
+  },
+};
+
+const POOLINGS: readonly NativePooling[] = ['avg', 'max', 'gem'];
+
+const IMAGE_INPUTS = {
+  encode_pixels: 'uint8 tensor N x H x W x 3 (RGB, resized and centre-cropped as in preprocessing)',
+  forward: 'float32 tensor N x 3 x H x W, scaled to [0, 1] and normalised with preprocessing.mean/std',
+} as const;
+
+async function readLabelledImages(input: unknown, option: string): Promise<LabelledSet> {
+  const data = await readLabelledInput(input as LabelledInput, option);
+  return { inputs: data.items.map((item) => item.image), labels: data.items.map((item) => item.label) };
+}
+
+export const imageModality: EmbeddingModality = {
+  name: 'image',
+  task: 'image-to-image',
+  described: 'an image',
+  modelsLabel: 'image',
+  inputs: [imageInput],
+  poolings: POOLINGS,
+  freezing: ['trunk'],
+  classBatches: true,
+  progressUnit: 'img',
+  learnedTemperature: false,
+
+  async build(binding: NativeBinding, root: string, meta: BackboneMetadata, device: NativeDevice, options: LoadModelOptions): Promise<ModelParts> {
+    const backbone = meta as ImageBackboneMetadata;
+    const pooling = checkPooling(options.pooling ?? backbone.pooling, POOLINGS);
+    const gemP = options.gemP ?? 3;
+    if (!(gemP > 0)) throw new TypeError(`option 'gemP' must be positive, got ${gemP}`);
+    const normalize = options.normalize ?? true;
+    const native = await binding.buildFromBackbone(await modelFileIn(root, backbone.model), {
+      device,
+      modality: 'image',
+      trunk: backbone.trunk,
+      pooling,
+      gemP,
+      embeddingDim: backbone.embeddingDim,
+      outputDim: options.outputDim === undefined ? 0 : checkNumber(options.outputDim, 'outputDim', OPTION_RANGES.outputDim),
+      normalize,
+      mean: backbone.preprocessing.mean,
+      std: backbone.preprocessing.std,
+      seed: options.seed ?? 0,
+    });
+    const metadata: EmbeddingMetadata = {
+      ...baseMetadata(backbone, native, pooling, normalize),
+      preprocessing: scaledPreprocessing(backbone.preprocessing, options.imageSize),
+      inputs: IMAGE_INPUTS,
+    };
+    return { native, metadata };
+  },
+
+  async restore(native: NativeEmbeddingModel, root: string, metadata: EmbeddingMetadata, options: LoadModelOptions): Promise<ModelParts> {
+    return { native, metadata: { ...metadata, modality: 'image', preprocessing: scaledPreprocessing(metadata.preprocessing!, options.imageSize) } };
+  },
+
+  readData: (input, option) => readLabelledInput(input as LabelledInput, option),
+  lossKind: () => 'images',
+  checkFreezing: checkTrunkFreezing,
+  checkBatching(data, settings) {
+    new ClassSampler((data as LabelledData<ImageInput>).labelIds, settings);
+  },
+  classCount: (data) => (data as LabelledData<ImageInput>).classes.length,
+  trainingTask: (model, data, settings) => labelledImageTask(model, data as LabelledData<ImageInput>, settings),
+  evaluationInput: (data) => (data as LabelledData<ImageInput>).items,
+
+  async evaluate(model, options, k) {
+    const queries = await readLabelledImages(options.queries, 'queries');
+    const readIndex = options.index === undefined ? undefined : () => readLabelledImages(options.index, 'index');
+    return labelledRetrieval((inputs) => model.encode(inputs as ImageInput[], options), queries, readIndex, k);
+  },
+};

@@ -1,0 +1,191 @@
+// Text models (task text-to-text): transformer encoders, token states -> pooling over the mask ->
+// optional projection -> L2 norm. Texts are tokenized with the model's tokenizer.json in chunks that
+// leave the event loop free; training data is labelled texts, query-document pairs or scored pairs.
+import { join } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { NativeBinding, NativeDevice, NativeEmbeddingModel, NativePooling } from '../binding.js';
+import { ClassSampler } from '../data/sampler.js';
+import { readTextData, type TextData, type TextDataInput } from '../data/textCsv.js';
+import { batchError, describeValue, encodeArray, itemError, type ArrayJob } from '../encodePipeline.js';
+import type { LoadModelOptions } from '../loadModel.js';
+import type { BackboneMetadata, EmbeddingMetadata, TextBackboneMetadata } from '../metadata.js';
+import { lengthSortedBatches } from '../text/batching.js';
+import type { TextTokenizer, TokenizedTexts } from '../text/tokenizer.js';
+import { textTask } from '../trainingTasks.js';
+import type { EmbeddingModality, InputKindUnit } from './modality.js';
+import { modelFileIn, baseMetadata, checkPooling, checkTrunkFreezing, readTokenizer, type ModelParts } from './modelParts.js';
+import { checkNumber } from '../numericOption.js';
+import { OPTION_RANGES } from '../optionRanges.js';
+import { labelledRetrieval, pairRetrieval, type LabelledSet, type PairSet } from './retrieval.js';
+
+/**
+ * Tokenizes `texts` a chunk at a time, yielding to the event loop between chunks: tokenizing runs on
+ * the main thread, and an encode that finishes meanwhile is only seen (and the next one started) at the
+ * next yield. Errors name the text as `${source}[offset + i]`.
+ */
+export async function tokenizeInChunks(
+  tokenizer: TextTokenizer,
+  texts: readonly string[],
+  options: { chunk: number; source: string; offset?: number },
+): Promise<TokenizedTexts> {
+  const offset = options.offset ?? 0;
+  const result: TokenizedTexts = { ids: [], typeIds: [], truncatedMask: new Uint8Array(texts.length), truncated: 0 };
+  for (let start = 0; start < texts.length; start += options.chunk) {
+    if (start > 0) await yieldToEventLoop();
+    const chunk = tokenizer.encode(texts.slice(start, start + options.chunk), { source: options.source, offset: offset + start });
+    result.ids.push(...chunk.ids);
+    result.typeIds.push(...chunk.typeIds);
+    result.truncatedMask.set(chunk.truncatedMask, start);
+    result.truncated += chunk.truncated;
+  }
+  return result;
+}
+
+// About a millisecond of tokenizing per chunk for a whole array (about 30 us a text)...
+const ARRAY_CHUNK = 64;
+// ...and a quarter of a millisecond for a stream batch, whose encode of the batch before runs meanwhile.
+const STREAM_CHUNK = 8;
+
+/** Texts as a kind of input: of text models, and of CLIP's text tower. */
+export const textInput: InputKindUnit = {
+  kind: 'text',
+  plural: 'texts',
+  arrayDescribed: 'strings',
+  progressUnit: 'text',
+  truncates: true,
+  modelsLabel: 'text (transformer)',
+
+  async prepareItems(model, items, start) {
+    items.forEach((text, i) => {
+      if (typeof text !== 'string') throw itemError(start + i, `expected a string (a text), got ${describeValue(text)}`);
+      if (text.trim() === '') {
+        throw itemError(start + i, `empty text (${text === '' ? 'an empty string' : 'only whitespace'}); every text needs something to embed`);
+      }
+    });
+    try {
+      const tokenizer = model.tokenizer;
+      const batch = tokenizer.collate(await tokenizeInChunks(tokenizer, items as string[], { chunk: STREAM_CHUNK, source: 'item', offset: start }));
+      return { batch, truncated: batch.truncated };
+    } catch (error) {
+      throw batchError(start, items.length, error);
+    }
+  },
+
+  // Batches of similar token length, so each is padded to little more than its own texts; rows go back
+  // in input order.
+  async encodeArray(model, inputs, batchSize, onBatch) {
+    const tokenizer = model.tokenizer;
+    const tokenized = await tokenizeInChunks(tokenizer, inputs as string[], { chunk: ARRAY_CHUNK, source: 'texts' });
+    const jobs: ArrayJob[] = lengthSortedBatches(tokenized.ids.map((ids) => ids.length), batchSize).map((indices) => ({
+      count: indices.length,
+      indices,
+      prepare: async () => {
+        const batch = tokenizer.collate(tokenized, indices);
+        return { batch, truncated: batch.truncated };
+      },
+    }));
+    return (await encodeArray(model, inputs.length, jobs, onBatch)).data;
+  },
+};
+
+const POOLINGS: readonly NativePooling[] = ['mean', 'cls', 'max'];
+
+const TEXT_INPUTS = {
+  encode_tokens: 'input_ids, attention_mask, token_type_ids: int tensors N x L (padded; mask 0 on padding)',
+  forward: 'the same three tensors as int64',
+} as const;
+
+async function readTexts(input: unknown, option: string): Promise<TextData> {
+  if (typeof input !== 'string' && !Array.isArray(input)) {
+    throw new TypeError(`option '${option}' must be a CSV file path or an array of texts with labels, pairs or scored pairs`);
+  }
+  return readTextData(input as string | TextDataInput, option);
+}
+
+function noScoredPairs(option: string): Error {
+  return new Error(`option '${option}': scored pairs have no relevant items to rank; evaluate with labelled texts or query-document pairs`);
+}
+
+async function retrievalSet(input: unknown, option: string): Promise<LabelledSet | PairSet> {
+  const data = await readTextData(input as string | TextDataInput, option);
+  if (data.kind === 'labelled') return { inputs: data.items.map((item) => item.text), labels: data.items.map((item) => item.label) };
+  if (data.kind === 'pairs') return { pairs: data.pairs, groups: data.groups };
+  throw noScoredPairs(option);
+}
+
+export const textModality: EmbeddingModality = {
+  name: 'text',
+  task: 'text-to-text',
+  described: 'a text',
+  modelsLabel: 'text (transformer)',
+  inputs: [textInput],
+  poolings: POOLINGS,
+  freezing: ['trunk', 'layers'],
+  classBatches: false,
+  progressUnit: 'text',
+  learnedTemperature: false,
+
+  async build(binding: NativeBinding, root: string, meta: BackboneMetadata, device: NativeDevice, options: LoadModelOptions): Promise<ModelParts> {
+    const backbone = meta as TextBackboneMetadata;
+    if (options.imageSize !== undefined || options.gemP !== undefined) {
+      throw new TypeError(`options 'imageSize' and 'gemP' are for image models; ${backbone.name} is a text model`);
+    }
+    const pooling = checkPooling(options.pooling ?? backbone.pooling, POOLINGS);
+    const tokenizer = await readTokenizer(root, backbone.text.tokenizer, backbone.text.vocabSize, options.maxLength ?? backbone.text.maxLength);
+    const normalize = options.normalize ?? true;
+    const native = await binding.buildFromBackbone(await modelFileIn(root, backbone.model), {
+      device,
+      modality: 'text',
+      pooling,
+      embeddingDim: backbone.embeddingDim,
+      outputDim: options.outputDim === undefined ? 0 : checkNumber(options.outputDim, 'outputDim', OPTION_RANGES.outputDim),
+      normalize,
+      seed: options.seed ?? 0,
+    });
+    const metadata: EmbeddingMetadata = {
+      ...baseMetadata(backbone, native, pooling, normalize),
+      text: { ...backbone.text, maxLength: tokenizer.maxLength },
+      inputs: TEXT_INPUTS,
+    };
+    return { native, metadata, tokenizer };
+  },
+
+  async restore(native: NativeEmbeddingModel, root: string, metadata: EmbeddingMetadata, options: LoadModelOptions): Promise<ModelParts> {
+    const tokenizer = await readTokenizer(root, metadata.text?.tokenizer, metadata.text?.vocabSize ?? 0, options.maxLength ?? metadata.text?.maxLength);
+    return { native, metadata: { ...metadata, modality: 'text', text: { ...metadata.text!, maxLength: tokenizer.maxLength } }, tokenizer };
+  },
+
+  readData: readTexts,
+  lossKind: (data) => (data as TextData).kind,
+  checkFreezing: (settings) => checkTrunkFreezing(settings, true),
+  checkBatching(data, settings) {
+    const texts = data as TextData;
+    if (texts.kind === 'labelled') new ClassSampler(texts.labelIds, settings);
+  },
+  classCount(data) {
+    const texts = data as TextData;
+    return texts.kind === 'labelled' ? texts.classes.length : undefined;
+  },
+  trainingTask: (model, data, settings) => textTask(model, data as TextData, settings),
+  evaluationInput(data) {
+    const texts = data as TextData;
+    if (texts.kind === 'labelled') return texts.items;
+    if (texts.kind === 'pairs') return texts.pairs;
+    throw noScoredPairs('evalData');
+  },
+
+  async evaluate(model, options, k) {
+    const encode = (inputs: readonly unknown[]) => model.encode(inputs as string[], options);
+    const queries = await retrievalSet(options.queries, 'queries');
+    if ('pairs' in queries) {
+      if (options.index !== undefined) throw new Error("option 'index' does not apply to query-document pairs: the pairs' documents are the index");
+      return pairRetrieval(encode, queries, k);
+    }
+    const readIndex = options.index === undefined ? undefined : async () => {
+      const index = await retrievalSet(options.index, 'index');
+      if ('pairs' in index) throw new Error("option 'index' must hold labelled items, not pairs");
+      return index;
+    };
+    return labelledRetrieval(encode, queries, readIndex, k);
+  },
+};
