@@ -238,9 +238,12 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   // Before the model loads, so that a batch size that cannot be sampled fails fast.
   modality.checkBatching(train, settings);
   // Losses with a weight per class (ArcFaceLoss, CosFaceLoss, ProxyAnchorLoss): numClasses 0 is the data's.
-  if (lossOptions.numClasses === 0) {
+  if (lossOptions.numClasses !== undefined) {
     const classes = modality.classCount(train);
-    if (classes !== undefined) lossOptions.numClasses = classes;
+    if (classes !== undefined && lossOptions.numClasses === 0) lossOptions.numClasses = classes;
+    if (classes !== undefined && (lossOptions.numClasses as number) < classes) {
+      throw new RangeError(`option 'numClasses' is ${lossOptions.numClasses} but trainData has ${classes} labels; leave it out to take the data's`);
+    }
   }
 
   const ownsModel = typeof options.model === 'string';

@@ -20,7 +20,7 @@ export { loadModel } from './loadModel.js';
 export type { LoadModelOptions } from './loadModel.js';
 export { fit } from './fit.js';
 export { computeLoss } from './losses/computeLoss.js';
-export type { ComputeLossInput, ComputeLossResult } from './losses/computeLoss.js';
+export type { ComputeLossEmbeddings, ComputeLossOptions, ComputeLossResult } from './losses/computeLoss.js';
 export { SCHEDULERS } from './schedule.js';
 export type { Scheduler } from './schedule.js';
 export type { FitOptions, FitResult, FitProgress, EpochRecord, Loss, LossOptions } from './fit.js';

@@ -7,10 +7,10 @@ export const tripletMarginLoss = {
   inputs: 'items',
   targets: 'labels',
   summary:
-    "hinge of the mined triplets; with a PML miner or none, pytorch-metric-learning's TripletMarginLoss (mean of the non-zero hinges); with batch-hard, semi-hard or all, the original finetuner's (raw L2, mean)",
+    "pytorch-metric-learning's TripletMarginLoss: hinge of every triplet (or the mined ones), mean of the non-zero hinges; with the batch-hard, semi-hard or all miner, the original finetuner's (raw L2, mean of the mined hinges)",
   options: [
-    { name: 'margin', kind: 'number', default: 0.2, min: 0, minExclusive: true, description: "triplet margin (PML's default is 0.05)" },
-    minerOption('batch-hard'),
+    { name: 'margin', kind: 'number', default: 0.05, min: 0, minExclusive: true, description: 'triplet margin' },
+    minerOption('none'),
     distanceOption('l2'),
     ...MINER_OPTIONS,
   ],

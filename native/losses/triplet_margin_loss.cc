@@ -1,9 +1,9 @@
-// TripletMarginLoss. With a pytorch-metric-learning miner or none ("none": every triplet of the batch)
-// it is PML's TripletMarginLoss: relu(d(a,p) - d(a,n) + margin) on PML's distance (`distance`: l2 of the
-// normalised rows, or cosine), averaged over the non-zero triplets (AvgNonZeroReducer). With one of the
-// original finetuner's miners (batch-hard, the default for fit(); semi-hard; all) it is the original
-// finetuner's loss, unchanged: those miners and the hinge on raw L2 distances, averaged over every mined
-// triplet. Options: margin (0.2; PML's default is 0.05), miner (batch-hard), distance (l2).
+// TripletMarginLoss. With a pytorch-metric-learning miner or none (the default: every triplet of the
+// batch) it is PML's TripletMarginLoss with PML's defaults: relu(d(a,p) - d(a,n) + margin) on PML's
+// distance (`distance`: l2 of the normalised rows, or cosine), averaged over the non-zero triplets
+// (AvgNonZeroReducer). With one of the original finetuner's miners (batch-hard, semi-hard, all) it is the
+// original finetuner's loss, unchanged: those miners and the hinge on raw L2 distances, averaged over
+// every mined triplet. Options: margin (0.05), miner (none), distance (l2).
 #include "distances.h"
 #include "loss_registry.h"
 #include "metric_loss.h"
@@ -16,7 +16,7 @@ bool isOriginalMiner(const std::string& name) { return name == "batch-hard" || n
 class TripletMarginLoss : public MetricLoss {
  public:
   explicit TripletMarginLoss(const LossOptions& options)
-      : MetricLoss("TripletMarginLoss", options, "l2", "batch-hard"), margin_(options.number("margin", 0.2)) {
+      : MetricLoss("TripletMarginLoss", options, "l2"), margin_(options.number("margin", 0.05)) {
     TORCH_CHECK(margin_ > 0, "TripletMarginLoss: margin must be positive, got ", margin_);
     TORCH_CHECK(!isOriginalMiner(minerName_) || !distance_.inverted(), "TripletMarginLoss: the ", minerName_,
                 " miner works on L2 distances; use distance 'l2' or a pytorch-metric-learning miner");
