@@ -415,7 +415,7 @@ describe('computeLoss', () => {
   });
 
   it('refuses embeddings that are not rows of dim and labels that do not match, naming the argument', async () => {
-    await expect(computeLoss('SupConLoss', { ...embeddings, dim: 7 })).rejects.toThrow(/argument 'embeddings': 288 values are not rows of 7/);
+    await expect(computeLoss('SupConLoss', { ...embeddings, dim: 7 }, BATCH.labels)).rejects.toThrow(/argument 'embeddings': 288 values are not rows of 7/);
     await expect(computeLoss('SupConLoss', { ...embeddings, rows: 23 }, BATCH.labels)).rejects.toThrow(/argument 'embeddings': rows is 23 but data holds 24 rows/);
     await expect(computeLoss('SupConLoss', [new Float32Array(3), new Float32Array(2)], [0, 1])).rejects.toThrow(/argument 'embeddings': row 1 has 2 values, row 0 has 3/);
     await expect(computeLoss('SupConLoss', new Float32Array(6) as never, [0, 1])).rejects.toThrow(/argument 'embeddings' must be/);
