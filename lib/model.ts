@@ -268,6 +268,12 @@ export class EmbeddingModel {
 
   /** Writes into a folder staged by stageOutputDir (fit stages it before training) and commits it. */
   async saveStaged(staged: StagedOutput, options: SaveOptions = {}): Promise<void> {
+    await this.writeStaged(staged, options);
+    await staged.commit();
+  }
+
+  /** Writes the model's files into a staged folder without committing it (checkpoints add their own). */
+  async writeStaged(staged: StagedOutput, options: SaveOptions = {}): Promise<void> {
     this.checkAlive();
     // A fixed name: a path taken from finetuner.json could point outside the folder.
     await this.native.save(join(staged.staging, MODEL_FILE));
@@ -278,7 +284,6 @@ export class EmbeddingModel {
     }
     if (options.training !== undefined) metadata.training = options.training;
     await writeFile(join(staged.staging, METADATA_FILE), `${JSON.stringify(metadata, null, 2)}\n`);
-    await staged.commit();
   }
 
   /** Frees the native model now; safe to call twice. Methods called afterwards throw. */

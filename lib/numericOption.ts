@@ -18,6 +18,7 @@ export interface NumberRange {
 export const POSITIVE_INTEGER: NumberRange = { integer: true, min: 1 };
 export const NON_NEGATIVE_INTEGER: NumberRange = { integer: true, min: 0 };
 export const ANY_INTEGER: NumberRange = { integer: true };
+export const ANY_NUMBER: NumberRange = {};
 export const POSITIVE_NUMBER: NumberRange = { min: 0, minExclusive: true };
 export const NON_NEGATIVE_NUMBER: NumberRange = { min: 0 };
 export const UNIT_INTERVAL: NumberRange = { min: 0, max: 1 };

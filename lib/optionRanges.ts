@@ -2,7 +2,7 @@
 // with it (lib/numericOption.ts) and the CLI parses its flags with it, so the two cannot drift. Loss
 // options keep theirs in their descriptors (lib/losses/).
 import {
-  ANY_INTEGER, NON_NEGATIVE_INTEGER, NON_NEGATIVE_NUMBER, POSITIVE_INTEGER, POSITIVE_NUMBER, UNIT_INTERVAL, type NumberRange,
+  ANY_INTEGER, ANY_NUMBER, NON_NEGATIVE_INTEGER, NON_NEGATIVE_NUMBER, POSITIVE_INTEGER, POSITIVE_NUMBER, UNIT_INTERVAL, type NumberRange,
 } from './numericOption.js';
 
 /**
@@ -31,6 +31,17 @@ export const OPTION_RANGES = {
   endLearningRate: POSITIVE_NUMBER,
   weightDecay: NON_NEGATIVE_NUMBER,
   momentum: { min: 0, max: 1, maxExclusive: true },
+  epsilon: POSITIVE_NUMBER,
+  rmspropAlpha: { min: 0, max: 1, maxExclusive: true },
+  layerDecay: { min: 0, minExclusive: true, max: 1 },
+  maxGradNorm: POSITIVE_NUMBER,
+  accumulateSteps: POSITIVE_INTEGER,
   wiseFt: UNIT_INTERVAL,
   seed: ANY_INTEGER,
+  // Callbacks (lib/callbacks/).
+  patience: POSITIVE_INTEGER,
+  minDelta: ANY_NUMBER,
+  baseline: ANY_NUMBER,
+  everySteps: POSITIVE_INTEGER,
+  keep: POSITIVE_INTEGER,
 } as const satisfies Record<string, NumberRange>;

@@ -26,11 +26,14 @@ class EmbeddingModel : public Napi::ObjectWrap<EmbeddingModel> {
   Napi::Value ConfigureTraining(const Napi::CallbackInfo& info);
   Napi::Value SetLearningRate(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
+  Napi::Value ParameterGroups(const Napi::CallbackInfo& info);
   Napi::Value InterpolateWeights(const Napi::CallbackInfo& info);
   Napi::Value LogitScale(const Napi::CallbackInfo& info);
   Napi::Value SetPrecision(const Napi::CallbackInfo& info);
   Napi::Value GetPrecision(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);
+  Napi::Value SaveTrainingState(const Napi::CallbackInfo& info);
+  Napi::Value LoadTrainingState(const Napi::CallbackInfo& info);
   Napi::Value ParameterCount(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value GetDevice(const Napi::CallbackInfo& info);

@@ -1,16 +1,19 @@
 // finetuner fit: fine-tunes a backbone or saved model on a CSV (labelled images, or labelled texts, text
 // pairs or scored text pairs) and saves it to --output-dir.
+import { BUILT_IN_CALLBACKS, EvaluationCallback, type FlagReader, type TrainingCallback } from '../callbacks/index.js';
 import type { EpochRecord, FitProgress } from '../fit.js';
 import { OPTION_RANGES } from '../optionRanges.js';
 import { checkOutputDir } from '../outputDir.js';
+import { optimizerDefaults, OPTIMIZER_NAMES, OPTIMIZERS } from '../optimizers.js';
 import { SCHEDULER_NAMES } from '../schedule.js';
 import { formatTable, type TableCell } from '../table.js';
 import {
   DEVICE_OPTION, DEVICES, PRECISIONS, PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, note, numberOption, out, requiredString,
-  type Command,
+  stringOption, type Command, type ParsedArgs,
 } from './command.js';
 import { LOSS_NAMES } from '../losses/index.js';
 import { LOSS_CLI_NAMES, LOSS_FLAGS, lossesHelp, readLossFlags } from './lossOptions.js';
+import { InterruptedError, interruptSignal } from './interrupt.js';
 import { checkModelFlags, peekModelDir } from './modelDir.js';
 import { PhasedProgress, round4 } from './progressBars.js';
 
@@ -29,9 +32,12 @@ export const fitCommand: Command = {
     '  CLIP models   text,image                  text-image pairs, each row a matching pair (default\n' +
     '                                            learning rate 1e-5; --freeze-tower and --wise-ft apply)\n' +
     `${lossesHelp()}\n` +
+    `${optimizersHelp()}\n` +
     '--model is a backbone from `finetuner export` or a model saved by an earlier fit. The fine-tuned model\n' +
     'is written to --output-dir (replacing a model directory there) and loads with `--model DIR` in encode\n' +
-    'and eval, or torch.jit.load(DIR/model.pt) in Python.',
+    'and eval, or torch.jit.load(DIR/model.pt) in Python.\n' +
+    'Ctrl-C finishes the current step, writes a checkpoint to --checkpoint-dir and exits (130); run the same\n' +
+    'command with --resume DIR to continue. Callbacks: ' + BUILT_IN_CALLBACKS.map((c) => `${c.className} ${c.summary}`).join('; ') + '.',
   options: {
     model: { type: 'string', value: 'DIR', description: 'exported backbone or saved model directory', required: true },
     'train-data': { type: 'string', value: 'CSV', description: 'training data: labelled images, or texts as above', required: true },
@@ -58,8 +64,21 @@ export const fitCommand: Command = {
     restarts: { type: 'string', value: 'N', description: 'cosine-with-restarts: cosine cycles', default: '1' },
     power: { type: 'string', value: 'P', description: 'polynomial: degree of the decay', default: '1' },
     'end-learning-rate': { type: 'string', value: 'LR', description: 'polynomial: the rate at the last step', default: '1e-7' },
-    optimizer: { type: 'string', value: 'O', description: 'adam, adamw or sgd', default: 'adam' },
-    'weight-decay': { type: 'string', value: 'X', description: 'optimizer weight decay', default: '0' },
+    optimizer: { type: 'string', value: 'O', description: `${OPTIMIZER_NAMES.join(', ')} (listed above)`, default: OPTIMIZER_NAMES[0] },
+    'weight-decay': { type: 'string', value: 'X', description: 'optimizer weight decay (not on biases and normalisation weights)', default: '0' },
+    'decay-biases-and-norms': { type: 'boolean', description: 'apply --weight-decay to biases and normalisation weights too' },
+    momentum: { type: 'string', value: 'M', description: 'momentum, in [0, 1)', default: optimizerDefaults('momentum') },
+    epsilon: { type: 'string', value: 'E', description: 'term added to the denominator (> 0)', default: optimizerDefaults('epsilon') },
+    'rmsprop-alpha': { type: 'string', value: 'A', description: 'rmsprop: smoothing constant of the squared-gradient average, in [0, 1)', default: '0.99' },
+    'layer-decay': {
+      type: 'string', value: 'D',
+      description: 'text models: layer-wise learning-rate decay in (0, 1]; layer i of L trains at rate * D^(L - i), embeddings at rate * D^(L + 1)',
+      default: '1 (off)',
+    },
+    'max-grad-norm': { type: 'string', value: 'X', description: 'clip the total gradient norm to X before each optimizer step', default: 'off' },
+    'accumulate-steps': {
+      type: 'string', value: 'N', description: 'sum the gradients of N batches before each optimizer step (effective batch N x --batch-size)', default: '1',
+    },
     freeze: { type: 'boolean', description: 'freeze the backbone; train only the projection head (use with --output-dim)' },
     'freeze-tower': { type: 'string', value: 'T', description: 'CLIP models: freeze the image or the text tower' },
     'wise-ft': {
@@ -79,7 +98,11 @@ export const fitCommand: Command = {
     },
     device: DEVICE_OPTION,
     precision: PRECISION_OPTION,
-    seed: { type: 'string', value: 'N', description: 'seed of the batch sampler and projection head', default: '0' },
+    seed: { type: 'string', value: 'N', description: 'seed of the batch sampler, projection head and dropout (a CPU run repeats bit for bit)', default: '0' },
+    'eval-every': { type: 'string', value: 'N', description: 'with --eval-data: evaluate every N steps too', default: 'after each epoch' },
+    ...Object.assign({}, ...BUILT_IN_CALLBACKS.map((c) => c.flags)),
+    'checkpoint-dir': { type: 'string', value: 'DIR', description: 'where checkpoints are written', default: '<output-dir>.checkpoints' },
+    resume: { type: 'string', value: 'DIR', description: 'continue a stopped run from a checkpoint (or the newest in a checkpoint dir); give the same options' },
   },
   async run(args) {
     const outputDir = requiredString(args, 'output-dir', 'without it the trained model would be lost');
@@ -131,10 +154,17 @@ export const fitCommand: Command = {
       restarts: numberOption(args, 'restarts', OPTION_RANGES.restarts),
       power: numberOption(args, 'power', OPTION_RANGES.power),
       endLearningRate: numberOption(args, 'end-learning-rate', OPTION_RANGES.endLearningRate),
-      optimizer: choiceOption(args, 'optimizer', ['adam', 'adamw', 'sgd'] as const),
+      optimizer: choiceOption(args, 'optimizer', OPTIMIZER_NAMES),
       ...readLossFlags(args),
       loss: choiceOption(args, 'loss', LOSS_NAMES),
       weightDecay: numberOption(args, 'weight-decay', OPTION_RANGES.weightDecay),
+      decayBiasesAndNorms: flag(args, 'decay-biases-and-norms') || undefined,
+      momentum: numberOption(args, 'momentum', OPTION_RANGES.momentum),
+      epsilon: numberOption(args, 'epsilon', OPTION_RANGES.epsilon),
+      rmspropAlpha: numberOption(args, 'rmsprop-alpha', OPTION_RANGES.rmspropAlpha),
+      layerDecay: numberOption(args, 'layer-decay', OPTION_RANGES.layerDecay),
+      maxGradNorm: numberOption(args, 'max-grad-norm', OPTION_RANGES.maxGradNorm),
+      accumulateSteps: numberOption(args, 'accumulate-steps', OPTION_RANGES.accumulateSteps),
       freeze: freezeTower ?? (trainableLayers !== undefined ? { trainableLayers } : flag(args, 'freeze')),
       wiseFt: numberOption(args, 'wise-ft', OPTION_RANGES.wiseFt),
       outputDim: numberOption(args, 'output-dim', OPTION_RANGES.outputDim),
@@ -145,6 +175,7 @@ export const fitCommand: Command = {
       precision: choiceOption(args, 'precision', PRECISIONS),
       seed: numberOption(args, 'seed', OPTION_RANGES.seed),
     };
+    const callbacks = callbacksFromFlags(args, options.evalData);
     await checkOutputDir(outputDir, { option: '--output-dir', inputDir: modelDir });
 
     const { fit } = await import('../fit.js'); // loads sharp and the addon only for the verbs that need them
@@ -163,9 +194,16 @@ export const fitCommand: Command = {
       }
     };
     let result;
+    const signal = interruptSignal('finishing the current step and writing a checkpoint');
     try {
-      result = await fit({ ...options, onProgress });
+      result = await fit({ ...options, callbacks, checkpointDir: stringOption(args, 'checkpoint-dir'), resumeFrom: stringOption(args, 'resume'), signal, onProgress });
     } catch (error) {
+      const { TrainingInterruptedError } = await import('../trainingLoop.js');
+      if (error instanceof TrainingInterruptedError && error.reason instanceof InterruptedError) {
+        progress.finish();
+        const how = error.checkpoint ? `checkpoint written to ${error.checkpoint}; resume with:\n  ${resumeCommand(error.checkpoint)}` : 'no checkpoint written';
+        throw new InterruptedError(error.reason.signal, `interrupted by ${error.reason.signal}; ${how}`);
+      }
       throw withCliNames(error);
     } finally {
       progress.finish();
@@ -176,9 +214,38 @@ export const fitCommand: Command = {
       const m = result.wiseFt.eval;
       out(`WiSE-FT: weights interpolated with alpha ${result.wiseFt.alpha}` + (m ? `; eval mAP ${round4(m.map)}, recall@${m.k} ${round4(m.recallAtK)}` : ''));
     }
+    if (result.kept) out(`kept epoch ${result.kept.epoch + 1} (best ${result.kept.monitor} ${round4(result.kept.value)})`);
     out(`saved the fine-tuned model to ${outputDir}`);
   },
 };
+
+/** The built-in callbacks the flags ask for (BUILT_IN_CALLBACKS), and --eval-every's evaluation. */
+function callbacksFromFlags(args: ParsedArgs, evalData: string | undefined): TrainingCallback[] {
+  const read: FlagReader = {
+    number: (name, range) => numberOption(args, name, range),
+    string: (name) => stringOption(args, name),
+    choice: (name, choices) => choiceOption(args, name, choices),
+  };
+  const callbacks = BUILT_IN_CALLBACKS.map((c) => c.fromFlags(read)).filter((c): c is TrainingCallback => c !== undefined);
+  const everySteps = numberOption(args, 'eval-every', OPTION_RANGES.everySteps);
+  if (everySteps !== undefined) {
+    if (evalData === undefined) throw new UsageError('option --eval-every needs --eval-data');
+    callbacks.push(new EvaluationCallback({ queries: evalData, everySteps, everyEpoch: true }));
+  }
+  return callbacks;
+}
+
+/** This command line with --resume DIR (replacing any --resume), quoted for a POSIX shell. */
+function resumeCommand(checkpoint: string): string {
+  const argv = process.argv.slice(2);
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--resume') i++;
+    else if (!argv[i]!.startsWith('--resume=')) kept.push(argv[i]!);
+  }
+  const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`);
+  return ['finetuner', ...kept, '--resume', checkpoint].map(quote).join(' ');
+}
 
 // The library's messages name its options (`batchSize`); a CLI user knows them as flags.
 const CLI_NAMES: Record<string, string> = {
@@ -189,6 +256,13 @@ const CLI_NAMES: Record<string, string> = {
   warmupRatio: '--warmup-ratio',
   endLearningRate: '--end-learning-rate',
   weightDecay: '--weight-decay',
+  momentum: '--momentum',
+  epsilon: '--epsilon',
+  decayBiasesAndNorms: '--decay-biases-and-norms',
+  rmspropAlpha: '--rmsprop-alpha',
+  layerDecay: '--layer-decay',
+  maxGradNorm: '--max-grad-norm',
+  accumulateSteps: '--accumulate-steps',
   outputDim: '--output-dim',
   imageSize: '--image-size',
   maxLength: '--max-length',
@@ -200,7 +274,15 @@ const CLI_NAMES: Record<string, string> = {
   pooling: '--pooling',
   trainData: '--train-data',
   evalData: '--eval-data',
+  checkpointDir: '--checkpoint-dir',
+  resumeFrom: '--resume',
 };
+
+/** The --help paragraph listing every optimizer (lib/optimizers.ts). */
+function optimizersHelp(): string {
+  const lines = OPTIMIZER_NAMES.map((name) => `  ${name.padEnd(8)} ${OPTIMIZERS[name].summary}`);
+  return `Optimizers (--optimizer; defaults as in PyTorch):\n${lines.join('\n')}`;
+}
 
 function withCliNames(error: unknown): unknown {
   if (error instanceof Error) {
