@@ -172,8 +172,12 @@ export interface NativeEmbeddingModel {
    * generator's state, WiSE-FT's initial weights) to `path`; after configureTraining.
    */
   saveTrainingState(path: string): Promise<void>;
-  /** Restores saveTrainingState's file into a model configured the same way; rejects naming a mismatch. */
-  loadTrainingState(path: string): Promise<void>;
+  /**
+   * Restores saveTrainingState's file into a model configured the same way, training with `loss` and
+   * `lossOptions` (a loss with parameters of its own, ArcFace's, is built first: their optimizer group
+   * is part of the state); rejects naming a mismatch.
+   */
+  loadTrainingState(path: string, loss: string, lossOptions?: Record<string, number | string>): Promise<void>;
   /** Number of parameters: all, and those that currently require gradients. */
   parameterCount(): { total: number; trainable: number };
   dispose(): void;
@@ -192,4 +196,27 @@ export interface NativeBinding {
    * where the filesystem or kernel cannot, else with the errno's code.
    */
   exchangePaths(first: string, second: string): Promise<void>;
+  /**
+   * One loss on given embeddings, without a model (one Float32Array of rows x dim per input batch).
+   * Copies its inputs. dtype 'float64' computes in double precision (gradients still come back float32).
+   */
+  computeLoss(
+    loss: string,
+    embeddings: Float32Array[],
+    dim: number,
+    targets: Int32Array | Float32Array,
+    options: Record<string, number | string>,
+    dtype: 'float32' | 'float64',
+  ): Promise<NativeComputeLossResult>;
+}
+
+export interface NativeComputeLossResult {
+  loss: number;
+  examples: number;
+  /** The gradient of the loss with respect to each embeddings array, in its layout. */
+  gradients: Float32Array[];
+  /** The miner's tuples: (anchors, positives, negatives) or (a1, p, a2, n); absent without a miner. */
+  mined?: Int32Array[];
+  /** The loss's own parameters (ArcFace's W, ProxyAnchor's proxies): values and gradient, row-major. */
+  parameters: Record<string, { values: Float32Array; gradient: Float32Array; shape: number[] }>;
 }

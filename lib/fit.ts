@@ -351,6 +351,14 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   }
   // Before the model loads, so that a batch size that cannot be sampled fails fast.
   modality.checkBatching(train, settings);
+  // Losses with a weight per class (ArcFaceLoss, CosFaceLoss, ProxyAnchorLoss): numClasses 0 is the data's.
+  if (lossOptions.numClasses !== undefined) {
+    const classes = modality.classCount(train);
+    if (classes !== undefined && lossOptions.numClasses === 0) lossOptions.numClasses = classes;
+    if (classes !== undefined && (lossOptions.numClasses as number) < classes) {
+      throw new RangeError(`option 'numClasses' is ${lossOptions.numClasses} but trainData has ${classes} labels; leave it out to take the data's`);
+    }
+  }
   const run = await runIdentity(options, settings, loss.name, lossOptions, modality, source.metadata);
   let checkpoint: Checkpoint | undefined;
   if (options.resumeFrom !== undefined) {
@@ -404,7 +412,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       numLayers: text?.numLayers,
     });
     if (checkpoint !== undefined) {
-      await model.nativeModel.loadTrainingState(join(checkpoint.dir, TRAINING_STATE_FILE));
+      await model.nativeModel.loadTrainingState(join(checkpoint.dir, TRAINING_STATE_FILE), loss.name, lossOptions);
       restoreCallbacks(callbacks, checkpoint.record.callbacks);
     }
     // The schedule counts optimizer updates: with accumulation, one per accumulateSteps batches.

@@ -19,6 +19,8 @@ export type { NpyWriterResult } from './npyWriter.js';
 export { loadModel } from './loadModel.js';
 export type { LoadModelOptions } from './loadModel.js';
 export { fit } from './fit.js';
+export { computeLoss } from './losses/computeLoss.js';
+export type { ComputeLossEmbeddings, ComputeLossOptions, ComputeLossResult } from './losses/computeLoss.js';
 export { SCHEDULERS } from './schedule.js';
 export type { Scheduler } from './schedule.js';
 export { OPTIMIZERS } from './optimizers.js';

@@ -157,6 +157,7 @@ void EmbeddingCore::configureTraining(const TrainingOptions& options) {
   if (options.layerDecay != 1.0) modality_->checkLayerDecay(frozen);
   training_ = options;
   loss_.reset();
+  lossGroup_ = false;  // the optimizer is rebuilt below
   applyFreezing();
   if (options.keepInitialWeights && initialWeights_.empty()) {
     torch::NoGradGuard noGrad;
@@ -178,6 +179,7 @@ void EmbeddingCore::configureTraining(const TrainingOptions& options) {
   rules.depthOf = [&](const std::string& name) { return modality_->layerDepth(name, frozen); };
   auto groups = groupParameters(trainable, rules);
   optimizer_ = makeOptimizer(settings, groups);
+  optimizerSettings_ = settings;
   groupScales_.clear();
   groupNames_.clear();
   for (const auto& group : groups) {
@@ -233,9 +235,45 @@ Loss& EmbeddingCore::lossFor(const std::string& name, const LossOptions& options
     loss_ = makeLoss(name, options, context);
     lossName_ = name;
     lossOptions_ = options;
+    attachLossParameters();
     restorePendingLossParameters();
   }
   return *loss_;
+}
+
+// A loss's own parameters (ArcFace's class weights) train with the model's optimizer, as a parameter
+// group of their own at lossLearningRate (its scale follows the schedule like every group's) and without
+// weight decay; an earlier loss's group goes with that loss. The group's options and initial state come
+// from the optimizer's own factory (a scratch optimizer over the group): LibTorch's Adagrad makes its
+// state only in its constructor, and the first group's options may hold a decay or layer scale.
+void EmbeddingCore::attachLossParameters() {
+  auto& groups = optimizer_->param_groups();
+  if (lossGroup_) {
+    for (const auto& parameter : groups.back().params()) optimizer_->state().erase(c10::guts::to_string(parameter.unsafeGetTensorImpl()));
+    groups.pop_back();
+    groupScales_.pop_back();
+    groupNames_.pop_back();
+    lossGroup_ = false;
+  }
+  ParameterGroup group;
+  for (const auto& [name, parameter] : loss_->parameters()) {
+    group.parameters.push_back(parameter);
+    group.names.push_back("loss." + name);
+  }
+  if (group.parameters.empty()) return;
+  group.learningRateScale = loss_->learningRate() / training_->learningRate;
+  auto scratch = makeOptimizer(optimizerSettings_, {group});
+  auto& scratchGroup = scratch->param_groups().front();
+  scratchGroup.options().set_lr(groups.front().options().get_lr() * group.learningRateScale / groupScales_.front());
+  optimizer_->add_param_group(torch::optim::OptimizerParamGroup(group.parameters, scratchGroup.options().clone()));
+  for (const auto& parameter : group.parameters) {
+    auto key = c10::guts::to_string(parameter.unsafeGetTensorImpl());
+    auto state = scratch->state().find(key);
+    if (state != scratch->state().end()) optimizer_->state()[key] = std::move(state->second);
+  }
+  groupScales_.push_back(group.learningRateScale);
+  groupNames_.push_back(group.names);
+  lossGroup_ = true;
 }
 
 TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, const LossStep& step) {

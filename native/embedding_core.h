@@ -100,7 +100,8 @@ class EmbeddingCore {
   // Needs configureTraining first. loadTrainingState checks the file against the current training
   // configuration (optimizer, trainable parameters) and throws naming the mismatch.
   void saveTrainingState(const std::string& path);
-  void loadTrainingState(const std::string& path);
+  // With the run's loss (built now if it owns parameters: their optimizer group is part of the state).
+  void loadTrainingState(const std::string& path, const std::string& lossName, const LossOptions& lossOptions);
   // WiSE-FT (Wortsman et al. 2022): weights = (1 - alpha) * initial + alpha * fine-tuned. Needs
   // keepInitialWeights in configureTraining before the first step.
   void interpolateWeights(double alpha);
@@ -125,7 +126,7 @@ class EmbeddingCore {
   Freezing freezing() const;
   torch::Tensor logitScaleParameter();
   Loss& lossFor(const std::string& name, const LossOptions& options);
-  void restorePendingLossParameters();
+  void attachLossParameters();
 
   std::mutex mutex_;
   torch::jit::Module module_;
@@ -149,8 +150,10 @@ class EmbeddingCore {
   std::unique_ptr<Loss> loss_;
   std::string lossName_;
   LossOptions lossOptions_;
-  // Loss parameters read by loadTrainingState before the loss exists; copied into it when lossFor builds it.
-  std::vector<std::pair<std::string, torch::Tensor>> pendingLossParameters_;
+  // The optimizer's last parameter group holds loss_'s own parameters (class weights).
+  bool lossGroup_ = false;
+  // The optimizer's settings, for the parameter group a loss adds (attachLossParameters).
+  OptimizerSettings optimizerSettings_;
   // name -> weights before the first training step (only with keepInitialWeights).
   std::vector<std::pair<std::string, torch::Tensor>> initialWeights_;
   // A frozen, inference-optimised copy for encode (conv-BN folding, constant weights): built on first

@@ -84,9 +84,12 @@ void EmbeddingCore::saveTrainingState(const std::string& path) {
   writer.commit();
 }
 
-void EmbeddingCore::loadTrainingState(const std::string& path) {
+void EmbeddingCore::loadTrainingState(const std::string& path, const std::string& lossName, const LossOptions& lossOptions) {
   std::lock_guard<std::mutex> lock(mutex_);
   TORCH_CHECK(optimizer_, "configureTraining must be called before loadTrainingState");
+  // The run's loss first: a loss with parameters of its own (ArcFace) adds their optimizer group, which
+  // the saved optimizer state has.
+  lossFor(lossName, lossOptions);
   auto file = ModelFile::openVerified(path);
   torch::serialize::InputArchive archive;
   try {
@@ -111,7 +114,7 @@ void EmbeddingCore::loadTrainingState(const std::string& path) {
   archive.read("optimizer", optimizerArchive);
   optimizer_->load(optimizerArchive);
   pendingLossParameters_ = readTensors(archive, "loss");
-  loss_.reset();  // rebuilt by the next step, which then takes the pending parameters
+  restorePendingLossParameters();
   torch::Tensor rng;
   archive.read("rng", rng, /*is_buffer=*/true);
   random_.setState(rng.to(torch::kCPU));
