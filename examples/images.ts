@@ -175,6 +175,8 @@ export async function runImageDemo(argv: string[]): Promise<void> {
       numItemsPerClass: 4,
       learningRate: options.learningRate,
       miner: options.miner,
+      // The original finetuner's margin with its miners (pytorch-metric-learning's default is 0.05).
+      margin: 0.2,
       // Cosine decay: the high early rate moves the random weights, the low late rate settles them.
       scheduler: 'cosine',
       outputDir,
