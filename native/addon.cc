@@ -1,11 +1,13 @@
 #include "addon.h"
 
+#include "compute_loss_worker.h"
 #include "embedding_model.h"
 #include "exchange_paths_worker.h"
 #include "load_worker.h"
 #include "losses/loss_registry.h"
 #include "miners/miner_registry.h"
 #include "napi_options.h"
+#include "optimizer_factory.h"
 #include "thread_settings.h"
 
 #include <torch/torch.h>
@@ -70,6 +72,7 @@ FinetunerAddon::FinetunerAddon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod<&FinetunerAddon::BuildFromBackbone>("buildFromBackbone"),
                            InstanceMethod<&FinetunerAddon::LoadEmbeddingModel>("loadEmbeddingModel"),
                            InstanceMethod<&FinetunerAddon::ExchangePaths>("exchangePaths"),
+                           InstanceMethod<&FinetunerAddon::ComputeLoss>("computeLoss"),
                        });
 }
 
@@ -84,6 +87,7 @@ Napi::Value FinetunerAddon::RuntimeInfo(const Napi::CallbackInfo& info) {
   // What this build registered (losses/*.cc, miners/*.cc): the TypeScript descriptors must name the same.
   result.Set("losses", namesArray(env, lossRegistry().names()));
   result.Set("miners", namesArray(env, minerRegistry().names()));
+  result.Set("optimizers", namesArray(env, optimizerRegistry().names()));
   result.Set("maxThreads", kMaxThreads);
   return result;
 }
@@ -132,6 +136,8 @@ Napi::Value FinetunerAddon::ExchangePaths(const Napi::CallbackInfo& info) {
   worker->Queue();
   return worker->Promise();
 }
+
+Napi::Value FinetunerAddon::ComputeLoss(const Napi::CallbackInfo& info) { return ComputeLossWorker::Start(info); }
 
 }  // namespace finetuner
 

@@ -2,17 +2,42 @@
 // the `Loss` type all read this list, and test/losses.test.ts checks that it names exactly the losses
 // and miners the native registries hold. Adding a loss: its native file (native/losses/), a descriptor
 // file here and its line below, a test, and a README row (docs/DESIGN.md, "Adding a loss").
+import { arcFaceLoss } from './arcFaceLoss.js';
+import { circleLoss } from './circleLoss.js';
 import { clipLoss } from './clipLoss.js';
+import { contrastiveLoss } from './contrastiveLoss.js';
+import { cosFaceLoss } from './cosFaceLoss.js';
 import { cosineSimilarityLoss } from './cosineSimilarityLoss.js';
 import { checkLossOption, type LossData, type LossDescriptor, type LossOptionSpec, type LossOptionValues } from './descriptor.js';
+import { liftedStructureLoss } from './liftedStructureLoss.js';
+import { marginLoss } from './marginLoss.js';
 import { multipleNegativesRankingLoss } from './multipleNegativesRankingLoss.js';
+import { multiSimilarityLoss } from './multiSimilarityLoss.js';
+import { ntxentLoss } from './ntxentLoss.js';
+import { proxyAnchorLoss } from './proxyAnchorLoss.js';
+import { supConLoss } from './supConLoss.js';
 import { tripletMarginLoss } from './tripletMarginLoss.js';
 
 export { MINERS, MINER_NAMES, type Miner } from './miners.js';
 export { checkLossOption, LOSS_DATA_NAMES, type LossData, type LossDescriptor, type LossOptionSpec, type LossOptionValues } from './descriptor.js';
 
 /** In the order --help and the README list them; the first loss listed for a kind of data is its default. */
-export const LOSSES = [tripletMarginLoss, multipleNegativesRankingLoss, cosineSimilarityLoss, clipLoss] as const;
+export const LOSSES = [
+  tripletMarginLoss,
+  contrastiveLoss,
+  ntxentLoss,
+  supConLoss,
+  multiSimilarityLoss,
+  circleLoss,
+  liftedStructureLoss,
+  marginLoss,
+  arcFaceLoss,
+  cosFaceLoss,
+  proxyAnchorLoss,
+  multipleNegativesRankingLoss,
+  cosineSimilarityLoss,
+  clipLoss,
+] as const;
 
 export type Loss = (typeof LOSSES)[number]['name'];
 
@@ -24,13 +49,14 @@ type OptionValue<O> = O extends { kind: 'number' } ? number : O extends { choice
 /** The options of every loss, as fit() takes them; each loss reads its own (defaults in the README). */
 export type LossOptions = { [O in AnyLossOption as O['name']]?: OptionValue<O> };
 
-/** Each option name once, with the losses that take it (for the CLI's flags and messages). */
-export function lossOptionOwners(): Map<string, { option: LossOptionSpec; losses: Loss[] }> {
-  const owners = new Map<string, { option: LossOptionSpec; losses: Loss[] }>();
+/** Each option name once, with the losses that take it and each one's default (for the CLI's flags and messages). */
+export function lossOptionOwners(): Map<string, { option: LossOptionSpec; losses: Loss[]; defaults: (number | string)[] }> {
+  const owners = new Map<string, { option: LossOptionSpec; losses: Loss[]; defaults: (number | string)[] }>();
   for (const loss of LOSSES) {
     for (const option of loss.options as readonly LossOptionSpec[]) {
-      const entry = owners.get(option.name) ?? { option, losses: [] };
+      const entry = owners.get(option.name) ?? { option, losses: [], defaults: [] };
       entry.losses.push(loss.name);
+      entry.defaults.push(option.default);
       owners.set(option.name, entry);
     }
   }
@@ -57,5 +83,10 @@ export function resolveLossOptions(loss: LossDescriptor, options: object): LossO
       throw new TypeError(`option '${name}' is for ${losses.join(' and ')}; this training uses ${loss.name}`);
     }
   }
-  return Object.fromEntries(loss.options.map((option) => [option.name, checkLossOption(option, given[option.name])]));
+  const specs = loss.options as readonly LossOptionSpec[];
+  return Object.fromEntries(
+    specs
+      .filter((option) => !option.onlyWhenGiven || given[option.name] !== undefined)
+      .map((option) => [option.name, checkLossOption(option, given[option.name])]),
+  );
 }

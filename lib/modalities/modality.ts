@@ -115,6 +115,8 @@ export interface EmbeddingModality {
    * fit's warnings) how it adjusted settings it could not take as given.
    */
   checkBatching(data: ModalityData, settings: BatchSettings): string | undefined;
+  /** How many classes labelled data holds (sizes the class weights of ArcFace-like losses); undefined without labels. */
+  classCount(data: ModalityData): number | undefined;
   trainingTask(model: EmbeddingModel, data: ModalityData, settings: BatchSettings): TrainingTask;
   /** fit's evalData in the form evaluate() takes. */
   evaluationInput(data: ModalityData): EvaluateOptions['queries'];

@@ -159,6 +159,10 @@ export const textModality: EmbeddingModality = {
     const texts = data as TextData;
     return texts.kind === 'labelled' && settings.sampler === 'class' ? classSampler(texts.labelIds, settings).adjustment : undefined;
   },
+  classCount(data) {
+    const texts = data as TextData;
+    return texts.kind === 'labelled' ? texts.classes.length : undefined;
+  },
   trainingTask: (model, data, settings) => textTask(model, data as TextData, settings),
   evaluationInput(data) {
     const texts = data as TextData;
