@@ -112,11 +112,11 @@ export interface NativeEmbeddingModel {
    * One forward of every batch, the loss, backward and optimizer step. `batches` come in the order the
    * loss takes them (its descriptor's `inputs` in lib/losses/), each with the same rows, and are not copied (do not change them until the promise settles); `targets` (one per row:
    * labels or group ids as an Int32Array, scores as a Float32Array) are copied. `loss` is a name the
-   * native registry holds (NativeRuntimeInfo.losses) and `lossOptions` its options (numbers and
-   * strings; defaults apply to those left out, and an option the loss does not take is an error). The
+   * native registry holds (NativeRuntimeInfo.losses) and `lossOptions` its options (numbers, strings
+   * and arrays of numbers; defaults apply to those left out, and an option the loss does not take is an error). The
    * loss is built once and kept while the name and options stay the same.
    */
-  trainStep(batches: NativeBatch[], targets: Int32Array | Float32Array, loss: string, lossOptions?: Record<string, number | string>): Promise<NativeTrainStepResult>;
+  trainStep(batches: NativeBatch[], targets: Int32Array | Float32Array, loss: string, lossOptions?: NativeLossOptions): Promise<NativeTrainStepResult>;
   /** WiSE-FT: weights = (1 - alpha) * before training + alpha * now. Needs keepInitialWeights. */
   interpolateWeights(alpha: number): Promise<void>;
   /** CLIP models: the learned log inverse temperature (logit_scale). */
@@ -132,6 +132,9 @@ export interface NativeEmbeddingModel {
   readonly disposed: boolean;
 }
 
+/** A loss's options as they cross: numbers, strings, and lists of numbers (matryoshkaDims). */
+export type NativeLossOptions = Record<string, number | string | readonly number[]>;
+
 export interface NativeBinding {
   runtimeInfo(): NativeRuntimeInfo;
   setNumThreads(threads: number): void;
@@ -144,4 +147,23 @@ export interface NativeBinding {
    * where the filesystem or kernel cannot, else with the errno's code.
    */
   exchangePaths(first: string, second: string): Promise<void>;
+  /**
+   * One loss on given embeddings, without a model (one Float32Array of rows x dim per input batch).
+   * Copies its inputs. dtype 'float64' computes in double precision (gradients still come back float32).
+   */
+  computeLoss(
+    loss: string,
+    embeddings: Float32Array[],
+    dim: number,
+    targets: Int32Array | Float32Array,
+    options: NativeLossOptions,
+    dtype: 'float32' | 'float64',
+  ): Promise<NativeComputeLossResult>;
+}
+
+export interface NativeComputeLossResult {
+  loss: number;
+  examples: number;
+  /** The gradient of the loss with respect to each embeddings array, in its layout. */
+  gradients: Float32Array[];
 }

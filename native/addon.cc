@@ -1,5 +1,6 @@
 #include "addon.h"
 
+#include "compute_loss_worker.h"
 #include "embedding_model.h"
 #include "exchange_paths_worker.h"
 #include "load_worker.h"
@@ -70,6 +71,7 @@ FinetunerAddon::FinetunerAddon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod<&FinetunerAddon::BuildFromBackbone>("buildFromBackbone"),
                            InstanceMethod<&FinetunerAddon::LoadEmbeddingModel>("loadEmbeddingModel"),
                            InstanceMethod<&FinetunerAddon::ExchangePaths>("exchangePaths"),
+                           InstanceMethod<&FinetunerAddon::ComputeLoss>("computeLoss"),
                        });
 }
 
@@ -132,6 +134,8 @@ Napi::Value FinetunerAddon::ExchangePaths(const Napi::CallbackInfo& info) {
   worker->Queue();
   return worker->Promise();
 }
+
+Napi::Value FinetunerAddon::ComputeLoss(const Napi::CallbackInfo& info) { return ComputeLossWorker::Start(info); }
 
 }  // namespace finetuner
 

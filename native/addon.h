@@ -18,6 +18,7 @@ class FinetunerAddon : public Napi::Addon<FinetunerAddon> {
   Napi::Value BuildFromBackbone(const Napi::CallbackInfo& info);
   Napi::Value LoadEmbeddingModel(const Napi::CallbackInfo& info);
   Napi::Value ExchangePaths(const Napi::CallbackInfo& info);
+  Napi::Value ComputeLoss(const Napi::CallbackInfo& info);
 
   Napi::FunctionReference modelConstructor_;
 };

@@ -3,6 +3,7 @@
 #include "addon.h"
 #include "encode_worker.h"
 #include "interpolate_worker.h"
+#include "loss_arguments.h"
 #include "losses/loss_registry.h"
 #include "napi_options.h"
 #include "save_worker.h"
@@ -10,44 +11,6 @@
 
 namespace finetuner {
 namespace {
-
-// Labels, group ids and scores are one number per row: copying them is simpler than holding a reference.
-// An Int32Array becomes int64 ids, a Float32Array float32 scores; each loss checks it got the kind it takes.
-torch::Tensor targetValues(const Napi::Value& value, int64_t rows) {
-  Napi::Env env = value.Env();
-  bool ids = value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array;
-  bool scores = value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
-  if (!ids && !scores) throwTypeError(env, "targets must be an Int32Array (labels or group ids) or a Float32Array (scores)");
-  auto array = value.As<Napi::TypedArray>();
-  if (static_cast<int64_t>(array.ElementLength()) != rows) {
-    throwRangeError(env, "targets has " + std::to_string(array.ElementLength()) + " entries for " + std::to_string(rows) + " rows");
-  }
-  void* data = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-  if (ids) return torch::from_blob(data, {rows}, torch::kInt32).to(torch::kInt64);
-  return torch::from_blob(data, {rows}, torch::kFloat32).clone();
-}
-
-// { name: number | string }; undefined is no options.
-LossOptions lossOptionsFromJs(const Napi::Value& value) {
-  Napi::Env env = value.Env();
-  LossOptions options;
-  if (value.IsUndefined()) return options;
-  if (!value.IsObject() || value.IsArray()) throwTypeError(env, "lossOptions must be an object of numbers and strings");
-  auto object = value.As<Napi::Object>();
-  auto names = object.GetPropertyNames();
-  for (uint32_t i = 0; i < names.Length(); ++i) {
-    std::string name = names.Get(i).As<Napi::String>().Utf8Value();
-    Napi::Value option = object.Get(name);
-    if (option.IsNumber()) {
-      options.set(name, option.As<Napi::Number>().DoubleValue());
-    } else if (option.IsString()) {
-      options.set(name, option.As<Napi::String>().Utf8Value());
-    } else {
-      throwTypeError(env, "lossOptions." + name + " must be a number or a string");
-    }
-  }
-  return options;
-}
 
 int64_t optionalInteger(const Napi::Object& options, const char* key, int64_t fallback) {
   return options.Get(key).IsUndefined() ? fallback : static_cast<int64_t>(numberField(options, key));

@@ -5,15 +5,17 @@
 /**
  * The kind of training data a loss trains on; lib/trainingTasks.ts turns each into a step's input
  * batches and targets: 'labelled' (images or texts with a label), 'pairs' (query, document[, negative]),
- * 'scored' (text, text, score), 'text-image' (caption, image; CLIP models).
+ * 'scored' (text, text, score), 'margins' (query, positive, negative, teacher margin), 'text-image'
+ * (caption, image; CLIP models).
  */
-export type LossData = 'labelled' | 'pairs' | 'scored' | 'text-image';
+export type LossData = 'labelled' | 'pairs' | 'scored' | 'margins' | 'text-image';
 
 /** How --help and the README name each kind of data. */
 export const LOSS_DATA_NAMES: Record<LossData, string> = {
   labelled: 'labelled images or texts',
   pairs: 'query-document pairs',
   scored: 'scored text pairs',
+  margins: 'query-positive-negative triples with a teacher margin',
   'text-image': 'text-image pairs (CLIP)',
 };
 
@@ -31,6 +33,8 @@ export interface NumberLossOption extends LossOptionBase {
   /** The value must be above min rather than at least min. */
   minExclusive?: boolean;
   max?: number;
+  /** Whole numbers only. */
+  integer?: boolean;
 }
 
 export interface ChoiceLossOption extends LossOptionBase {
@@ -41,6 +45,18 @@ export interface ChoiceLossOption extends LossOptionBase {
 
 export type LossOptionSpec = NumberLossOption | ChoiceLossOption;
 
+/**
+ * A list of numbers, each in range (MatryoshkaLoss's dims and weights). It has no default: left out, the
+ * option is off.
+ */
+export interface NumberListLossOption extends LossOptionBase {
+  kind: 'number-list';
+  min: number;
+  minExclusive?: boolean;
+  max?: number;
+  integer?: boolean;
+}
+
 export interface LossDescriptor {
   /** The name the native registry knows the loss by. */
   name: string;
@@ -48,22 +64,54 @@ export interface LossDescriptor {
   /** The input batches of a step, in the order the native loss takes them. */
   inputs: string;
   /** One value per row of a step. */
-  targets: 'labels' | 'group ids' | 'scores';
+  targets: 'labels' | 'group ids' | 'scores' | 'margins';
   options: readonly LossOptionSpec[];
   /** One line for --help and the README. */
   summary: string;
 }
 
-/** The values a loss's options take when it crosses to native code. */
-export type LossOptionValues = Record<string, number | string>;
+/**
+ * A loss that wraps whichever loss is chosen (MatryoshkaLoss): its options are fit()'s for every loss;
+ * given, they make the native side wrap the loss (native/losses/matryoshka_loss.h).
+ */
+export interface LossWrapperDescriptor {
+  name: string;
+  options: readonly NumberListLossOption[];
+  /** Checks across its options (given ones only), a TypeError naming them. */
+  check(values: Readonly<Record<string, readonly number[]>>): void;
+  /** One line for --help and the README. */
+  summary: string;
+}
 
-/** "a positive number", "a number in [0, 1]": what a number option accepts, for messages. */
-export function numberRange(option: NumberLossOption): string {
+/** The values a loss's options take when it crosses to native code. */
+export type LossOptionValues = Record<string, number | string | readonly number[]>;
+
+/** "a positive number", "an integer in [1, 8]": what a number option accepts, for messages. */
+export function numberRange(option: NumberLossOption | NumberListLossOption): string {
+  const what = option.integer ? 'an integer' : 'a number';
   if (option.max === undefined) {
-    if (option.min === 0) return option.minExclusive ? 'a positive number' : 'a number >= 0';
-    return `a number ${option.minExclusive ? '>' : '>='} ${option.min}`;
+    if (option.min === 0) return option.minExclusive ? `a positive ${option.integer ? 'integer' : 'number'}` : `${what} >= 0`;
+    return `${what} ${option.minExclusive ? '>' : '>='} ${option.min}`;
   }
-  return `a number in ${option.minExclusive ? '(' : '['}${option.min}, ${option.max}]`;
+  return `${what} in ${option.minExclusive ? '(' : '['}${option.min}, ${option.max}]`;
+}
+
+function numberInRange(option: NumberLossOption | NumberListLossOption, value: unknown): value is number {
+  return (
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (option.minExclusive ? value > option.min : value >= option.min) &&
+    (option.max === undefined || value <= option.max) &&
+    (!option.integer || Number.isInteger(value))
+  );
+}
+
+/** A number-list option's value: a non-empty array of numbers in range; a TypeError naming it otherwise. */
+export function checkNumberList(option: NumberListLossOption, value: unknown): readonly number[] {
+  if (!Array.isArray(value) || value.length === 0 || !value.every((v) => numberInRange(option, v))) {
+    throw new TypeError(`option '${option.name}' must be a non-empty array, each ${numberRange(option)}, got ${JSON.stringify(value)}`);
+  }
+  return value as readonly number[];
 }
 
 /** The option's value, or its default when undefined; a TypeError naming the option otherwise. */
@@ -75,11 +123,6 @@ export function checkLossOption(option: LossOptionSpec, value: unknown): number 
     }
     return value;
   }
-  const inRange =
-    typeof value === 'number' &&
-    Number.isFinite(value) &&
-    (option.minExclusive ? value > option.min : value >= option.min) &&
-    (option.max === undefined || value <= option.max);
-  if (!inRange) throw new TypeError(`option '${option.name}' must be ${numberRange(option)}, got ${JSON.stringify(value)}`);
+  if (!numberInRange(option, value)) throw new TypeError(`option '${option.name}' must be ${numberRange(option)}, got ${JSON.stringify(value)}`);
   return value as number;
 }

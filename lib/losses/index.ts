@@ -2,24 +2,68 @@
 // the `Loss` type all read this list, and test/losses.test.ts checks that it names exactly the losses
 // and miners the native registries hold. Adding a loss: its native file (native/losses/), a descriptor
 // file here and its line below, a test, and a README row (docs/DESIGN.md, "Adding a loss").
+import { anglELoss } from './anglELoss.js';
+import { cachedMultipleNegativesRankingLoss } from './cachedMultipleNegativesRankingLoss.js';
 import { clipLoss } from './clipLoss.js';
+import { coSENTLoss } from './coSENTLoss.js';
 import { cosineSimilarityLoss } from './cosineSimilarityLoss.js';
-import { checkLossOption, type LossData, type LossDescriptor, type LossOptionSpec, type LossOptionValues } from './descriptor.js';
+import {
+  checkLossOption,
+  checkNumberList,
+  type LossData,
+  type LossDescriptor,
+  type LossOptionSpec,
+  type LossOptionValues,
+  type LossWrapperDescriptor,
+} from './descriptor.js';
+import { marginMSELoss } from './marginMSELoss.js';
+import { matryoshka } from './matryoshka.js';
 import { multipleNegativesRankingLoss } from './multipleNegativesRankingLoss.js';
+import { multipleNegativesSymmetricRankingLoss } from './multipleNegativesSymmetricRankingLoss.js';
 import { tripletMarginLoss } from './tripletMarginLoss.js';
 
 export { MINERS, MINER_NAMES, type Miner } from './miners.js';
-export { checkLossOption, LOSS_DATA_NAMES, numberRange, type LossData, type LossDescriptor, type LossOptionSpec, type LossOptionValues } from './descriptor.js';
+export {
+  checkLossOption,
+  checkNumberList,
+  LOSS_DATA_NAMES,
+  numberRange,
+  type LossData,
+  type LossDescriptor,
+  type LossOptionSpec,
+  type LossOptionValues,
+  type LossWrapperDescriptor,
+  type NumberListLossOption,
+} from './descriptor.js';
 
 /** In the order --help and the README list them; the first loss listed for a kind of data is its default. */
-export const LOSSES = [tripletMarginLoss, multipleNegativesRankingLoss, cosineSimilarityLoss, clipLoss] as const;
+export const LOSSES = [
+  tripletMarginLoss,
+  multipleNegativesRankingLoss,
+  multipleNegativesSymmetricRankingLoss,
+  cachedMultipleNegativesRankingLoss,
+  cosineSimilarityLoss,
+  coSENTLoss,
+  anglELoss,
+  marginMSELoss,
+  clipLoss,
+] as const;
+
+/** Losses that wrap whichever loss trains, when their options are given (fit() options of every loss). */
+export const LOSS_WRAPPERS = [matryoshka] as const satisfies readonly LossWrapperDescriptor[];
 
 export type Loss = (typeof LOSSES)[number]['name'];
 
 export const LOSS_NAMES: readonly Loss[] = LOSSES.map((loss) => loss.name);
 
-type AnyLossOption = (typeof LOSSES)[number]['options'][number];
-type OptionValue<O> = O extends { kind: 'number' } ? number : O extends { choices: readonly (infer C)[] } ? C : never;
+type AnyLossOption = (typeof LOSSES)[number]['options'][number] | (typeof LOSS_WRAPPERS)[number]['options'][number];
+type OptionValue<O> = O extends { kind: 'number' }
+  ? number
+  : O extends { kind: 'number-list' }
+    ? readonly number[]
+    : O extends { choices: readonly (infer C)[] }
+      ? C
+      : never;
 
 /** The options of every loss, as fit() takes them; each loss reads its own (defaults in the README). */
 export type LossOptions = { [O in AnyLossOption as O['name']]?: OptionValue<O> };
@@ -47,8 +91,9 @@ export function lossesFor(data: LossData): LossDescriptor[] {
 }
 
 /**
- * The options `loss` crosses to native code with: every one it takes, given or defaulted, checked. An
- * option of another loss that was given is an error (it would otherwise be silently ignored).
+ * The options `loss` crosses to native code with: every one it takes, given or defaulted, checked, and
+ * a wrapper's (matryoshkaDims) when given. An option of another loss that was given is an error (it
+ * would otherwise be silently ignored).
  */
 export function resolveLossOptions(loss: LossDescriptor, options: object): LossOptionValues {
   const given = options as Readonly<Record<string, unknown>>;
@@ -57,5 +102,14 @@ export function resolveLossOptions(loss: LossDescriptor, options: object): LossO
       throw new TypeError(`option '${name}' is for ${losses.join(' and ')}; this training uses ${loss.name}`);
     }
   }
-  return Object.fromEntries(loss.options.map((option) => [option.name, checkLossOption(option, given[option.name])]));
+  const values: LossOptionValues = Object.fromEntries(loss.options.map((option) => [option.name, checkLossOption(option, given[option.name])]));
+  for (const wrapper of LOSS_WRAPPERS as readonly LossWrapperDescriptor[]) {
+    const wrapperValues: Record<string, readonly number[]> = {};
+    for (const option of wrapper.options) {
+      if (given[option.name] !== undefined) wrapperValues[option.name] = checkNumberList(option, given[option.name]);
+    }
+    wrapper.check(wrapperValues);
+    Object.assign(values, wrapperValues);
+  }
+  return values;
 }

@@ -50,6 +50,11 @@ class Loss {
   virtual LossValue compute(const LossBatch& batch) = 0;
   // After each optimizer step, without gradients: keeps parameters in range (CLIP clamps its temperature).
   virtual void afterStep() {}
+  // GradCache (Gao et al. 2021): rows per mini-batch when the step is to embed the batch in mini-batches
+  // (without the graph, then again with it, backward from the cached embedding gradient), so that a batch
+  // far larger than memory holds still has all its in-batch negatives; 0 embeds each input batch whole
+  // (the plain step). The training step reads it and knows no loss by name.
+  virtual int64_t cachedMiniBatch() const { return 0; }
 };
 
 using LossFactory = std::function<std::unique_ptr<Loss>(const LossOptions& options, const LossContext& context)>;
