@@ -58,7 +58,7 @@ inline LossOptions lossOptionsFromJs(const Napi::Value& value) {
     } else if (option.IsArray()) {
       options.set(name, numberList(option.As<Napi::Array>(), "lossOptions." + name));
     } else {
-      throwTypeError(env, "lossOptions." + name + " must be a number, a string or an array of numbers");
+      throwTypeError(env, "lossOptions." + name + " must be a number or a string (or an array of numbers)");
     }
   }
   return options;

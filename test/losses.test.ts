@@ -132,7 +132,7 @@ describe('the generic native training step', () => {
     const batch = await model.loadImages(syntheticImages(2, 2, 32, 3).map((item) => item.image));
     const labels = Int32Array.from([0, 0, 1, 1]);
     expect(() => native.trainStep([batch], labels, 'ArcFaceLoss')).toThrow(
-      /unknown loss 'ArcFaceLoss': use CLIPLoss, CosineSimilarityLoss, MultipleNegativesRankingLoss, TripletMarginLoss/,
+      new RegExp(`unknown loss 'ArcFaceLoss': use ${[...LOSS_NAMES].sort().join(', ')}`),
     );
     expect(() => native.trainStep([], labels, 'TripletMarginLoss')).toThrow(/needs an array of input batches/);
     expect(() => native.trainStep([batch], Int32Array.from([0, 1]), 'TripletMarginLoss')).toThrow(/targets has 2 entries for 4 rows/);
@@ -153,7 +153,7 @@ describe('the generic native training step', () => {
 
   it('fit refuses an option of another loss than the one the data trains with', async () => {
     await expect(fit({ model, trainData: syntheticImages(2, 4, 32, 5), epochs: 1, batchSize: 8, scale: 10 })).rejects.toThrow(
-      /option 'scale' is for MultipleNegativesRankingLoss; this training uses TripletMarginLoss/,
+      /option 'scale' is for MultipleNegativesRankingLoss and .*; this training uses TripletMarginLoss/,
     );
   });
 });
