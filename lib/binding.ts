@@ -126,6 +126,13 @@ export interface NativeEmbeddingModel {
   readonly precision: 'fp32' | 'bf16' | 'fp16';
   /** Writes a self-contained TorchScript embedding model to `path` (temporary name, then rename). */
   save(path: string): Promise<void>;
+  /**
+   * Writes what a resumed run needs besides the weights (optimizer state, loss parameters, the CPU
+   * generator's state, WiSE-FT's initial weights) to `path`; after configureTraining.
+   */
+  saveTrainingState(path: string): Promise<void>;
+  /** Restores saveTrainingState's file into a model configured the same way; rejects naming a mismatch. */
+  loadTrainingState(path: string): Promise<void>;
   /** Number of parameters: all, and those that currently require gradients. */
   parameterCount(): { total: number; trainable: number };
   dispose(): void;

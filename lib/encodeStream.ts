@@ -12,6 +12,7 @@ import { rethrowWithCallerStack } from './errors.js';
 import { INPUT_KINDS, modalityNamed, type InputKindUnit } from './modalities/index.js';
 import type { EncodingModel } from './modalities/modality.js';
 import { NpyWriter, type NpyWriterResult } from './npyWriter.js';
+import { numberOr } from './numericOption.js';
 
 /** What the items of a stream are. */
 export type StreamKind = 'text' | 'image';
@@ -72,11 +73,7 @@ interface Settings {
 }
 
 function integerOption(value: unknown, option: string, minimum: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || (value as number) < minimum) {
-    throw new TypeError(`option '${option}' must be an integer of at least ${minimum}, got ${JSON.stringify(value)}`);
-  }
-  return value as number;
+  return numberOr(value, option, { integer: true, min: minimum }, fallback);
 }
 
 function resolveKind(model: EncodingModel, kind: unknown): InputKindUnit {

@@ -12,6 +12,8 @@ import type { RetrievalMetrics } from './metrics.js';
 import type { LabelledInput } from './labelledData.js';
 import { modalityNamed } from './modalities/index.js';
 import type { EmbeddingModel, EncodeOptions } from './model.js';
+import { numberOr } from './numericOption.js';
+import { OPTION_RANGES } from './optionRanges.js';
 
 export interface EvaluateOptions {
   /** Labelled items (CSV path or array of { image, label } / { text, label }), or text pairs. */
@@ -34,7 +36,6 @@ export type EvaluationResult = RetrievalMetrics & { imageToText?: ImageToTextMet
 export type ImageToTextMetrics = RetrievalMetrics & { hitAt1: number };
 
 export async function evaluate(model: EmbeddingModel, options: EvaluateOptions): Promise<EvaluationResult> {
-  const k = options.k ?? 10;
-  if (!Number.isInteger(k) || k < 1) throw new TypeError(`option 'k' must be a positive integer, got ${JSON.stringify(options.k)}`);
+  const k = numberOr(options.k, 'k', OPTION_RANGES.k, 10);
   return modalityNamed(model.modality).evaluate(model, options, k);
 }

@@ -1,24 +1,30 @@
-// fit(): fine-tunes an embedding model. The loop lives here; every step's forward, loss, backward and
-// optimizer update run in C++ on a worker thread, while the next batch is prepared in JS (images decoded
-// by sharp, texts tokenized). What the data is, how it is read and evaluated, and which training task it
-// makes, the model's modality says (lib/modalities/); what a step is for each kind of data is in
-// trainingTasks.ts.
+// fit(): fine-tunes an embedding model. Here: the options, loading, resuming and saving; the loop of
+// epochs and steps, with the callbacks' hooks, is in trainingLoop.ts, checkpoints in checkpoints.ts. What
+// the data is, how it is read and evaluated, and which training task it makes, the model's modality says
+// (lib/modalities/); what a step is for each kind of data is in trainingTasks.ts.
 
-import { resolve } from 'node:path';
-import type { NativeOptimizer, NativeTrainStepResult } from './binding.js';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from './atomicFile.js';
+import type { NativeOptimizer } from './binding.js';
+import { BestModelCheckpoint, EvaluationCallback, TrainingCheckpoint, WiseFt, type KeptModel, type TrainingCallback } from './callbacks/index.js';
+import { checkSameRun, CheckpointWriter, defaultCheckpointDir, fingerprintData, openCheckpoint, TRAINING_STATE_FILE, type Checkpoint } from './checkpoints.js';
 import type { TextDataInput } from './data/textCsv.js';
 import type { TextImageInput } from './data/textImageCsv.js';
-import { evaluate, type EvaluationResult, type RetrievalMetrics } from './evaluate.js';
+import type { EvaluationResult, RetrievalMetrics } from './evaluate.js';
 import type { LabelledInput } from './labelledData.js';
-import { loadModelFromMetadata } from './loadModel.js';
+import { readJsonFile } from './jsonFile.js';
+import { loadModel, loadModelFromMetadata } from './loadModel.js';
 import { LOSS_NAMES, resolveLossOptions, type Loss, type LossOptions } from './losses/index.js';
-import { readModelDirMetadata, type ModelDirMetadata } from './metadata.js';
+import { METADATA_FILE, readModelDirMetadata, type ModelDirMetadata } from './metadata.js';
 import { modalityNamed, modalityOfMetadata, type EmbeddingModality } from './modalities/index.js';
 import { EmbeddingModel, type Device, type Pooling } from './model.js';
 import { stageOutputDir, type StagedOutput } from './outputDir.js';
 import type { Precision } from './precision.js';
 import { learningRateAt, SCHEDULER_NAMES, warmupStepsOf, type Scheduler } from './schedule.js';
+import { orderCallbacks, restoreCallbacks, TrainingLoop } from './trainingLoop.js';
 import { lossFor, type PreparedStep, type TrainingTask } from './trainingTasks.js';
+import { checkNumber, numberOr } from './numericOption.js';
+import { OPTION_RANGES } from './optionRanges.js';
 
 export type { Loss, LossOptions };
 export { CLIP_LEARNING_RATE } from './modalities/textImage.js';
@@ -37,9 +43,26 @@ export interface FitOptions extends LossOptions {
   trainData: LabelledInput | string | TextDataInput | TextImageInput;
   /**
    * Scored after each epoch: labelled items (retrieval among themselves), for texts pairs, for CLIP
-   * text-image pairs (text-to-image retrieval, and image-to-text in `eval.imageToText`).
+   * text-image pairs (text-to-image retrieval, and image-to-text in `eval.imageToText`). Shorthand for
+   * an EvaluationCallback named 'eval' (its metrics: 'eval.map', ...), unless `callbacks` has one.
    */
   evalData?: LabelledInput | string | TextDataInput | TextImageInput;
+  /**
+   * Called at the start, after each step, after each epoch and at the end (README, Callbacks): the
+   * built-in EvaluationCallback, BestModelCheckpoint, EarlyStopping, TrainingCheckpoint, WiseFt, or
+   * objects of your own with onTrainBegin / onBatchEnd / onEpochEnd / onTrainEnd.
+   */
+  callbacks?: TrainingCallback[];
+  /** Where TrainingCheckpoint and an interrupted run write checkpoints. Default `<outputDir>.checkpoints`. */
+  checkpointDir?: string;
+  /**
+   * Continues a stopped run from a checkpoint folder, or the newest checkpoint of a checkpointDir. Give
+   * the same data and options as the run had (a difference is an error naming it); the weights come
+   * from the checkpoint, so the result's model is a new one (dispose it).
+   */
+  resumeFrom?: string;
+  /** Aborting it stops training after the current step, writes a checkpoint and rejects with TrainingInterruptedError. */
+  signal?: AbortSignal;
   /** Chosen from the data when left out (the README's loss table lists which loss takes which data). */
   loss?: Loss;
   /** Default 'adam'. */
@@ -77,7 +100,7 @@ export interface FitOptions extends LossOptions {
   /**
    * WiSE-FT (Wortsman et al. 2022, as the Python finetuner offered for CLIP): after training, the
    * weights become (1 - wiseFt) * pretrained + wiseFt * fine-tuned. 1 keeps the fine-tuned model, 0 the
-   * pretrained one; 0.5 is the usual choice. Default: off.
+   * pretrained one; 0.5 is the usual choice. Default: off. Shorthand for a WiseFt callback.
    */
   wiseFt?: number;
   /** Projection head width, when `model` is a backbone directory. */
@@ -128,6 +151,8 @@ export interface EpochRecord {
   /** Texts truncated to the model's maximum length during the epoch. */
   truncated: number;
   eval?: EvaluationResult;
+  /** Results of EvaluationCallbacks named other than 'eval', by name. */
+  metrics?: Record<string, EvaluationResult>;
 }
 
 export interface FitResult {
@@ -135,6 +160,8 @@ export interface FitResult {
   history: EpochRecord[];
   /** With the wiseFt option: alpha and the evaluation after interpolating (with evalData). */
   wiseFt?: { alpha: number; eval?: RetrievalMetrics };
+  /** With BestModelCheckpoint: the epoch kept in outputDir (and returned as `model`). */
+  kept?: KeptModel;
 }
 
 interface ResolvedFit {
@@ -160,11 +187,9 @@ interface ResolvedFit {
   seed: number;
 }
 
-function number(value: unknown, option: string, check: (v: number) => boolean, expected: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || !check(value)) {
-    throw new TypeError(`option '${option}' must be ${expected}, got ${JSON.stringify(value)}`);
-  }
-  return value;
+/** A numeric option of fit, checked against its range in OPTION_RANGES, or its default. */
+function option(options: FitOptions, name: keyof typeof OPTION_RANGES & keyof FitOptions, fallback: number): number {
+  return numberOr(options[name], name, OPTION_RANGES[name], fallback);
 }
 
 function oneOf<T extends string>(value: unknown, option: string, allowed: readonly T[]): T {
@@ -175,34 +200,33 @@ function oneOf<T extends string>(value: unknown, option: string, allowed: readon
 }
 
 function resolveOptions(options: FitOptions): ResolvedFit {
-  const integer = (v: number) => Number.isInteger(v) && v >= 1;
   if (options.loss !== undefined) oneOf(options.loss, 'loss', LOSS_NAMES);
   const freeze = options.freeze ?? false;
   if (typeof freeze !== 'boolean' && freeze !== 'image' && freeze !== 'text' && (typeof freeze !== 'object' || freeze === null)) {
     throw new TypeError(`option 'freeze' must be true, false, { trainableLayers: N }, or for CLIP 'image' or 'text', got ${JSON.stringify(freeze)}`);
   }
   const trainableLayers =
-    typeof freeze === 'object' ? number(freeze.trainableLayers, 'freeze.trainableLayers', integer, 'a positive integer') : 0;
+    typeof freeze === 'object' ? checkNumber(freeze.trainableLayers, 'freeze.trainableLayers', OPTION_RANGES.trainableLayers) : 0;
   return {
     optimizer: oneOf(options.optimizer ?? 'adam', 'optimizer', ['adam', 'adamw', 'sgd'] as const),
-    learningRate: number(options.learningRate ?? 1e-4, 'learningRate', (v) => v > 0, 'a positive number'),
+    learningRate: option(options, 'learningRate', 1e-4),
     scheduler: oneOf(options.scheduler ?? 'constant', 'scheduler', SCHEDULER_NAMES),
-    warmupSteps: number(options.warmupSteps ?? 0, 'warmupSteps', (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0'),
-    warmupRatio: options.warmupRatio === undefined ? undefined : number(options.warmupRatio, 'warmupRatio', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
-    restarts: number(options.restarts ?? 1, 'restarts', integer, 'a positive integer'),
-    power: number(options.power ?? 1, 'power', (v) => v > 0, 'a positive number'),
-    endLearningRate: number(options.endLearningRate ?? 1e-7, 'endLearningRate', (v) => v > 0, 'a positive number'),
-    weightDecay: number(options.weightDecay ?? 0, 'weightDecay', (v) => v >= 0, 'a number >= 0'),
-    momentum: number(options.momentum ?? 0.9, 'momentum', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
-    epochs: number(options.epochs ?? 5, 'epochs', integer, 'a positive integer'),
-    batchSize: number(options.batchSize ?? 32, 'batchSize', integer, 'a positive integer'),
-    numItemsPerClass: number(options.numItemsPerClass ?? 4, 'numItemsPerClass', integer, 'a positive integer'),
+    warmupSteps: option(options, 'warmupSteps', 0),
+    warmupRatio: options.warmupRatio === undefined ? undefined : option(options, 'warmupRatio', 0),
+    restarts: option(options, 'restarts', 1),
+    power: option(options, 'power', 1),
+    endLearningRate: option(options, 'endLearningRate', 1e-7),
+    weightDecay: option(options, 'weightDecay', 0),
+    momentum: option(options, 'momentum', 0.9),
+    epochs: option(options, 'epochs', 5),
+    batchSize: option(options, 'batchSize', 32),
+    numItemsPerClass: option(options, 'numItemsPerClass', 4),
     freeze: typeof freeze === 'string' ? freeze : freeze !== false ? 'trunk' : 'none',
     trainableLayers,
     learningRateGiven: options.learningRate !== undefined,
-    wiseFt: options.wiseFt === undefined ? undefined : number(options.wiseFt, 'wiseFt', (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
-    evalK: number(options.evalK ?? 10, 'evalK', integer, 'a positive integer'),
-    seed: number(options.seed ?? 0, 'seed', Number.isInteger, 'an integer'),
+    wiseFt: options.wiseFt === undefined ? undefined : option(options, 'wiseFt', 1),
+    evalK: numberOr(options.evalK, 'evalK', OPTION_RANGES.k, 10),
+    seed: option(options, 'seed', 0),
   };
 }
 
@@ -217,16 +241,52 @@ async function modelSource(model: string | EmbeddingModel): Promise<{ modality: 
   return { modality: modalityOfMetadata(metadata), metadata };
 }
 
+/** The callbacks of a run: the given ones, plus those that evalData and wiseFt stand for. */
+function callbacksOf(options: FitOptions, settings: ResolvedFit): TrainingCallback[] {
+  if (options.callbacks !== undefined && !Array.isArray(options.callbacks)) throw new TypeError("option 'callbacks' must be an array");
+  const callbacks = [...(options.callbacks ?? [])];
+  callbacks.forEach((callback, i) => {
+    if (typeof callback !== 'object' || callback === null) throw new TypeError(`callbacks[${i}] must be an object with onTrainBegin, onBatchEnd, onEpochEnd or onTrainEnd`);
+  });
+  let evaluation = callbacks.find((c): c is EvaluationCallback => c instanceof EvaluationCallback && c.name === 'eval');
+  if (options.evalData !== undefined && evaluation === undefined) {
+    evaluation = new EvaluationCallback({ queries: options.evalData, k: settings.evalK });
+    callbacks.push(evaluation);
+  }
+  if (settings.wiseFt !== undefined) callbacks.push(new WiseFt({ alpha: settings.wiseFt, evaluation }));
+  const best = callbacks.some((c) => c instanceof BestModelCheckpoint);
+  if (best && options.outputDir === undefined) throw new TypeError("BestModelCheckpoint saves the best model to outputDir: give option 'outputDir'");
+  if (best && callbacks.some((c) => c instanceof WiseFt)) {
+    throw new TypeError('BestModelCheckpoint and WiSE-FT exclude each other: WiSE-FT interpolates the last weights, not the kept ones');
+  }
+  return orderCallbacks(callbacks);
+}
+
+/** What a run is, for a resumed run to match: the resolved options, the loss and the data. */
+async function runIdentity(options: FitOptions, settings: ResolvedFit, lossName: string, lossOptions: object, modality: EmbeddingModality, metadata?: ModelDirMetadata) {
+  const { learningRateGiven: _given, ...recorded } = settings;
+  const model = options.model instanceof EmbeddingModel ? { name: options.model.name, outputDim: options.model.outputDim } : { name: metadata?.name };
+  return {
+    ...recorded,
+    loss: lossName,
+    lossOptions,
+    model: { modality: modality.name, ...model, outputDim: options.outputDim, pooling: options.pooling, imageSize: options.imageSize, maxLength: options.maxLength },
+    trainData: await fingerprintData(options.trainData),
+    evalData: options.evalData === undefined ? undefined : await fingerprintData(options.evalData),
+  };
+}
+
 /**
  * Fine-tunes `options.model` and returns it with a per-epoch history. A model loaded here from a
- * directory is returned to the caller (dispose it when done); on error it is disposed, and outputDir is
- * only ever written complete.
+ * directory (or a checkpoint) is returned to the caller (dispose it when done); on error it is
+ * disposed, and outputDir is only ever written complete.
  */
 export async function fit(options: FitOptions): Promise<FitResult> {
   if (typeof options !== 'object' || options === null) throw new TypeError('fit needs an options object');
   const settings = resolveOptions(options);
   if (options.model === undefined) throw new TypeError("option 'model' is required (a model directory or a loaded model)");
   if (options.trainData === undefined) throw new TypeError("option 'trainData' is required (a CSV path or an array)");
+  const callbacks = callbacksOf(options, settings);
   const source = await modelSource(options.model);
   const modality = source.modality;
   const train = await modality.readData(options.trainData, 'trainData');
@@ -234,14 +294,20 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   const lossOptions = resolveLossOptions(loss, options);
   if (modality.learningRate !== undefined && !settings.learningRateGiven) settings.learningRate = modality.learningRate;
   modality.checkFreezing(settings);
-  // Read once, up front: bad eval data fails before training, and epochs do not re-read the file.
-  const evalData = options.evalData === undefined ? undefined : modality.evaluationInput(await modality.readData(options.evalData, 'evalData'));
   // Before the model loads, so that a batch size that cannot be sampled fails fast.
   modality.checkBatching(train, settings);
+  const run = await runIdentity(options, settings, loss.name, lossOptions, modality, source.metadata);
+  let checkpoint: Checkpoint | undefined;
+  if (options.resumeFrom !== undefined) {
+    checkpoint = await openCheckpoint(options.resumeFrom);
+    checkSameRun(checkpoint.record.run, run, options.resumeFrom);
+  }
+  const checkpointDir = options.checkpointDir ?? (options.outputDir === undefined ? undefined : defaultCheckpointDir(options.outputDir));
 
-  const ownsModel = typeof options.model === 'string';
-  const model =
-    typeof options.model === 'string'
+  const ownsModel = typeof options.model === 'string' || checkpoint !== undefined;
+  const model = checkpoint
+    ? await loadModel(checkpoint.dir, { device: options.device, precision: options.precision })
+    : typeof options.model === 'string'
       ? await loadModelFromMetadata(options.model, source.metadata!, {
           device: options.device,
           outputDim: options.outputDim,
@@ -258,12 +324,11 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   try {
     // Staged before training: a target we must not replace, or a place that cannot be written, fails
     // now rather than after the training it would have lost.
-    if (options.outputDir !== undefined) {
-      output = await stageOutputDir(options.outputDir, {
-        option: "option 'outputDir'",
-        inputDir: typeof options.model === 'string' ? options.model : undefined,
-      });
-    }
+    const stageOutput = () =>
+      stageOutputDir(options.outputDir!, { option: "option 'outputDir'", inputDir: typeof options.model === 'string' ? options.model : undefined });
+    if (options.outputDir !== undefined) output = await stageOutput();
+    // Read once, up front: bad eval data fails before training, and epochs do not re-read the file.
+    for (const callback of callbacks) if (callback instanceof EvaluationCallback) await callback.prepare(model);
     const task: TrainingTask = modality.trainingTask(model, train, settings);
     const text = model.metadata.text;
     model.nativeModel.configureTraining({
@@ -272,91 +337,62 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       weightDecay: settings.weightDecay,
       momentum: settings.momentum,
       freeze: settings.freeze,
-      keepInitialWeights: settings.wiseFt !== undefined,
+      keepInitialWeights: callbacks.some((c) => c instanceof WiseFt),
       trainableLayers: settings.trainableLayers,
       layerPrefix: text?.layerPrefix,
       numLayers: text?.numLayers,
     });
-    const step = (prepared: PreparedStep) => model.nativeModel.trainStep(prepared.inputs, prepared.targets, loss.name, lossOptions);
+    if (checkpoint !== undefined) {
+      await model.nativeModel.loadTrainingState(join(checkpoint.dir, TRAINING_STATE_FILE));
+      restoreCallbacks(callbacks, checkpoint.record.callbacks);
+    }
     const totalSteps = settings.epochs * task.batchesPerEpoch;
     settings.warmupSteps = warmupStepsOf({ warmupSteps: options.warmupSteps, warmupRatio: settings.warmupRatio }, totalSteps);
-    const history: EpochRecord[] = [];
-    for (let epoch = 0; epoch < settings.epochs; epoch++) {
-      const stepsBefore = epoch * task.batchesPerEpoch;
-      const schedule = (step: number) => learningRateAt({ ...settings, totalSteps }, stepsBefore + step);
-      const record = await trainEpoch(model, task, step, epoch, settings, options, schedule);
-      if (evalData !== undefined) {
-        record.eval = await evaluate(model, {
-          queries: evalData,
-          k: settings.evalK,
-          onProgress: (done, total) => options.onProgress?.({ phase: 'eval', epoch, epochs: settings.epochs, done, total }),
-        });
+    const { learningRateGiven: _given, ...recorded } = settings;
+    const trainingRecord = (history: EpochRecord[], extra: object = {}) => ({ training: { loss: loss.name, ...lossOptions, ...recorded, history, ...extra } });
+    const keep = callbacks.find((c): c is TrainingCheckpoint => c instanceof TrainingCheckpoint)?.keep;
+    const writer = checkpointDir === undefined ? undefined : new CheckpointWriter(resolve(checkpointDir), keep);
+    let kept: KeptModel | undefined;
+    const loop = new TrainingLoop({
+      model,
+      task,
+      epochs: settings.epochs,
+      step: (prepared: PreparedStep) => model.nativeModel.trainStep(prepared.inputs, prepared.targets, loss.name, lossOptions),
+      learningRate: (step) => learningRateAt({ ...settings, totalSteps }, step),
+      callbacks,
+      onProgress: options.onProgress,
+      signal: options.signal,
+      resume: checkpoint?.record,
+      writeCheckpoint: writer && ((state) => writer.write(model, { run, ...state }, trainingRecord(state.history))),
+      async saveModel(keptNow, history) {
+        const staged = output ?? (await stageOutput());
+        output = undefined;
+        await model.saveStaged(staged, trainingRecord(history, { kept: keptNow }));
+        kept = keptNow;
+      },
+    });
+    await loop.run();
+    const history = loop.history;
+    kept = callbacks.find((c): c is BestModelCheckpoint => c instanceof BestModelCheckpoint)?.kept ?? kept;
+    const wiseFt = callbacks.find((c): c is WiseFt => c instanceof WiseFt)?.result;
+    if (kept !== undefined) {
+      // outputDir holds the kept model: complete its record (the whole history) in place, atomically.
+      await output?.abort();
+      const file = join(resolve(options.outputDir!), METADATA_FILE);
+      const metadata = { ...((await readJsonFile(file, 'finetuner model metadata')) as object), ...trainingRecord(history, { kept }) };
+      await writeFileAtomic(file, `${JSON.stringify(metadata, null, 2)}\n`);
+      if (kept.epoch !== history.at(-1)?.epoch) {
+        const best = await loadModel(options.outputDir!, { device: options.device, precision: options.precision });
+        if (ownsModel) model.dispose();
+        return { model: best, history, kept };
       }
-      history.push(record);
-      options.onProgress?.({ phase: 'epoch-end', epoch, epochs: settings.epochs, record });
+      return { model, history, kept };
     }
-    let wiseFt: FitResult['wiseFt'];
-    if (settings.wiseFt !== undefined) {
-      await model.nativeModel.interpolateWeights(settings.wiseFt);
-      wiseFt = { alpha: settings.wiseFt };
-      if (evalData !== undefined) wiseFt.eval = await evaluate(model, { queries: evalData, k: settings.evalK });
-    }
-    if (output !== undefined) {
-      const { learningRateGiven: _given, ...recorded } = settings;
-      await model.saveStaged(output, { training: { loss: loss.name, ...lossOptions, ...recorded, history, ...(wiseFt ? { wiseFtResult: wiseFt } : {}) } });
-    }
+    if (output !== undefined) await model.saveStaged(output, trainingRecord(history, wiseFt ? { wiseFtResult: wiseFt } : {}));
     return { model, history, ...(wiseFt ? { wiseFt } : {}) };
   } catch (error) {
     await output?.abort();
     if (ownsModel) model.dispose();
     throw error;
   }
-}
-
-async function trainEpoch(
-  model: EmbeddingModel,
-  task: TrainingTask,
-  trainStep: (prepared: PreparedStep) => Promise<NativeTrainStepResult>,
-  epoch: number,
-  settings: ResolvedFit,
-  options: FitOptions,
-  schedule: (step: number) => number,
-): Promise<EpochRecord> {
-  const started = performance.now();
-  const batches = task.batches(epoch);
-  let lossSum = 0;
-  let exampleSum = 0;
-  let truncated = 0;
-  let pending = batches.length > 0 ? task.prepare(batches[0]!) : undefined;
-  for (let step = 0; step < batches.length; step++) {
-    const prepared = await pending!;
-    pending = step + 1 < batches.length ? task.prepare(batches[step + 1]!) : undefined;
-    pending?.catch(() => undefined); // surfaced when awaited; never an unhandled rejection meanwhile
-    const learningRate = schedule(step);
-    model.nativeModel.setLearningRate(learningRate);
-    const result = await trainStep(prepared);
-    lossSum += result.loss;
-    exampleSum += result.examples;
-    truncated += prepared.truncated;
-    options.onProgress?.({
-      phase: 'train',
-      epoch,
-      epochs: settings.epochs,
-      step: step + 1,
-      steps: batches.length,
-      loss: result.loss,
-      examples: result.examples,
-      learningRate,
-      truncated,
-    });
-  }
-  const steps = batches.length;
-  return {
-    epoch,
-    loss: steps ? lossSum / steps : 0,
-    examples: steps ? exampleSum / steps : 0,
-    steps,
-    seconds: (performance.now() - started) / 1000,
-    truncated,
-  };
 }

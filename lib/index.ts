@@ -22,6 +22,13 @@ export { fit } from './fit.js';
 export { SCHEDULERS } from './schedule.js';
 export type { Scheduler } from './schedule.js';
 export type { FitOptions, FitResult, FitProgress, EpochRecord, Loss, LossOptions } from './fit.js';
+export { BestModelCheckpoint, EarlyStopping, EvaluationCallback, TrainingCheckpoint, WiseFt, BUILT_IN_CALLBACKS } from './callbacks/index.js';
+export type {
+  TrainingCallback, TrainingContext, CallbackResult, KeptModel, MonitorMode, MonitorOptions, BestModelCheckpointOptions, EarlyStoppingOptions,
+  EvaluationCallbackOptions, EvaluationRecord, TrainingCheckpointOptions, WiseFtOptions,
+} from './callbacks/index.js';
+export { TrainingInterruptedError } from './trainingLoop.js';
+export { CHECKPOINT_FILE, TRAINING_STATE_FILE } from './checkpoints.js';
 export { evaluate } from './evaluate.js';
 export type { EvaluateOptions, RetrievalMetrics, EvaluationResult, ImageToTextMetrics } from './evaluate.js';
 export { computeRetrievalMetrics } from './metrics.js';

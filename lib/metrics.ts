@@ -18,6 +18,9 @@
 // query the scores are split into relevant and irrelevant, both sorted (native Float32Array sort), and
 // merged in one pass. No full argsort with a comparator, no top-k heap: O(n log n) in native code per query.
 
+import { checkNumber, POSITIVE_INTEGER } from './numericOption.js';
+import { OPTION_RANGES } from './optionRanges.js';
+
 export interface EmbeddingSet {
   /** count * dim floats, row-major. Need not be normalised: rows are normalised here. */
   embeddings: Float32Array;
@@ -125,8 +128,8 @@ function scoreBlock(q: Float32Array, q0: number, count: number, x: Float32Array,
 /** Cosine-similarity retrieval metrics of `queries` against `index`; see the definitions at the top of this file. */
 export function computeRetrievalMetrics(options: RetrievalMetricsOptions): RetrievalMetrics {
   const { queries, index, dim, k } = options;
-  if (!Number.isInteger(dim) || dim <= 0) throw new Error(`computeRetrievalMetrics: \`dim\` must be a positive integer (got ${dim})`);
-  if (!Number.isInteger(k) || k <= 0) throw new Error(`computeRetrievalMetrics: \`k\` must be a positive integer (got ${k})`);
+  checkNumber(dim, 'dim', POSITIVE_INTEGER);
+  checkNumber(k, 'k', OPTION_RANGES.k);
   const nq = checkSet('queries', queries, dim);
   const ni = checkSet('index', index, dim);
   if (ni === 0) throw new Error('computeRetrievalMetrics: `index` is empty');

@@ -13,6 +13,8 @@ import {
   encodeIterator, encodeStream, type EncodedRows, type EncodeIteratorOptions, type EncodeStreamOptions, type EncodeStreamResult, type StreamSource,
 } from './encodeStream.js';
 import { rethrowWithCallerStack } from './errors.js';
+import { checkNumber } from './numericOption.js';
+import { OPTION_RANGES } from './optionRanges.js';
 import { METADATA_FILE, type EmbeddingMetadata, type ImagePreprocessing } from './metadata.js';
 import { inputKindNamed, modalityNamed, type EmbeddingModality, type InputKind, type InputKindUnit } from './modalities/index.js';
 import { stageOutputDir, type StagedOutput } from './outputDir.js';
@@ -52,12 +54,6 @@ export interface SaveOptions {
   training?: unknown;
 }
 
-function positiveInteger(value: unknown, option: string): number {
-  if (!Number.isInteger(value) || (value as number) < 1) {
-    throw new TypeError(`option '${option}' must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return value as number;
-}
 
 /** A loaded embedding model. Call dispose() (or use `await using`) to free its native memory. */
 export class EmbeddingModel {
@@ -242,7 +238,7 @@ export class EmbeddingModel {
     kind: InputKindUnit, inputs: readonly unknown[], batchSize: number | undefined, onBatch?: (done: number, truncated: number) => void,
   ): Promise<Embeddings> {
     const caller = new Error();
-    const size = positiveInteger(batchSize ?? 32, 'batchSize');
+    const size = checkNumber(batchSize ?? 32, 'batchSize', OPTION_RANGES.batchSize);
     try {
       const data = await kind.encodeArray(this, inputs, size, onBatch ?? (() => undefined));
       return { rows: inputs.length, dim: this.outputDim, data };
@@ -272,6 +268,12 @@ export class EmbeddingModel {
 
   /** Writes into a folder staged by stageOutputDir (fit stages it before training) and commits it. */
   async saveStaged(staged: StagedOutput, options: SaveOptions = {}): Promise<void> {
+    await this.writeStaged(staged, options);
+    await staged.commit();
+  }
+
+  /** Writes the model's files into a staged folder without committing it (checkpoints add their own). */
+  async writeStaged(staged: StagedOutput, options: SaveOptions = {}): Promise<void> {
     this.checkAlive();
     // A fixed name: a path taken from finetuner.json could point outside the folder.
     await this.native.save(join(staged.staging, MODEL_FILE));
@@ -282,7 +284,6 @@ export class EmbeddingModel {
     }
     if (options.training !== undefined) metadata.training = options.training;
     await writeFile(join(staged.staging, METADATA_FILE), `${JSON.stringify(metadata, null, 2)}\n`);
-    await staged.commit();
   }
 
   /** Frees the native model now; safe to call twice. Methods called afterwards throw. */

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/serialization/export.h>
 
 namespace finetuner {
@@ -177,6 +178,7 @@ Loss& EmbeddingCore::lossFor(const std::string& name, const LossOptions& options
     loss_ = makeLoss(name, options, context);
     lossName_ = name;
     lossOptions_ = options;
+    restorePendingLossParameters();
   }
   return *loss_;
 }
@@ -187,6 +189,12 @@ TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, 
   TORCH_CHECK(optimizer_, "configureTraining must be called before a training step");
   Loss& loss = lossFor(step.loss, step.options);
   setTrainingMode(true);
+  // Training forwards run TorchScript's unoptimised plan. The optimised one, which the profiling
+  // executor switches to after the first runs, builds autodiff subgraphs whose gradients differ from
+  // eager autograd's in the last bits; a resumed run, whose executor starts cold, would then drift from
+  // an uninterrupted one instead of matching it bit for bit. (The flag is per thread; every step runs
+  // on the compute thread.)
+  torch::jit::GraphOptimizerEnabledGuard unoptimized(false);
   LossBatch batch;
   batch.targets = step.targets;
   for (const auto& input : inputs) batch.modalities.push_back(input.modality);

@@ -67,6 +67,12 @@ class EmbeddingCore {
   // Inputs in the order the loss takes them (e.g. queries, documents[, negatives]).
   TrainStepResult trainStep(const std::vector<ModelInput>& inputs, const LossStep& step);
   void save(const std::string& path);
+  // Everything a resumed run needs beyond the weights (which save() writes): the optimizer's state, the
+  // parameters of the current loss, the default CPU generator's state and the WiSE-FT initial weights.
+  // Needs configureTraining first. loadTrainingState checks the file against the current training
+  // configuration (optimizer, trainable parameters) and throws naming the mismatch.
+  void saveTrainingState(const std::string& path);
+  void loadTrainingState(const std::string& path);
   // WiSE-FT (Wortsman et al. 2022): weights = (1 - alpha) * initial + alpha * fine-tuned. Needs
   // keepInitialWeights in configureTraining before the first step.
   void interpolateWeights(double alpha);
@@ -91,6 +97,7 @@ class EmbeddingCore {
   Freezing freezing() const;
   torch::Tensor logitScaleParameter();
   Loss& lossFor(const std::string& name, const LossOptions& options);
+  void restorePendingLossParameters();
 
   std::mutex mutex_;
   torch::jit::Module module_;
@@ -106,6 +113,8 @@ class EmbeddingCore {
   std::unique_ptr<Loss> loss_;
   std::string lossName_;
   LossOptions lossOptions_;
+  // Loss parameters read by loadTrainingState before the loss exists; copied into it when lossFor builds it.
+  std::vector<std::pair<std::string, torch::Tensor>> pendingLossParameters_;
   // name -> weights before the first training step (only with keepInitialWeights).
   std::vector<std::pair<std::string, torch::Tensor>> initialWeights_;
   // A frozen, inference-optimised copy for encode (conv-BN folding, constant weights): built on first

@@ -3,9 +3,11 @@
 #include "addon.h"
 #include "encode_worker.h"
 #include "interpolate_worker.h"
+#include "load_training_state_worker.h"
 #include "loss_arguments.h"
 #include "losses/loss_registry.h"
 #include "napi_options.h"
+#include "save_training_state_worker.h"
 #include "save_worker.h"
 #include "train_step_worker.h"
 
@@ -31,6 +33,8 @@ Napi::Function EmbeddingModel::DefineClass(Napi::Env env) {
           InstanceMethod<&EmbeddingModel::SetPrecision>("setPrecision"),
           InstanceAccessor<&EmbeddingModel::GetPrecision>("precision"),
           InstanceMethod<&EmbeddingModel::Save>("save"),
+          InstanceMethod<&EmbeddingModel::SaveTrainingState>("saveTrainingState"),
+          InstanceMethod<&EmbeddingModel::LoadTrainingState>("loadTrainingState"),
           InstanceMethod<&EmbeddingModel::ParameterCount>("parameterCount"),
           InstanceMethod<&EmbeddingModel::Dispose>("dispose"),
           InstanceAccessor<&EmbeddingModel::GetDevice>("device"),
@@ -172,6 +176,26 @@ Napi::Value EmbeddingModel::Save(const Napi::CallbackInfo& info) {
   if (!info[0].IsString()) throwTypeError(env, "save needs a file path");
   auto* worker = new SaveWorker(env, std::move(core), info[0].As<Napi::String>().Utf8Value(),
                                 info.This().As<Napi::Object>());
+  worker->Queue();
+  return worker->Promise();
+}
+
+Napi::Value EmbeddingModel::SaveTrainingState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto core = requireCore(env);
+  if (!info[0].IsString()) throwTypeError(env, "saveTrainingState needs a file path");
+  auto* worker = new SaveTrainingStateWorker(env, std::move(core), info[0].As<Napi::String>().Utf8Value(),
+                                             info.This().As<Napi::Object>());
+  worker->Queue();
+  return worker->Promise();
+}
+
+Napi::Value EmbeddingModel::LoadTrainingState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto core = requireCore(env);
+  if (!info[0].IsString()) throwTypeError(env, "loadTrainingState needs a file path");
+  auto* worker = new LoadTrainingStateWorker(env, std::move(core), info[0].As<Napi::String>().Utf8Value(),
+                                             info.This().As<Napi::Object>());
   worker->Queue();
   return worker->Promise();
 }

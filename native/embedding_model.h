@@ -31,6 +31,8 @@ class EmbeddingModel : public Napi::ObjectWrap<EmbeddingModel> {
   Napi::Value SetPrecision(const Napi::CallbackInfo& info);
   Napi::Value GetPrecision(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);
+  Napi::Value SaveTrainingState(const Napi::CallbackInfo& info);
+  Napi::Value LoadTrainingState(const Napi::CallbackInfo& info);
   Napi::Value ParameterCount(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value GetDevice(const Napi::CallbackInfo& info);

@@ -394,7 +394,7 @@ describe('finetuner CLI on a CLIP model', () => {
     expect(type.stderr).toContain('--input-type applies to CLIP (text-to-image) models');
     const wise = cli('fit', '--model', clip, '--train-data', 'pairs-clip.csv', '--output-dir', join(dir, 'oc3'), '--wise-ft', '2');
     expect(wise.status).toBe(2);
-    expect(wise.stderr).toContain("option --wise-ft must be a number >= 0 and <= 1, got '2'");
+    expect(wise.stderr).toContain("option --wise-ft must be a number in [0, 1], got '2'");
   });
 });
 

@@ -102,8 +102,8 @@ describe('computeRetrievalMetrics: validation', () => {
   const q = { embeddings: f32([[1, 0]]), labels: ['a'] };
   it('names the bad option', () => {
     expect(() => computeRetrievalMetrics({ queries: q, index: INDEX, dim: 3, k: 1 })).toThrow(/`queries.embeddings` has 2 floats, expected .* = 3/);
-    expect(() => computeRetrievalMetrics({ queries: q, index: INDEX, dim: 2, k: 0 })).toThrow(/`k` must be a positive integer/);
-    expect(() => computeRetrievalMetrics({ queries: q, index: INDEX, dim: 0, k: 1 })).toThrow(/`dim`/);
+    expect(() => computeRetrievalMetrics({ queries: q, index: INDEX, dim: 2, k: 0 })).toThrow(/option 'k' must be a positive integer, got 0/);
+    expect(() => computeRetrievalMetrics({ queries: q, index: INDEX, dim: 0, k: 1 })).toThrow(/option .dim. must be a positive integer/);
     expect(() => computeRetrievalMetrics({ queries: q, index: { embeddings: new Float32Array(0), labels: [] }, dim: 2, k: 1 })).toThrow(/`index` is empty/);
     expect(() =>
       computeRetrievalMetrics({ queries: { embeddings: f32([[NaN, 0]]), labels: ['a'] }, index: INDEX, dim: 2, k: 1 }),

@@ -167,10 +167,10 @@ describe('the pair loss descriptors and flags', () => {
     expect(resolveLossOptions(lossDescriptor('CoSENTLoss'), { matryoshkaDims: [32, 16] })).toEqual({ scale: 20, matryoshkaDims: [32, 16] });
     expect(resolveLossOptions(lossDescriptor('TripletMarginLoss'), { matryoshkaDims: [8], matryoshkaWeights: [2] })).toMatchObject({ matryoshkaDims: [8], matryoshkaWeights: [2] });
     expect(() => resolveLossOptions(lossDescriptor('CachedMultipleNegativesRankingLoss'), { miniBatchSize: 2.5 })).toThrow(
-      /option 'miniBatchSize' must be an integer >= 1, got 2.5/,
+      /option 'miniBatchSize' must be a positive integer, got 2.5/,
     );
     expect(() => resolveLossOptions(lossDescriptor('CoSENTLoss'), { miniBatchSize: 4 })).toThrow(/'miniBatchSize' is for CachedMultipleNegativesRankingLoss; this training uses CoSENTLoss/);
-    expect(() => resolveLossOptions(lossDescriptor('CoSENTLoss'), { matryoshkaDims: [] })).toThrow(/'matryoshkaDims' must be a non-empty array, each an integer >= 1/);
+    expect(() => resolveLossOptions(lossDescriptor('CoSENTLoss'), { matryoshkaDims: [] })).toThrow(/'matryoshkaDims' must be a non-empty array, each a positive integer/);
     expect(() => resolveLossOptions(lossDescriptor('CoSENTLoss'), { matryoshkaDims: [8, 0.5] })).toThrow(/'matryoshkaDims' must be a non-empty array/);
     expect(() => resolveLossOptions(lossDescriptor('CoSENTLoss'), { matryoshkaWeights: [1] })).toThrow(/'matryoshkaWeights' needs 'matryoshkaDims'/);
     expect(() => resolveLossOptions(lossDescriptor('CoSENTLoss'), { matryoshkaDims: [8, 4], matryoshkaWeights: [1] })).toThrow(/one weight per dim of 'matryoshkaDims' \(2\), got 1/);
@@ -182,7 +182,7 @@ describe('the pair loss descriptors and flags', () => {
     const args = parseCommandArgs(fitCommand, ['--model', 'm', '--train-data', 't', '--output-dir', 'o', '--matryoshka-dims', '64,32, 16', '--matryoshka-weights', '1,0.5,.25', '--mini-batch-size', '8']);
     expect(readLossFlags(args)).toMatchObject({ matryoshkaDims: [64, 32, 16], matryoshkaWeights: [1, 0.5, 0.25], miniBatchSize: 8 });
     const bad = parseCommandArgs(fitCommand, ['--model', 'm', '--train-data', 't', '--output-dir', 'o', '--matryoshka-dims', '64,x']);
-    expect(() => readLossFlags(bad)).toThrow(/option --matryoshka-dims must be a comma-separated list, each an integer >= 1, got '64,x'/);
+    expect(() => readLossFlags(bad)).toThrow(/option --matryoshka-dims must be a comma-separated list, each a positive integer, got '64,x'/);
     const fractional = parseCommandArgs(fitCommand, ['--model', 'm', '--train-data', 't', '--output-dir', 'o', '--matryoshka-dims', '64,1.5']);
     expect(() => readLossFlags(fractional)).toThrow(/--matryoshka-dims must be a comma-separated list/);
     expect(lossesHelp()).toMatch(/MatryoshkaLoss \(wraps any loss\): --matryoshka-dims, --matryoshka-weights/);

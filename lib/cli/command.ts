@@ -4,6 +4,7 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { describeRange, isInRange, type NumberRange } from '../numericOption.js';
 
 /** Bad command-line usage: main prints the message and the verb's usage, and exits with code 2. */
 export class UsageError extends Error {
@@ -160,25 +161,16 @@ const INTEGER = /^[+-]?\d+$/;
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 export function integerOption(args: ParsedArgs, name: string, min: number): number | undefined {
-  const text = stringOption(args, name);
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!INTEGER.test(text) || !Number.isSafeInteger(value) || value < min) {
-    const expected = min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer >= ${min}`;
-    throw new UsageError(`option --${name} must be ${expected}, got '${text}'`);
-  }
-  return value;
+  return numberOption(args, name, { integer: true, min });
 }
 
-export function numberOption(args: ParsedArgs, name: string, range: { min: number; minExclusive?: boolean; max?: number }): number | undefined {
+/** The option's value parsed and checked against `range` (the one fit() or the loss descriptor uses). */
+export function numberOption(args: ParsedArgs, name: string, range: NumberRange): number | undefined {
   const text = stringOption(args, name);
   if (text === undefined) return undefined;
   const value = Number(text);
-  const inRange = (range.minExclusive ? value > range.min : value >= range.min) && (range.max === undefined || value <= range.max);
-  if (!DECIMAL.test(text) || !Number.isFinite(value) || !inRange) {
-    const lower = range.minExclusive ? `> ${range.min}` : `>= ${range.min}`;
-    const expected = range.max === undefined ? `a number ${lower}` : `a number ${lower} and <= ${range.max}`;
-    throw new UsageError(`option --${name} must be ${expected}, got '${text}'`);
+  if (!(range.integer ? INTEGER : DECIMAL).test(text) || !isInRange(value, range)) {
+    throw new UsageError(`option --${name} must be ${describeRange(range)}, got '${text}'`);
   }
   return value;
 }

@@ -6,7 +6,8 @@ import { INPUT_KINDS, modalityNamed, type InputKind, type InputKindUnit } from '
 import type { EmbeddingModel, Embeddings } from '../model.js';
 import { writeNpy } from '../npy.js';
 import { interruptSignal } from './interrupt.js';
-import { ENCODING_OPTIONS, DEVICES, PRECISIONS, UsageError, choiceOption, integerOption, note, out, requiredString, stringOption, type Command } from './command.js';
+import { ENCODING_OPTIONS, DEVICES, PRECISIONS, UsageError, choiceOption, numberOption, note, out, requiredString, stringOption, type Command } from './command.js';
+import { OPTION_RANGES } from '../optionRanges.js';
 import { checkModelFlags, peekModelDir } from './modelDir.js';
 import { PhasedProgress } from './progressBars.js';
 
@@ -37,9 +38,9 @@ export const encodeCommand: Command = {
   async run(args) {
     const modelDir = requiredString(args, 'model');
     const outFile = stringOption(args, 'out') ?? 'embeddings.npy';
-    const batchSize = integerOption(args, 'batch-size', 1);
-    const imageSize = integerOption(args, 'image-size', 1);
-    const maxLength = integerOption(args, 'max-length', 1);
+    const batchSize = numberOption(args, 'batch-size', OPTION_RANGES.batchSize);
+    const imageSize = numberOption(args, 'image-size', OPTION_RANGES.imageSize);
+    const maxLength = numberOption(args, 'max-length', OPTION_RANGES.maxLength);
     const device = choiceOption(args, 'device', DEVICES);
     const precision = choiceOption(args, 'precision', PRECISIONS);
     const list = stringOption(args, 'input-list');

@@ -3,7 +3,8 @@
 import type { RetrievalMetrics } from '../metrics.js';
 import type { EvaluationResult } from '../evaluate.js';
 import { formatTable } from '../table.js';
-import { ENCODING_OPTIONS, DEVICES, PRECISIONS, choiceOption, existingFile, flag, integerOption, out, requiredString, type Command } from './command.js';
+import { ENCODING_OPTIONS, DEVICES, PRECISIONS, choiceOption, existingFile, flag, numberOption, out, requiredString, type Command } from './command.js';
+import { OPTION_RANGES } from '../optionRanges.js';
 import { checkModelFlags, peekModelDir } from './modelDir.js';
 import { modalityNamed } from '../modalities/index.js';
 import { PhasedProgress, round4 } from './progressBars.js';
@@ -31,10 +32,10 @@ export const evalCommand: Command = {
     const modelDir = requiredString(args, 'model');
     const queries = existingFile(args, 'queries')!; // required: checked by the parser
     const index = existingFile(args, 'index');
-    const k = integerOption(args, 'k', 1);
-    const batchSize = integerOption(args, 'batch-size', 1);
-    const imageSize = integerOption(args, 'image-size', 1);
-    const maxLength = integerOption(args, 'max-length', 1);
+    const k = numberOption(args, 'k', OPTION_RANGES.k);
+    const batchSize = numberOption(args, 'batch-size', OPTION_RANGES.batchSize);
+    const imageSize = numberOption(args, 'image-size', OPTION_RANGES.imageSize);
+    const maxLength = numberOption(args, 'max-length', OPTION_RANGES.maxLength);
     const device = choiceOption(args, 'device', DEVICES);
     const precision = choiceOption(args, 'precision', PRECISIONS);
     const json = flag(args, 'json');

@@ -1,15 +1,18 @@
 // finetuner fit: fine-tunes a backbone or saved model on a CSV (labelled images, or labelled texts, text
 // pairs or scored text pairs) and saves it to --output-dir.
+import { BUILT_IN_CALLBACKS, EvaluationCallback, type FlagReader, type TrainingCallback } from '../callbacks/index.js';
 import type { EpochRecord, FitProgress } from '../fit.js';
+import { OPTION_RANGES } from '../optionRanges.js';
 import { checkOutputDir } from '../outputDir.js';
 import { SCHEDULER_NAMES } from '../schedule.js';
 import { formatTable, type TableCell } from '../table.js';
 import {
-  DEVICE_OPTION, DEVICES, PRECISIONS, PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, integerOption, note, numberOption, out, requiredString,
-  type Command,
+  DEVICE_OPTION, DEVICES, PRECISIONS, PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, note, numberOption, out, requiredString,
+  stringOption, type Command, type ParsedArgs,
 } from './command.js';
 import { LOSS_NAMES } from '../losses/index.js';
 import { LOSS_CLI_NAMES, LOSS_FLAGS, lossesHelp, readLossFlags } from './lossOptions.js';
+import { InterruptedError, interruptSignal } from './interrupt.js';
 import { checkModelFlags, peekModelDir } from './modelDir.js';
 import { PhasedProgress, round4 } from './progressBars.js';
 
@@ -30,7 +33,9 @@ export const fitCommand: Command = {
     `${lossesHelp()}\n` +
     '--model is a backbone from `finetuner export` or a model saved by an earlier fit. The fine-tuned model\n' +
     'is written to --output-dir (replacing a model directory there) and loads with `--model DIR` in encode\n' +
-    'and eval, or torch.jit.load(DIR/model.pt) in Python.',
+    'and eval, or torch.jit.load(DIR/model.pt) in Python.\n' +
+    'Ctrl-C finishes the current step, writes a checkpoint to --checkpoint-dir and exits (130); run the same\n' +
+    'command with --resume DIR to continue. Callbacks: ' + BUILT_IN_CALLBACKS.map((c) => `${c.className} ${c.summary}`).join('; ') + '.',
   options: {
     model: { type: 'string', value: 'DIR', description: 'exported backbone or saved model directory', required: true },
     'train-data': { type: 'string', value: 'CSV', description: 'training data: labelled images, or texts as above', required: true },
@@ -79,16 +84,20 @@ export const fitCommand: Command = {
     device: DEVICE_OPTION,
     precision: PRECISION_OPTION,
     seed: { type: 'string', value: 'N', description: 'seed of the batch sampler and projection head', default: '0' },
+    'eval-every': { type: 'string', value: 'N', description: 'with --eval-data: evaluate every N steps too', default: 'after each epoch' },
+    ...Object.assign({}, ...BUILT_IN_CALLBACKS.map((c) => c.flags)),
+    'checkpoint-dir': { type: 'string', value: 'DIR', description: 'where checkpoints are written', default: '<output-dir>.checkpoints' },
+    resume: { type: 'string', value: 'DIR', description: 'continue a stopped run from a checkpoint (or the newest in a checkpoint dir); give the same options' },
   },
   async run(args) {
     const outputDir = requiredString(args, 'output-dir', 'without it the trained model would be lost');
     const modelDir = requiredString(args, 'model');
-    const epochs = integerOption(args, 'epochs', 1);
-    const batchSize = integerOption(args, 'batch-size', 1);
-    const numItemsPerClass = integerOption(args, 'num-items-per-class', 1);
-    const trainableLayers = integerOption(args, 'trainable-layers', 1);
-    const imageSize = integerOption(args, 'image-size', 1);
-    const maxLength = integerOption(args, 'max-length', 1);
+    const epochs = numberOption(args, 'epochs', OPTION_RANGES.epochs);
+    const batchSize = numberOption(args, 'batch-size', OPTION_RANGES.batchSize);
+    const numItemsPerClass = numberOption(args, 'num-items-per-class', OPTION_RANGES.numItemsPerClass);
+    const trainableLayers = numberOption(args, 'trainable-layers', OPTION_RANGES.trainableLayers);
+    const imageSize = numberOption(args, 'image-size', OPTION_RANGES.imageSize);
+    const maxLength = numberOption(args, 'max-length', OPTION_RANGES.maxLength);
     const pooling = choiceOption(args, 'pooling', POOLINGS);
     if (trainableLayers !== undefined && flag(args, 'freeze')) {
       throw new UsageError('options --freeze and --trainable-layers exclude each other: --freeze freezes the whole backbone');
@@ -123,27 +132,28 @@ export const fitCommand: Command = {
       epochs,
       batchSize,
       numItemsPerClass,
-      learningRate: numberOption(args, 'learning-rate', { min: 0, minExclusive: true }),
+      learningRate: numberOption(args, 'learning-rate', OPTION_RANGES.learningRate),
       scheduler: choiceOption(args, 'scheduler', SCHEDULER_NAMES),
-      warmupSteps: integerOption(args, 'warmup-steps', 0),
-      warmupRatio: numberOption(args, 'warmup-ratio', { min: 0, max: 0.999999 }),
-      restarts: integerOption(args, 'restarts', 1),
-      power: numberOption(args, 'power', { min: 0, minExclusive: true }),
-      endLearningRate: numberOption(args, 'end-learning-rate', { min: 0, minExclusive: true }),
+      warmupSteps: numberOption(args, 'warmup-steps', OPTION_RANGES.warmupSteps),
+      warmupRatio: numberOption(args, 'warmup-ratio', OPTION_RANGES.warmupRatio),
+      restarts: numberOption(args, 'restarts', OPTION_RANGES.restarts),
+      power: numberOption(args, 'power', OPTION_RANGES.power),
+      endLearningRate: numberOption(args, 'end-learning-rate', OPTION_RANGES.endLearningRate),
       optimizer: choiceOption(args, 'optimizer', ['adam', 'adamw', 'sgd'] as const),
       ...readLossFlags(args),
       loss: choiceOption(args, 'loss', LOSS_NAMES),
-      weightDecay: numberOption(args, 'weight-decay', { min: 0 }),
+      weightDecay: numberOption(args, 'weight-decay', OPTION_RANGES.weightDecay),
       freeze: freezeTower ?? (trainableLayers !== undefined ? { trainableLayers } : flag(args, 'freeze')),
-      wiseFt: numberOption(args, 'wise-ft', { min: 0, max: 1 }),
-      outputDim: integerOption(args, 'output-dim', 1),
+      wiseFt: numberOption(args, 'wise-ft', OPTION_RANGES.wiseFt),
+      outputDim: numberOption(args, 'output-dim', OPTION_RANGES.outputDim),
       pooling,
       imageSize,
       maxLength,
       device: choiceOption(args, 'device', DEVICES),
       precision: choiceOption(args, 'precision', PRECISIONS),
-      seed: integerOption(args, 'seed', 0),
+      seed: numberOption(args, 'seed', OPTION_RANGES.seed),
     };
+    const callbacks = callbacksFromFlags(args, options.evalData);
     await checkOutputDir(outputDir, { option: '--output-dir', inputDir: modelDir });
 
     const { fit } = await import('../fit.js'); // loads sharp and the addon only for the verbs that need them
@@ -162,9 +172,16 @@ export const fitCommand: Command = {
       }
     };
     let result;
+    const signal = interruptSignal('finishing the current step and writing a checkpoint');
     try {
-      result = await fit({ ...options, onProgress });
+      result = await fit({ ...options, callbacks, checkpointDir: stringOption(args, 'checkpoint-dir'), resumeFrom: stringOption(args, 'resume'), signal, onProgress });
     } catch (error) {
+      const { TrainingInterruptedError } = await import('../trainingLoop.js');
+      if (error instanceof TrainingInterruptedError && error.reason instanceof InterruptedError) {
+        progress.finish();
+        const how = error.checkpoint ? `checkpoint written to ${error.checkpoint}; resume with:\n  ${resumeCommand(error.checkpoint)}` : 'no checkpoint written';
+        throw new InterruptedError(error.reason.signal, `interrupted by ${error.reason.signal}; ${how}`);
+      }
       throw withCliNames(error);
     } finally {
       progress.finish();
@@ -175,9 +192,38 @@ export const fitCommand: Command = {
       const m = result.wiseFt.eval;
       out(`WiSE-FT: weights interpolated with alpha ${result.wiseFt.alpha}` + (m ? `; eval mAP ${round4(m.map)}, recall@${m.k} ${round4(m.recallAtK)}` : ''));
     }
+    if (result.kept) out(`kept epoch ${result.kept.epoch + 1} (best ${result.kept.monitor} ${round4(result.kept.value)})`);
     out(`saved the fine-tuned model to ${outputDir}`);
   },
 };
+
+/** The built-in callbacks the flags ask for (BUILT_IN_CALLBACKS), and --eval-every's evaluation. */
+function callbacksFromFlags(args: ParsedArgs, evalData: string | undefined): TrainingCallback[] {
+  const read: FlagReader = {
+    number: (name, range) => numberOption(args, name, range),
+    string: (name) => stringOption(args, name),
+    choice: (name, choices) => choiceOption(args, name, choices),
+  };
+  const callbacks = BUILT_IN_CALLBACKS.map((c) => c.fromFlags(read)).filter((c): c is TrainingCallback => c !== undefined);
+  const everySteps = numberOption(args, 'eval-every', OPTION_RANGES.everySteps);
+  if (everySteps !== undefined) {
+    if (evalData === undefined) throw new UsageError('option --eval-every needs --eval-data');
+    callbacks.push(new EvaluationCallback({ queries: evalData, everySteps, everyEpoch: true }));
+  }
+  return callbacks;
+}
+
+/** This command line with --resume DIR (replacing any --resume), quoted for a POSIX shell. */
+function resumeCommand(checkpoint: string): string {
+  const argv = process.argv.slice(2);
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--resume') i++;
+    else if (!argv[i]!.startsWith('--resume=')) kept.push(argv[i]!);
+  }
+  const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`);
+  return ['finetuner', ...kept, '--resume', checkpoint].map(quote).join(' ');
+}
 
 // The library's messages name its options (`batchSize`); a CLI user knows them as flags.
 const CLI_NAMES: Record<string, string> = {
@@ -199,6 +245,8 @@ const CLI_NAMES: Record<string, string> = {
   pooling: '--pooling',
   trainData: '--train-data',
   evalData: '--eval-data',
+  checkpointDir: '--checkpoint-dir',
+  resumeFrom: '--resume',
 };
 
 function withCliNames(error: unknown): unknown {

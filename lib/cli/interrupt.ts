@@ -8,18 +8,23 @@ type HandledSignal = keyof typeof SIGNAL_NUMBERS;
 /** The rejection reason of work stopped by a signal. */
 export class InterruptedError extends Error {
   readonly exitCode: number;
-  constructor(readonly signal: HandledSignal) {
-    super(`interrupted by ${signal}; partial output removed`);
+  constructor(readonly signal: HandledSignal, message = `interrupted by ${signal}; partial output removed`) {
+    super(message);
     this.name = 'InterruptedError';
     this.exitCode = 128 + SIGNAL_NUMBERS[signal];
   }
 }
 
 let controller: AbortController | undefined;
+let stopping = 'stopping and removing partial output';
 
-/** An AbortSignal that the first SIGINT or SIGTERM aborts with an InterruptedError. */
-export function interruptSignal(): AbortSignal {
+/**
+ * An AbortSignal that the first SIGINT or SIGTERM aborts with an InterruptedError; `what` says what the
+ * verb does then (fit: finishes the step and writes a checkpoint).
+ */
+export function interruptSignal(what?: string): AbortSignal {
   controller ??= new AbortController();
+  if (what !== undefined) stopping = what;
   return controller.signal;
 }
 
@@ -27,7 +32,7 @@ export function installInterruptHandlers(): void {
   for (const signal of Object.keys(SIGNAL_NUMBERS) as HandledSignal[]) {
     process.on(signal, () => {
       if (!controller || controller.signal.aborted) process.exit(128 + SIGNAL_NUMBERS[signal]);
-      process.stderr.write(`\nfinetuner: ${signal}: stopping and removing partial output (again to quit at once)\n`);
+      process.stderr.write(`\nfinetuner: ${signal}: ${stopping} (again to quit at once)\n`);
       controller.abort(new InterruptedError(signal));
     });
   }

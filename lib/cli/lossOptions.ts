@@ -1,6 +1,7 @@
 // The fit verb's loss flags, --help lines and message names, all read from the loss descriptors
 // (lib/losses/): a loss or an option added there appears here with no change.
-import { LOSS_DATA_NAMES, LOSS_WRAPPERS, LOSSES, lossOptionOwners, numberRange, type LossOptionSpec, type NumberListLossOption } from '../losses/index.js';
+import { LOSS_DATA_NAMES, LOSS_WRAPPERS, LOSSES, lossOptionOwners, type LossOptionSpec, type NumberListLossOption } from '../losses/index.js';
+import { describeRange, isInRange } from '../numericOption.js';
 import { choiceOption, numberOption, stringOption, UsageError, type OptionSpec, type ParsedArgs } from './command.js';
 
 /** 'numItemsPerClass' -> 'num-items-per-class'. */
@@ -31,12 +32,9 @@ function numberListOption(args: ParsedArgs, option: NumberListLossOption): numbe
   const text = stringOption(args, name);
   if (text === undefined) return undefined;
   const values = text.split(',').map((part) => (/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(part) ? Number(part) : Number.NaN));
-  const inRange = (value: number) =>
-    Number.isFinite(value) &&
-    (option.minExclusive ? value > option.min : value >= option.min) &&
-    (option.max === undefined || value <= option.max) &&
-    (!option.integer || Number.isInteger(value));
-  if (!values.every(inRange)) throw new UsageError(`option --${name} must be a comma-separated list, each ${numberRange(option)}, got '${text}'`);
+  if (!values.every((value) => isInRange(value, option))) {
+    throw new UsageError(`option --${name} must be a comma-separated list, each ${describeRange(option)}, got '${text}'`);
+  }
   return values;
 }
 
@@ -46,7 +44,7 @@ export function readLossFlags(args: ParsedArgs): Record<string, number | string 
     ...[...lossOptionOwners()].map(([name, { option }]) => [
       name,
       option.kind === 'number'
-        ? numberOption(args, flagName(name), { min: option.min, minExclusive: option.minExclusive, max: option.max })
+        ? numberOption(args, flagName(name), option)
         : choiceOption(args, flagName(name), option.choices),
     ]),
     ...WRAPPER_OPTIONS.map((option) => [option.name, numberListOption(args, option)]),

@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import type { Interpolation } from '../registry.js';
+import { numberOr, POSITIVE_INTEGER } from '../numericOption.js';
 
 /** Raw pixels, row-major, interleaved channels (1: grey, 3: RGB, 4: RGBA). */
 export interface RawImage {
@@ -189,10 +190,7 @@ export async function loadImageBatch(
   options: LoadImageOptions = {},
 ): Promise<ImageBatch> {
   validatePrep(prep);
-  const concurrency = options.concurrency ?? Math.min(8, availableParallelism());
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new Error(`loadImageBatch: options.concurrency must be a positive integer (got ${concurrency})`);
-  }
+  const concurrency = numberOr(options.concurrency, 'concurrency', POSITIVE_INTEGER, Math.min(8, availableParallelism()));
   const side = prep.crop;
   const stride = side * side * 3;
   const pixels = new Uint8Array(inputs.length * stride);

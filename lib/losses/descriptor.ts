@@ -1,6 +1,9 @@
 // What a loss is to fit(), the CLI and its help: a descriptor per loss (one file each in this folder,
 // listed once in index.ts), naming the loss exactly as its native file registers it
-// (native/losses/<name>.cc), the data it trains on, and its options with defaults and range checks.
+// (native/losses/<name>.cc), the data it trains on, and its options with defaults and ranges (checked by
+// lib/numericOption.ts, as every numeric option is).
+
+import { checkNumber, describeRange, isInRange, type NumberRange } from '../numericOption.js';
 
 /**
  * The kind of training data a loss trains on; lib/trainingTasks.ts turns each into a step's input
@@ -26,15 +29,9 @@ interface LossOptionBase {
   description: string;
 }
 
-export interface NumberLossOption extends LossOptionBase {
+export interface NumberLossOption extends LossOptionBase, NumberRange {
   kind: 'number';
   default: number;
-  min: number;
-  /** The value must be above min rather than at least min. */
-  minExclusive?: boolean;
-  max?: number;
-  /** Whole numbers only. */
-  integer?: boolean;
 }
 
 export interface ChoiceLossOption extends LossOptionBase {
@@ -49,12 +46,8 @@ export type LossOptionSpec = NumberLossOption | ChoiceLossOption;
  * A list of numbers, each in range (MatryoshkaLoss's dims and weights). It has no default: left out, the
  * option is off.
  */
-export interface NumberListLossOption extends LossOptionBase {
+export interface NumberListLossOption extends LossOptionBase, NumberRange {
   kind: 'number-list';
-  min: number;
-  minExclusive?: boolean;
-  max?: number;
-  integer?: boolean;
 }
 
 export interface LossDescriptor {
@@ -86,30 +79,10 @@ export interface LossWrapperDescriptor {
 /** The values a loss's options take when it crosses to native code. */
 export type LossOptionValues = Record<string, number | string | readonly number[]>;
 
-/** "a positive number", "an integer in [1, 8]": what a number option accepts, for messages. */
-export function numberRange(option: NumberLossOption | NumberListLossOption): string {
-  const what = option.integer ? 'an integer' : 'a number';
-  if (option.max === undefined) {
-    if (option.min === 0) return option.minExclusive ? `a positive ${option.integer ? 'integer' : 'number'}` : `${what} >= 0`;
-    return `${what} ${option.minExclusive ? '>' : '>='} ${option.min}`;
-  }
-  return `${what} in ${option.minExclusive ? '(' : '['}${option.min}, ${option.max}]`;
-}
-
-function numberInRange(option: NumberLossOption | NumberListLossOption, value: unknown): value is number {
-  return (
-    typeof value === 'number' &&
-    Number.isFinite(value) &&
-    (option.minExclusive ? value > option.min : value >= option.min) &&
-    (option.max === undefined || value <= option.max) &&
-    (!option.integer || Number.isInteger(value))
-  );
-}
-
 /** A number-list option's value: a non-empty array of numbers in range; a TypeError naming it otherwise. */
 export function checkNumberList(option: NumberListLossOption, value: unknown): readonly number[] {
-  if (!Array.isArray(value) || value.length === 0 || !value.every((v) => numberInRange(option, v))) {
-    throw new TypeError(`option '${option.name}' must be a non-empty array, each ${numberRange(option)}, got ${JSON.stringify(value)}`);
+  if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'number' && isInRange(v, option))) {
+    throw new TypeError(`option '${option.name}' must be a non-empty array, each ${describeRange(option)}, got ${JSON.stringify(value)}`);
   }
   return value as readonly number[];
 }
@@ -123,6 +96,5 @@ export function checkLossOption(option: LossOptionSpec, value: unknown): number 
     }
     return value;
   }
-  if (!numberInRange(option, value)) throw new TypeError(`option '${option.name}' must be ${numberRange(option)}, got ${JSON.stringify(value)}`);
-  return value as number;
+  return checkNumber(value, option.name, option);
 }

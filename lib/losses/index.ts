@@ -27,7 +27,6 @@ export {
   checkLossOption,
   checkNumberList,
   LOSS_DATA_NAMES,
-  numberRange,
   type LossData,
   type LossDescriptor,
   type LossOptionSpec,

@@ -12,7 +12,9 @@ import type { LoadModelOptions } from '../loadModel.js';
 import type { BackboneMetadata, EmbeddingMetadata, ImageBackboneMetadata } from '../metadata.js';
 import { labelledImageTask, type TrainingTask } from '../trainingTasks.js';
 import type { EmbeddingModality, InputKindUnit } from './modality.js';
-import { modelFileIn, baseMetadata, checkPooling, checkTrunkFreezing, positiveInteger, scaledPreprocessing, type ModelParts } from './modelParts.js';
+import { modelFileIn, baseMetadata, checkPooling, checkTrunkFreezing, scaledPreprocessing, type ModelParts } from './modelParts.js';
+import { checkNumber } from '../numericOption.js';
+import { OPTION_RANGES } from '../optionRanges.js';
 import { labelledRetrieval, type LabelledSet } from './retrieval.js';
 
 /** Images as a kind of input: of image models, and of CLIP's image tower. */
@@ -91,7 +93,7 @@ export const imageModality: EmbeddingModality = {
       pooling,
       gemP,
       embeddingDim: backbone.embeddingDim,
-      outputDim: options.outputDim === undefined ? 0 : positiveInteger(options.outputDim, 'outputDim'),
+      outputDim: options.outputDim === undefined ? 0 : checkNumber(options.outputDim, 'outputDim', OPTION_RANGES.outputDim),
       normalize,
       mean: backbone.preprocessing.mean,
       std: backbone.preprocessing.std,

@@ -8,6 +8,8 @@ import type { NativeEmbeddingModel, NativePooling } from '../binding.js';
 import {
   EMBEDDING_FORMAT, EMBEDDING_FORMAT_VERSION, METADATA_FILE, type BackboneMetadata, type EmbeddingMetadata, type ImagePreprocessing,
 } from '../metadata.js';
+import { checkNumber } from '../numericOption.js';
+import { OPTION_RANGES } from '../optionRanges.js';
 import { checkVocabularyFits, TextTokenizer } from '../text/tokenizer.js';
 
 export interface ModelParts {
@@ -16,24 +18,11 @@ export interface ModelParts {
   tokenizer?: TextTokenizer;
 }
 
-export function positiveInteger(value: unknown, option: string): number {
-  if (!Number.isInteger(value) || (value as number) < 1) {
-    throw new TypeError(`option '${option}' must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return value as number;
-}
 
 /** The preprocessing with the crop set to `imageSize` (the resize scales with it). */
-/**
- * The largest image side: 4096 px is 48 MiB of pixels an image before a CNN's activations, which grow
- * with it (a tiny resnet50 at 20,000 px took 16.6 GB and a minute before failing).
- */
-export const MAX_IMAGE_SIZE = 4096;
-
 export function scaledPreprocessing(prep: ImagePreprocessing, imageSize: number | undefined): ImagePreprocessing {
   if (imageSize === undefined) return prep;
-  const crop = positiveInteger(imageSize, 'imageSize');
-  if (crop > MAX_IMAGE_SIZE) throw new RangeError(`option 'imageSize' must be at most ${MAX_IMAGE_SIZE} pixels, got ${crop}`);
+  const crop = checkNumber(imageSize, 'imageSize', OPTION_RANGES.imageSize);
   return { ...prep, crop, resize: Math.max(crop, Math.round((crop * prep.resize) / prep.crop)) };
 }
 
@@ -46,7 +35,7 @@ export async function readTokenizer(root: string, tokenizerFile: string | null |
     );
   }
   const file = await requireRegularFile(insideFolder(root, tokenizerFile, 'text.tokenizer', join(root, METADATA_FILE)), 'tokenizer');
-  const tokenizer = await TextTokenizer.fromFile(file, maxLength === undefined ? {} : { maxLength: positiveInteger(maxLength, 'maxLength') });
+  const tokenizer = await TextTokenizer.fromFile(file, maxLength === undefined ? {} : { maxLength: checkNumber(maxLength, 'maxLength', OPTION_RANGES.maxLength) });
   checkVocabularyFits(tokenizer, vocabSize, join(root, METADATA_FILE));
   return tokenizer;
 }

@@ -13,7 +13,9 @@ import { lengthSortedBatches } from '../text/batching.js';
 import type { TextTokenizer, TokenizedTexts } from '../text/tokenizer.js';
 import { textTask } from '../trainingTasks.js';
 import type { EmbeddingModality, InputKindUnit } from './modality.js';
-import { modelFileIn, baseMetadata, checkPooling, checkTrunkFreezing, positiveInteger, readTokenizer, type ModelParts } from './modelParts.js';
+import { modelFileIn, baseMetadata, checkPooling, checkTrunkFreezing, readTokenizer, type ModelParts } from './modelParts.js';
+import { checkNumber } from '../numericOption.js';
+import { OPTION_RANGES } from '../optionRanges.js';
 import { labelledRetrieval, pairRetrieval, type LabelledSet, type PairSet } from './retrieval.js';
 
 /**
@@ -145,7 +147,7 @@ export const textModality: EmbeddingModality = {
       modality: 'text',
       pooling,
       embeddingDim: backbone.embeddingDim,
-      outputDim: options.outputDim === undefined ? 0 : positiveInteger(options.outputDim, 'outputDim'),
+      outputDim: options.outputDim === undefined ? 0 : checkNumber(options.outputDim, 'outputDim', OPTION_RANGES.outputDim),
       normalize,
       seed: options.seed ?? 0,
     });

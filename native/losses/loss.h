@@ -50,6 +50,10 @@ class Loss {
   virtual LossValue compute(const LossBatch& batch) = 0;
   // After each optimizer step, without gradients: keeps parameters in range (CLIP clamps its temperature).
   virtual void afterStep() {}
+  // Parameters the loss owns (ArcFace's class weights, ProxyAnchor's proxies), by name: the model's
+  // optimizer trains them as a parameter group of their own at learningRate() (EmbeddingCore::lossFor).
+  // They live as long as the loss: across steps while its name and options stay the same.
+  virtual std::vector<std::pair<std::string, torch::Tensor>> parameters() { return {}; }
   // GradCache (Gao et al. 2021): rows per mini-batch when the step is to embed the batch in mini-batches
   // (without the graph, then again with it, backward from the cached embedding gradient), so that a batch
   // far larger than memory holds still has all its in-batch negatives; 0 embeds each input batch whole

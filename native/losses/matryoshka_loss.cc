@@ -1,7 +1,7 @@
 // MatryoshkaLoss, as sentence-transformers defines it: the wrapped loss on the embeddings truncated to
 // each of matryoshkaDims and L2-normalised again, weighted by matryoshkaWeights (default all 1) and
 // summed, so that the leading dims of an embedding make a good embedding on their own. The wrapper
-// passes the wrapped loss's GradCache mini-batch and afterStep through, so it also wraps
+// passes the wrapped loss's GradCache mini-batch, parameters and afterStep through, so it also wraps
 // CachedMultipleNegativesRankingLoss (truncating the cached embeddings, as sentence-transformers'
 // CachedLossDecorator does).
 #include "matryoshka_loss.h"
@@ -39,6 +39,7 @@ class MatryoshkaLoss : public Loss {
   }
 
   void afterStep() override { inner_->afterStep(); }
+  std::vector<std::pair<std::string, torch::Tensor>> parameters() override { return inner_->parameters(); }
   int64_t cachedMiniBatch() const override { return inner_->cachedMiniBatch(); }
 
  private:

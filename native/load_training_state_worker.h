@@ -1,0 +1,27 @@
+// Loads a checkpoint's training state (EmbeddingCore::loadTrainingState: optimizer, loss parameters,
+// generator state, WiSE-FT initial weights) off the event loop.
+#pragma once
+
+#include "embedding_core.h"
+#include "promise_worker.h"
+
+#include <string>
+
+namespace finetuner {
+
+class LoadTrainingStateWorker : public PromiseWorker {
+ public:
+  LoadTrainingStateWorker(Napi::Env env, std::shared_ptr<EmbeddingCore> core, std::string path, Napi::Object owner)
+      : PromiseWorker(env, "finetuner:loadTrainingState"), core_(std::move(core)), path_(std::move(path)),
+        owner_(Napi::Persistent(owner)) {}
+
+ protected:
+  void Run() override { core_->loadTrainingState(path_); }
+
+ private:
+  std::shared_ptr<EmbeddingCore> core_;
+  std::string path_;
+  Napi::ObjectReference owner_;
+};
+
+}  // namespace finetuner
