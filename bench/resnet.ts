@@ -25,7 +25,7 @@ export const TRAINING: NativeTrainOptions = {
   momentum: 0.9,
   freeze: 'none',
 };
-/** TripletMarginLoss's options (the library's defaults), for the addon and the Python peer. */
+/** TripletMarginLoss's options: the original finetuner's batch-hard triplet loss, which the Python peer computes too. */
 export const LOSS_OPTIONS = { margin: 0.2, miner: 'batch-hard' };
 
 /** Defaults of this model's bench: a training step takes 3-8 s on 2 cores. */

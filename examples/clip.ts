@@ -20,13 +20,15 @@ import { Progress } from '../lib/progress.js';
 import { getModel } from '../lib/registry.js';
 import { formatTable } from '../lib/table.js';
 import { writeClipTokenizer } from './tokenizers/clipBpe.js';
-import { positive, PRECISION_HELP, precisionOption } from './report.js';
+import { BestModelCheckpoint } from '../lib/callbacks/index.js';
+import { keptAndReport, positive, PRECISION_HELP, precisionOption } from './report.js';
 
 const HELP = `npm run demo -- --task text-to-image: fine-tune a tiny CLIP to find Fashion-MNIST images from captions
 
 Options (defaults in brackets):
   --model NAME        a CLIP row of the registry, exported at tiny size [ViT-B-16::openai]
   --train N           training (caption, image) pairs [6000]
+  --validation N      training images with their class prompts that choose the epoch kept (BestModelCheckpoint) [500]
   --eval N            held-out images; the ten class prompts are the text queries [1000]
   --epochs N          [4]
   --batch-size N      pairs per step; the other pairs of a batch are the negatives [64]
@@ -42,6 +44,7 @@ export async function runClipDemo(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' },
       train: { type: 'string' },
+      validation: { type: 'string' },
       eval: { type: 'string' },
       epochs: { type: 'string' },
       'batch-size': { type: 'string' },
@@ -64,6 +67,7 @@ export async function runClipDemo(argv: string[]): Promise<void> {
   if (!['cpu', 'cuda', 'auto'].includes(device)) throw new Error(`--device must be cpu, cuda or auto, got ${device}`);
   const precision = precisionOption(values.precision);
   const trainCount = positive(values.train, 'train', 6000);
+  const validationCount = positive(values.validation, 'validation', 500);
   const evalCount = positive(values.eval, 'eval', 1000);
   const epochs = positive(values.epochs, 'epochs', 4);
   const batchSize = positive(values['batch-size'], 'batch-size', 64);
@@ -74,10 +78,13 @@ export async function runClipDemo(argv: string[]): Promise<void> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const started = performance.now();
 
-  const trainSet = await readFashionMnist({ split: 'train', limit: trainCount });
+  const trainSet = await readFashionMnist({ split: 'train', limit: trainCount + validationCount });
   const testSet = await readFashionMnist({ split: 'test', limit: evalCount });
   const rand = mulberry32(7);
-  const train = trainSet.images.map((image, i) => ({ text: captionFor(trainSet.labels[i]!, rand), image }));
+  const captioned = trainSet.images.map((image, i) => ({ text: captionFor(trainSet.labels[i]!, rand), image }));
+  const train = captioned.slice(0, trainCount);
+  // Training-split images with their class prompts choose the epoch to keep; the test images only score.
+  const validation = trainSet.images.slice(trainCount).map((image, i) => ({ text: classPrompt(trainSet.labels[trainCount + i]!), image }));
   // Held out: test images, each paired with its class prompt; the prompts never occur in training as such.
   const test = testSet.images.map((image, i) => ({ text: classPrompt(testSet.labels[i]!), image }));
   log(`demo: ${name} (tiny), text-to-image on Fashion-MNIST: ${train.length} captioned training images, ${test.length} held-out images, 10 class prompts`);
@@ -98,15 +105,19 @@ export async function runClipDemo(argv: string[]): Promise<void> {
     log(`demo: model on ${model.device} (${model.precision}), ${model.parameterCount().total.toLocaleString('en-US')} parameters, ${model.outputDim}-d shared space, ${model.preprocessing.crop} px images`);
     const before = await evaluate(model, { queries: test, k: 10 });
     let bar: Progress | undefined;
+    const outputDir = join(workDir, `clip-${slug}-tiny-fine-tuned`);
     const result = await fit({
       model,
       trainData: train,
+      evalData: validation,
+      // WiSE-FT interpolates the last weights, so it and BestModelCheckpoint exclude each other.
+      callbacks: wiseFt === undefined ? [new BestModelCheckpoint({ monitor: 'eval.map' })] : [],
       epochs,
       batchSize,
       learningRate,
       scheduler: 'cosine',
       wiseFt,
-      outputDir: join(workDir, `clip-${slug}-tiny-fine-tuned`),
+      outputDir,
       onProgress: (event) => {
         if (event.phase !== 'train') return;
         if (event.step === 1) bar = new Progress({ label: `fit epoch ${event.epoch + 1}/${event.epochs}`, total: event.steps, unit: 'step' });
@@ -114,13 +125,17 @@ export async function runClipDemo(argv: string[]): Promise<void> {
         if (event.step === event.steps) bar!.finish();
       },
     });
-    const after = await evaluate(model, { queries: test, k: 10 });
+    // The kept epoch's model (a new one when an earlier epoch was best).
+    const after = await evaluate(result.model, { queries: test, k: 10 });
+    const temperature = result.model.temperature;
+    if (result.model !== model) result.model.dispose();
     process.stdout.write(`\n${clipComparisonTable(before, after)}\n`);
     process.stdout.write(
       `\nTraining loss by epoch: ${result.history.map((e) => e.loss.toFixed(4)).join(' -> ')}\n` +
-        `Learned temperature: ${model.temperature.toFixed(2)} (starts at 1/0.07 = 14.29)\n` +
+        `Learned temperature: ${temperature.toFixed(2)} (starts at 1/0.07 = 14.29)\n` +
         (result.wiseFt ? `WiSE-FT alpha ${result.wiseFt.alpha} applied before the "after" column\n` : '') +
-        `Fine-tuned model: ${join(workDir, `clip-${slug}-tiny-fine-tuned`)}\n` +
+        keptAndReport(result, outputDir) +
+        `Fine-tuned model: ${outputDir}\n` +
         `Total time: ${((performance.now() - started) / 1000).toFixed(0)} s\n`,
     );
     if (!(after.map > before.map)) throw new Error(`fine-tuning did not improve text-to-image mAP (${before.map.toFixed(4)} -> ${after.map.toFixed(4)})`);

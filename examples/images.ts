@@ -14,13 +14,15 @@ import { loadModel } from '../lib/loadModel.js';
 import { Progress } from '../lib/progress.js';
 import type { Precision } from '../lib/precision.js';
 import { getModel, requireAvailable, type Task } from '../lib/registry.js';
-import { comparisonTable, positive, PRECISION_HELP, precisionOption } from './report.js';
+import { BestModelCheckpoint } from '../lib/callbacks/index.js';
+import { comparisonTable, keptAndReport, positive, PRECISION_HELP, precisionOption } from './report.js';
 
 const DEMO_HELP = `npm run demo -- [--task image-to-image]: fine-tune a backbone on Fashion-MNIST and compare retrieval before and after
 
 Options (defaults in brackets):
   --model NAME        registry backbone to export [resnet50]
   --train N           training images, balanced over the 10 classes [4000]
+  --validation N      training-split images that choose the epoch kept (BestModelCheckpoint) [500]
   --eval N            held-out test images used as queries and index [1000]
   --epochs N          [3]
   --batch-size N      [32]
@@ -36,6 +38,7 @@ interface DemoOptions {
   task: Task;
   model: string;
   train: number;
+  validation: number;
   eval: number;
   epochs: number;
   batchSize: number;
@@ -54,6 +57,7 @@ function parseDemoArgs(argv: string[]): DemoOptions | undefined {
     options: {
       model: { type: 'string' },
       train: { type: 'string' },
+      validation: { type: 'string' },
       eval: { type: 'string' },
       epochs: { type: 'string' },
       'batch-size': { type: 'string' },
@@ -84,6 +88,7 @@ function parseDemoArgs(argv: string[]): DemoOptions | undefined {
     task,
     model,
     train: positive(values.train, 'train', 4000),
+    validation: positive(values.validation, 'validation', 500),
     eval: positive(values.eval, 'eval', 1000),
     epochs: positive(values.epochs, 'epochs', 3),
     batchSize: positive(values['batch-size'], 'batch-size', 32),
@@ -97,19 +102,24 @@ function parseDemoArgs(argv: string[]): DemoOptions | undefined {
   };
 }
 
-/** The first `count` items of a split, balanced over the classes (Fashion-MNIST is shuffled already). */
-function balanced(data: FashionMnist, count: number): Array<{ image: FashionMnist['images'][number]; label: string }> {
-  const perClass = Math.ceil(count / data.classNames.length);
-  const taken = new Map<number, number>();
-  const items: Array<{ image: FashionMnist['images'][number]; label: string }> = [];
-  for (let i = 0; i < data.labels.length && items.length < count; i++) {
+type LabelledImage = { image: FashionMnist['images'][number]; label: string };
+
+/**
+ * Disjoint sets of `counts[j]` items each from a split, each balanced over the classes (Fashion-MNIST is
+ * shuffled already): an item goes to the first set whose quota for its class is not full.
+ */
+function balanced(data: FashionMnist, ...counts: number[]): LabelledImage[][] {
+  const sets = counts.map(() => [] as LabelledImage[]);
+  const taken = counts.map(() => new Map<number, number>());
+  const perClass = counts.map((count) => Math.ceil(count / data.classNames.length));
+  for (let i = 0; i < data.labels.length && sets.some((set, j) => set.length < counts[j]!); i++) {
     const label = data.labels[i]!;
-    const seen = taken.get(label) ?? 0;
-    if (seen >= perClass) continue;
-    taken.set(label, seen + 1);
-    items.push({ image: data.images[i]!, label: data.classNames[label]! });
+    const j = sets.findIndex((set, j) => set.length < counts[j]! && (taken[j]!.get(label) ?? 0) < perClass[j]!);
+    if (j < 0) continue;
+    taken[j]!.set(label, (taken[j]!.get(label) ?? 0) + 1);
+    sets[j]!.push({ image: data.images[i]!, label: data.classNames[label]! });
   }
-  return items;
+  return sets;
 }
 
 export async function runImageDemo(argv: string[]): Promise<void> {
@@ -129,9 +139,13 @@ export async function runImageDemo(argv: string[]): Promise<void> {
   }
 
   const [trainSplit, testSplit] = await Promise.all([readFashionMnist({ split: 'train' }), readFashionMnist({ split: 'test' })]);
-  const trainData = balanced(trainSplit, options.train);
-  const heldOut = balanced(testSplit, options.eval);
-  log(`demo: ${trainData.length} training images, ${heldOut.length} held-out test images, ${options.imageSize}x${options.imageSize} px`);
+  // The validation images (from the training split) choose the epoch to keep; the test images only score.
+  const [trainData, validation] = balanced(trainSplit, options.train, options.validation) as [LabelledImage[], LabelledImage[]];
+  const [heldOut] = balanced(testSplit, options.eval) as [LabelledImage[]];
+  log(
+    `demo: ${trainData.length} training images, ${validation.length} validation images, ${heldOut.length} held-out test images, ` +
+      `${options.imageSize}x${options.imageSize} px`,
+  );
 
   const model = await loadModel(backboneDir, {
     device: options.device,
@@ -141,26 +155,31 @@ export async function runImageDemo(argv: string[]): Promise<void> {
   });
   try {
     log(`demo: model on ${model.device} (${model.precision}), ${model.parameterCount().total.toLocaleString('en-US')} parameters, ${model.outputDim}-d embeddings`);
-    const measure = async (label: string) => {
+    const measure = async (label: string, scored = model) => {
       const bar = new Progress({ label: `encode (${label})`, total: heldOut.length, unit: 'img' });
-      const metrics = await evaluate(model, { queries: heldOut, k: 10, onProgress: (done) => bar.update(done) });
+      const metrics = await evaluate(scored, { queries: heldOut, k: 10, onProgress: (done) => bar.update(done) });
       bar.finish();
       return metrics;
     };
     const before = await measure('before');
 
     let bar: Progress | undefined;
-    const { history } = await fit({
+    const outputDir = join(options.workDir, `${options.model}-fine-tuned`);
+    const result = await fit({
       model,
       trainData,
+      evalData: validation,
+      callbacks: [new BestModelCheckpoint({ monitor: 'eval.map' })],
       epochs: options.epochs,
       batchSize: options.batchSize,
       numItemsPerClass: 4,
       learningRate: options.learningRate,
       miner: options.miner,
+      // The original finetuner's margin with its miners (pytorch-metric-learning's default is 0.05).
+      margin: 0.2,
       // Cosine decay: the high early rate moves the random weights, the low late rate settles them.
       scheduler: 'cosine',
-      outputDir: join(options.workDir, `${options.model}-fine-tuned`),
+      outputDir,
       onProgress: (event) => {
         if (event.phase !== 'train') return;
         if (event.step === 1) bar = new Progress({ label: `fit epoch ${event.epoch + 1}/${event.epochs}`, total: event.steps, unit: 'step' });
@@ -168,13 +187,16 @@ export async function runImageDemo(argv: string[]): Promise<void> {
         if (event.step === event.steps) bar!.finish();
       },
     });
-    const after = await measure('after');
+    // The kept epoch's model (a new one when an earlier epoch was best).
+    const after = await measure('after', result.model);
+    if (result.model !== model) result.model.dispose();
 
     process.stdout.write(`\n${comparisonTable(before, after)}\n`);
-    const losses = history.map((epoch) => epoch.loss.toFixed(4)).join(' -> ');
+    const losses = result.history.map((epoch) => epoch.loss.toFixed(4)).join(' -> ');
     process.stdout.write(
       `\nTraining loss by epoch: ${losses}\n` +
-        `Fine-tuned model: ${join(options.workDir, `${options.model}-fine-tuned`)} (torch.jit.load in Python, or loadModel in Node)\n` +
+        keptAndReport(result, outputDir) +
+        `Fine-tuned model: ${outputDir} (torch.jit.load in Python, or loadModel in Node)\n` +
         `Total time: ${((performance.now() - started) / 1000).toFixed(0)} s\n`,
     );
     if (!(after.map > before.map)) {

@@ -1,4 +1,7 @@
 // The before/after table the demos end with, and the option parsing they share.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FitResult } from '../lib/fit.js';
 import type { RetrievalMetrics } from '../lib/metrics.js';
 import type { Precision } from '../lib/precision.js';
 import { formatTable } from '../lib/table.js';
@@ -41,4 +44,17 @@ export function precisionOption(value: string | undefined): Precision {
   if (value === undefined) return 'fp32';
   if (!DEMO_PRECISIONS.includes(value as Precision)) throw new Error(`--precision must be ${DEMO_PRECISIONS.join(', ')}, got ${JSON.stringify(value)}`);
   return value as Precision;
+}
+
+/**
+ * What the demos say after fit: the epoch BestModelCheckpoint kept (scored on the validation split, never
+ * on the held-out test set the table reports) and where the run's report.html is.
+ */
+export function keptAndReport(result: FitResult, outputDir: string): string {
+  const epochs = result.history.length;
+  const kept = result.kept
+    ? `Kept epoch ${result.kept.epoch + 1} of ${epochs} (best validation ${result.kept.monitor} ${result.kept.value.toFixed(4)})\n`
+    : '';
+  const report = join(outputDir, 'report.html');
+  return kept + (existsSync(report) ? `Training report: ${report}\n` : '');
 }

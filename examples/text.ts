@@ -15,12 +15,14 @@ import { fit } from '../lib/fit.js';
 import { loadModel } from '../lib/loadModel.js';
 import { Progress } from '../lib/progress.js';
 import { writeBertTokenizer } from './tokenizers/wordpiece.js';
-import { comparisonTable, positive, PRECISION_HELP, precisionOption } from './report.js';
+import { BestModelCheckpoint } from '../lib/callbacks/index.js';
+import { comparisonTable, keptAndReport, positive, PRECISION_HELP, precisionOption } from './report.js';
 
 const HELP = `npm run demo -- --task text-to-text: fine-tune a small BERT to find WordNet nouns from their definitions
 
 Options (defaults in brackets):
   --train N           training pairs (definition, noun) [30000]
+  --validation N      training pairs that choose the epoch kept (BestModelCheckpoint, by MRR) [500]
   --eval N            held-out definitions used as queries; their nouns are the index [500]
   --epochs N          [3]
   --batch-size N      pairs per step; the other pairs of a batch are the negatives [64]
@@ -36,6 +38,7 @@ export async function runTextDemo(argv: string[]): Promise<void> {
     args: argv,
     options: {
       train: { type: 'string' },
+      validation: { type: 'string' },
       eval: { type: 'string' },
       epochs: { type: 'string' },
       'batch-size': { type: 'string' },
@@ -59,6 +62,7 @@ export async function runTextDemo(argv: string[]): Promise<void> {
   if (!['cpu', 'cuda', 'auto'].includes(device)) throw new Error(`--device must be cpu, cuda or auto, got ${device}`);
   const precision = precisionOption(values.precision);
   const trainCount = positive(values.train, 'train', 30000);
+  const validationCount = positive(values.validation, 'validation', 500);
   const evalCount = positive(values.eval, 'eval', 500);
   const epochs = positive(values.epochs, 'epochs', 3);
   const batchSize = positive(values['batch-size'], 'batch-size', 64);
@@ -69,9 +73,14 @@ export async function runTextDemo(argv: string[]): Promise<void> {
   const started = performance.now();
 
   // One pair per noun synset (its definition and first word); held-out definitions never occur in training.
-  const pairs = await readWordnetPairs({ pos: 'noun', seed: 0, limit: trainCount + evalCount });
-  const { train, test } = splitHeldOut(pairs, { test: evalCount, seed: 1 });
-  log(`demo: bert-base-cased (${size}), text-to-text on WordNet: ${train.length} training pairs, ${test.length} held-out definitions`);
+  const pairs = await readWordnetPairs({ pos: 'noun', seed: 0, limit: trainCount + validationCount + evalCount });
+  const { train: seen, test } = splitHeldOut(pairs, { test: evalCount, seed: 1 });
+  // The validation pairs choose the epoch to keep; the held-out test pairs only score.
+  const { train, test: validation } = splitHeldOut(seen, { test: validationCount, seed: 2 });
+  log(
+    `demo: bert-base-cased (${size}), text-to-text on WordNet: ${train.length} training pairs, ${validation.length} validation pairs, ` +
+      `${test.length} held-out definitions`,
+  );
 
   // No tokenizer can be downloaded here: a WordPiece vocabulary is counted from the WordNet texts.
   const backboneDir = join(workDir, `bert-${size}-backbone`);
@@ -92,20 +101,23 @@ export async function runTextDemo(argv: string[]): Promise<void> {
   const model = await loadModel(backboneDir, { device: device as 'cpu' | 'cuda' | 'auto', maxLength, precision });
   try {
     log(`demo: model on ${model.device} (${model.precision}), ${model.parameterCount().total.toLocaleString('en-US')} parameters, ${model.outputDim}-d embeddings`);
-    const measure = async () => {
-      const metrics = await evaluate(model, { queries: test, k: 10 });
+    const measure = async (scored = model) => {
+      const metrics = await evaluate(scored, { queries: test, k: 10 });
       return metrics;
     };
     const before = await measure();
     let bar: Progress | undefined;
-    const { history } = await fit({
+    const outputDir = join(workDir, `bert-${size}-fine-tuned`);
+    const result = await fit({
       model,
       trainData: train,
+      evalData: validation,
+      callbacks: [new BestModelCheckpoint({ monitor: 'eval.mrr' })],
       epochs,
       batchSize,
       learningRate,
       scheduler: 'cosine',
-      outputDir: join(workDir, `bert-${size}-fine-tuned`),
+      outputDir,
       onProgress: (event) => {
         if (event.phase !== 'train') return;
         if (event.step === 1) bar = new Progress({ label: `fit epoch ${event.epoch + 1}/${event.epochs}`, total: event.steps, unit: 'step' });
@@ -115,11 +127,14 @@ export async function runTextDemo(argv: string[]): Promise<void> {
         if (event.step === event.steps) bar!.finish();
       },
     });
-    const after = await measure();
+    // The kept epoch's model (a new one when an earlier epoch was best).
+    const after = await measure(result.model);
+    if (result.model !== model) result.model.dispose();
     process.stdout.write(`\n${comparisonTable(before, after)}\n`);
     process.stdout.write(
-      `\nTraining loss by epoch: ${history.map((e) => e.loss.toFixed(4)).join(' -> ')}\n` +
-        `Fine-tuned model: ${join(workDir, `bert-${size}-fine-tuned`)}\n` +
+      `\nTraining loss by epoch: ${result.history.map((e) => e.loss.toFixed(4)).join(' -> ')}\n` +
+        keptAndReport(result, outputDir) +
+        `Fine-tuned model: ${outputDir}\n` +
         `Total time: ${((performance.now() - started) / 1000).toFixed(0)} s\n`,
     );
     if (!(after.mrr > before.mrr)) throw new Error(`fine-tuning did not improve MRR (${before.mrr.toFixed(4)} -> ${after.mrr.toFixed(4)})`);

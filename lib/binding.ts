@@ -2,12 +2,15 @@
 // here is flat and small: the facade in lib/model.ts turns it into idiomatic classes and options.
 // Every method that does real work returns a promise and runs on a libuv worker thread.
 
+import type { Optimizer } from './optimizers.js';
+
 export type NativeDevice = 'cpu' | 'cuda';
 /** 'text-image': a CLIP model, encoding both into one shared space. */
 export type NativeModality = 'image' | 'text' | 'text-image';
 /** Images: avg, max, gem. Text (over the attention mask): mean, max, cls. */
 export type NativePooling = 'avg' | 'max' | 'gem' | 'mean' | 'cls';
-export type NativeOptimizer = 'adam' | 'adamw' | 'sgd';
+/** The names lib/optimizers.ts lists (OPTIMIZERS); the native registry holds the same. */
+export type NativeOptimizer = Optimizer;
 
 export interface NativeRuntimeInfo {
   /** LibTorch version the addon was compiled against (TORCH_VERSION at build time). */
@@ -22,6 +25,8 @@ export interface NativeRuntimeInfo {
   losses: string[];
   /** Miners registered in this build (native/miners/), sorted. */
   miners: string[];
+  /** Optimizers of this build (native/optimizer_factory.cc), sorted. */
+  optimizers: string[];
   /** The most setNumThreads accepts (1024). */
   maxThreads: number;
 }
@@ -56,8 +61,20 @@ export interface NativeTrainOptions {
   optimizer: NativeOptimizer;
   learningRate: number;
   weightDecay: number;
-  /** SGD only. */
+  /** SGD and RMSprop. */
   momentum: number;
+  /** Adam, AdamW, RMSprop, Adagrad; default the optimizer's (1e-8; Adagrad 1e-10). */
+  epsilon?: number;
+  /** RMSprop's smoothing constant, in [0, 1). Default 0.99. */
+  rmspropAlpha?: number;
+  /** Default false: biases and normalisation weights (parameters under 2 dimensions, names with bias or norm) get no weight decay. */
+  decayBiasesAndNorms?: boolean;
+  /** Layer-wise learning-rate decay of a transformer text model, in (0, 1]; default 1 (off). */
+  layerDecay?: number;
+  /** Clip the total gradient norm to this before each optimizer step; default 0 (off). */
+  maxGradNorm?: number;
+  /** Seeds this model's training generator (dropout); an integer. Default: LibTorch's global generator. */
+  seed?: number;
   /**
    * 'none' trains everything; 'trunk' freezes the backbone trunk (projection and GeM still train);
    * CLIP models: 'image' or 'text' freezes that tower (the other and the temperature train).
@@ -76,6 +93,24 @@ export interface NativeTrainStepResult {
   loss: number;
   /** Examples that contributed: mined triplets, or pairs for the pair losses. */
   examples: number;
+  /** When the optimizer stepped: the total gradient norm before clipping. */
+  gradNorm?: number;
+}
+
+/** Gradient accumulation: how a step's gradient counts, and whether the optimizer steps after it. */
+export interface NativeStepOptions {
+  /** The loss is multiplied by this before backward (1 / steps per update). Default 1. */
+  lossScale?: number;
+  /** false: only add this step's gradients; true (default): then step the optimizer and start afresh. */
+  update?: boolean;
+}
+
+/** One parameter group of the optimizer (weight decay and layer decay make several). */
+export interface NativeParameterGroup {
+  learningRate: number;
+  weightDecay: number;
+  /** The parameters' names in the module. */
+  parameters: string[];
 }
 
 export interface NativeImageBatch {
@@ -106,17 +141,23 @@ export interface NativeEmbeddingModel {
   encode(batch: NativeBatch): Promise<Float32Array>;
   /** Sets up the optimizer; must be called before trainStep. Safe to call again to change options. */
   configureTraining(options: NativeTrainOptions): void;
-  /** Changes the learning rate of every parameter group, keeping the optimizer's state. */
+  /** Sets every parameter group to learningRate x its scale (layer decay), keeping the optimizer's state. */
   setLearningRate(learningRate: number): void;
   /**
    * One forward of every batch, the loss, backward and optimizer step. `batches` come in the order the
    * loss takes them (its descriptor's `inputs` in lib/losses/), each with the same rows, and are not copied (do not change them until the promise settles); `targets` (one per row:
    * labels or group ids as an Int32Array, scores as a Float32Array) are copied. `loss` is a name the
    * native registry holds (NativeRuntimeInfo.losses) and `lossOptions` its options (numbers, strings
-   * and arrays of numbers; defaults apply to those left out, and an option the loss does not take is an error). The
-   * loss is built once and kept while the name and options stay the same.
+   * and arrays of numbers; defaults apply to those left out, and an option the loss does not take is an
+   * error). The loss is built once and kept while the name and options stay the same. `step` accumulates
+   * gradients over several calls: each scales its loss by `lossScale`, and the optimizer steps (clipping
+   * first, with maxGradNorm) on the call with `update` true.
    */
-  trainStep(batches: NativeBatch[], targets: Int32Array | Float32Array, loss: string, lossOptions?: NativeLossOptions): Promise<NativeTrainStepResult>;
+  trainStep(
+    batches: NativeBatch[], targets: Int32Array | Float32Array, loss: string, lossOptions?: NativeLossOptions, step?: NativeStepOptions,
+  ): Promise<NativeTrainStepResult>;
+  /** The optimizer's parameter groups now, with their learning rates (needs configureTraining). */
+  parameterGroups(): NativeParameterGroup[];
   /** WiSE-FT: weights = (1 - alpha) * before training + alpha * now. Needs keepInitialWeights. */
   interpolateWeights(alpha: number): Promise<void>;
   /** CLIP models: the learned log inverse temperature (logit_scale). */
@@ -131,8 +172,12 @@ export interface NativeEmbeddingModel {
    * generator's state, WiSE-FT's initial weights) to `path`; after configureTraining.
    */
   saveTrainingState(path: string): Promise<void>;
-  /** Restores saveTrainingState's file into a model configured the same way; rejects naming a mismatch. */
-  loadTrainingState(path: string): Promise<void>;
+  /**
+   * Restores saveTrainingState's file into a model configured the same way, training with `loss` and
+   * `lossOptions` (a loss with parameters of its own, ArcFace's, is built first: their optimizer group
+   * is part of the state); rejects naming a mismatch.
+   */
+  loadTrainingState(path: string, loss: string, lossOptions?: NativeLossOptions): Promise<void>;
   /** Number of parameters: all, and those that currently require gradients. */
   parameterCount(): { total: number; trainable: number };
   dispose(): void;
@@ -173,4 +218,8 @@ export interface NativeComputeLossResult {
   examples: number;
   /** The gradient of the loss with respect to each embeddings array, in its layout. */
   gradients: Float32Array[];
+  /** The miner's tuples: (anchors, positives, negatives) or (a1, p, a2, n); absent without a miner. */
+  mined?: Int32Array[];
+  /** The loss's own parameters (ArcFace's W, ProxyAnchor's proxies): values and gradient, row-major. */
+  parameters: Record<string, { values: Float32Array; gradient: Float32Array; shape: number[] }>;
 }

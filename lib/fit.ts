@@ -5,7 +5,7 @@
 
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from './atomicFile.js';
-import type { NativeOptimizer } from './binding.js';
+import type { NativeStepOptions } from './binding.js';
 import { BestModelCheckpoint, EvaluationCallback, TrainingCheckpoint, WiseFt, type KeptModel, type TrainingCallback } from './callbacks/index.js';
 import { checkSameRun, CheckpointWriter, defaultCheckpointDir, fingerprintData, openCheckpoint, TRAINING_STATE_FILE, type Checkpoint } from './checkpoints.js';
 import type { TextDataInput } from './data/textCsv.js';
@@ -18,6 +18,7 @@ import { LOSS_NAMES, resolveLossOptions, type Loss, type LossOptions } from './l
 import { METADATA_FILE, readModelDirMetadata, type ModelDirMetadata } from './metadata.js';
 import { modalityNamed, modalityOfMetadata, type EmbeddingModality } from './modalities/index.js';
 import { EmbeddingModel, type Device, type Pooling } from './model.js';
+import { OPTIMIZER_NAMES, optimizerDescriptor, type Optimizer } from './optimizers.js';
 import { stageOutputDir, type StagedOutput } from './outputDir.js';
 import type { Precision } from './precision.js';
 import { learningRateAt, SCHEDULER_NAMES, warmupStepsOf, type Scheduler } from './schedule.js';
@@ -65,8 +66,8 @@ export interface FitOptions extends LossOptions {
   signal?: AbortSignal;
   /** Chosen from the data when left out (the README's loss table lists which loss takes which data). */
   loss?: Loss;
-  /** Default 'adam'. */
-  optimizer?: NativeOptimizer;
+  /** Default 'adam' (see OPTIMIZERS). */
+  optimizer?: Optimizer;
   /** Default 1e-4; 1e-5 for CLIP models (CLIP fine-tuning is fragile: large steps wreck the shared space). */
   learningRate?: number;
   /** Learning-rate schedule over all steps of all epochs (see SCHEDULERS). Default 'constant'. */
@@ -81,10 +82,33 @@ export interface FitOptions extends LossOptions {
   power?: number;
   /** 'polynomial': the rate at the last step (> 0). Default 1e-7. */
   endLearningRate?: number;
-  /** Default 0. */
+  /** Default 0. Biases and normalisation weights are left out unless decayBiasesAndNorms. */
   weightDecay?: number;
-  /** SGD momentum. Default 0.9. */
+  /**
+   * Whether weight decay also applies to biases and normalisation weights (parameters with fewer than 2
+   * dimensions, or named *bias* / *norm*). Default false: they are left out, as Hugging Face's Trainer
+   * and sentence-transformers do.
+   */
+  decayBiasesAndNorms?: boolean;
+  /** SGD and RMSprop momentum, in [0, 1). Default 0.9 for SGD, 0 for RMSprop. */
   momentum?: number;
+  /** Adam, AdamW, RMSprop, Adagrad: the term added to the denominator (> 0). Default 1e-8; Adagrad 1e-10. */
+  epsilon?: number;
+  /** RMSprop: smoothing constant of the squared-gradient average, in [0, 1). Default 0.99. */
+  rmspropAlpha?: number;
+  /**
+   * Text models: layer-wise learning-rate decay, in (0, 1]. The projection head and pooling train at the
+   * scheduled rate, transformer layer i (of L) at rate * layerDecay^(L - i), the embeddings at
+   * rate * layerDecay^(L + 1). Default 1 (off); 0.65-0.95 are usual.
+   */
+  layerDecay?: number;
+  /** Clip the total gradient norm to this (> 0) before each optimizer step. Default: off. */
+  maxGradNorm?: number;
+  /**
+   * Gradient accumulation: sum the gradients of this many consecutive batches (each loss scaled by
+   * 1 / accumulateSteps) before one optimizer step; the schedule counts optimizer steps. Default 1.
+   */
+  accumulateSteps?: number;
   /** Default 5. */
   epochs?: number;
   /** Default 32; for labelled data a multiple of numItemsPerClass. */
@@ -118,7 +142,7 @@ export interface FitOptions extends LossOptions {
   outputDir?: string;
   /** k of the evaluation metrics. Default 10. */
   evalK?: number;
-  /** Seed of the batch sampler and projection head. Default 0. */
+  /** Seed of the batch sampler, the projection head and dropout: a CPU run is reproducible bit for bit. Default 0. */
   seed?: number;
   onProgress?: (event: FitProgress) => void;
 }
@@ -134,6 +158,8 @@ export type FitProgress =
       /** Examples that contributed to this step: mined triplets, or pairs. */
       examples: number;
       learningRate: number;
+      /** After a step that updated the weights: the total gradient norm before clipping. */
+      gradNorm?: number;
       /** Texts truncated to the maximum length so far this epoch. */
       truncated: number;
     }
@@ -165,7 +191,7 @@ export interface FitResult {
 }
 
 interface ResolvedFit {
-  optimizer: NativeOptimizer;
+  optimizer: Optimizer;
   learningRate: number;
   scheduler: Scheduler;
   warmupSteps: number;
@@ -174,7 +200,14 @@ interface ResolvedFit {
   power: number;
   endLearningRate: number;
   weightDecay: number;
+  decayBiasesAndNorms: boolean;
   momentum: number;
+  /** undefined: the optimizer's default, or it has none. */
+  epsilon: number | undefined;
+  rmspropAlpha: number;
+  layerDecay: number;
+  maxGradNorm: number | undefined;
+  accumulateSteps: number;
   epochs: number;
   batchSize: number;
   numItemsPerClass: number;
@@ -207,8 +240,21 @@ function resolveOptions(options: FitOptions): ResolvedFit {
   }
   const trainableLayers =
     typeof freeze === 'object' ? checkNumber(freeze.trainableLayers, 'freeze.trainableLayers', OPTION_RANGES.trainableLayers) : 0;
+  const optimizer = oneOf(options.optimizer ?? OPTIMIZER_NAMES[0]!, 'optimizer', OPTIMIZER_NAMES);
+  const descriptor = optimizerDescriptor(optimizer);
+  // An option the chosen optimizer does not read is an error, as a loss option of another loss is.
+  const ownOption = <T>(value: T | undefined, option: string, reads: boolean): T | undefined => {
+    if (value !== undefined && !reads) throw new TypeError(`option '${option}' does not apply to optimizer '${optimizer}'`);
+    return value;
+  };
+  const momentum = ownOption(options.momentum, 'momentum', descriptor.momentum !== undefined);
+  const epsilon = ownOption(options.epsilon, 'epsilon', descriptor.epsilon !== undefined);
+  const rmspropAlpha = ownOption(options.rmspropAlpha, 'rmspropAlpha', descriptor.alpha === true);
+  if (options.decayBiasesAndNorms !== undefined && typeof options.decayBiasesAndNorms !== 'boolean') {
+    throw new TypeError(`option 'decayBiasesAndNorms' must be a boolean, got ${JSON.stringify(options.decayBiasesAndNorms)}`);
+  }
   return {
-    optimizer: oneOf(options.optimizer ?? 'adam', 'optimizer', ['adam', 'adamw', 'sgd'] as const),
+    optimizer,
     learningRate: option(options, 'learningRate', 1e-4),
     scheduler: oneOf(options.scheduler ?? 'constant', 'scheduler', SCHEDULER_NAMES),
     warmupSteps: option(options, 'warmupSteps', 0),
@@ -217,7 +263,13 @@ function resolveOptions(options: FitOptions): ResolvedFit {
     power: option(options, 'power', 1),
     endLearningRate: option(options, 'endLearningRate', 1e-7),
     weightDecay: option(options, 'weightDecay', 0),
-    momentum: option(options, 'momentum', 0.9),
+    decayBiasesAndNorms: options.decayBiasesAndNorms ?? false,
+    momentum: numberOr(momentum, 'momentum', OPTION_RANGES.momentum, descriptor.momentum ?? 0),
+    epsilon: epsilon === undefined ? undefined : checkNumber(epsilon, 'epsilon', OPTION_RANGES.epsilon),
+    rmspropAlpha: numberOr(rmspropAlpha, 'rmspropAlpha', OPTION_RANGES.rmspropAlpha, 0.99),
+    layerDecay: option(options, 'layerDecay', 1),
+    maxGradNorm: options.maxGradNorm === undefined ? undefined : option(options, 'maxGradNorm', 0),
+    accumulateSteps: option(options, 'accumulateSteps', 1),
     epochs: option(options, 'epochs', 5),
     batchSize: option(options, 'batchSize', 32),
     numItemsPerClass: option(options, 'numItemsPerClass', 4),
@@ -294,8 +346,19 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   const lossOptions = resolveLossOptions(loss, options);
   if (modality.learningRate !== undefined && !settings.learningRateGiven) settings.learningRate = modality.learningRate;
   modality.checkFreezing(settings);
+  if (settings.layerDecay !== 1 && !modality.freezing.includes('layers')) {
+    throw new TypeError(`option 'layerDecay' applies to text models (the layers of their transformer), not to ${modality.described} model`);
+  }
   // Before the model loads, so that a batch size that cannot be sampled fails fast.
   modality.checkBatching(train, settings);
+  // Losses with a weight per class (ArcFaceLoss, CosFaceLoss, ProxyAnchorLoss): numClasses 0 is the data's.
+  if (lossOptions.numClasses !== undefined) {
+    const classes = modality.classCount(train);
+    if (classes !== undefined && lossOptions.numClasses === 0) lossOptions.numClasses = classes;
+    if (classes !== undefined && (lossOptions.numClasses as number) < classes) {
+      throw new RangeError(`option 'numClasses' is ${lossOptions.numClasses} but trainData has ${classes} labels; leave it out to take the data's`);
+    }
+  }
   const run = await runIdentity(options, settings, loss.name, lossOptions, modality, source.metadata);
   let checkpoint: Checkpoint | undefined;
   if (options.resumeFrom !== undefined) {
@@ -335,7 +398,13 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       optimizer: settings.optimizer,
       learningRate: settings.learningRate,
       weightDecay: settings.weightDecay,
+      decayBiasesAndNorms: settings.decayBiasesAndNorms,
       momentum: settings.momentum,
+      epsilon: settings.epsilon,
+      rmspropAlpha: settings.rmspropAlpha,
+      layerDecay: settings.layerDecay,
+      maxGradNorm: settings.maxGradNorm ?? 0,
+      seed: settings.seed,
       freeze: settings.freeze,
       keepInitialWeights: callbacks.some((c) => c instanceof WiseFt),
       trainableLayers: settings.trainableLayers,
@@ -343,10 +412,11 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       numLayers: text?.numLayers,
     });
     if (checkpoint !== undefined) {
-      await model.nativeModel.loadTrainingState(join(checkpoint.dir, TRAINING_STATE_FILE));
+      await model.nativeModel.loadTrainingState(join(checkpoint.dir, TRAINING_STATE_FILE), loss.name, lossOptions);
       restoreCallbacks(callbacks, checkpoint.record.callbacks);
     }
-    const totalSteps = settings.epochs * task.batchesPerEpoch;
+    // The schedule counts optimizer updates: with accumulation, one per accumulateSteps batches.
+    const totalSteps = settings.epochs * Math.ceil(task.batchesPerEpoch / settings.accumulateSteps);
     settings.warmupSteps = warmupStepsOf({ warmupSteps: options.warmupSteps, warmupRatio: settings.warmupRatio }, totalSteps);
     const { learningRateGiven: _given, ...recorded } = settings;
     const trainingRecord = (history: EpochRecord[], extra: object = {}) => ({ training: { loss: loss.name, ...lossOptions, ...recorded, history, ...extra } });
@@ -357,8 +427,10 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       model,
       task,
       epochs: settings.epochs,
-      step: (prepared: PreparedStep) => model.nativeModel.trainStep(prepared.inputs, prepared.targets, loss.name, lossOptions),
-      learningRate: (step) => learningRateAt({ ...settings, totalSteps }, step),
+      accumulateSteps: settings.accumulateSteps,
+      step: (prepared: PreparedStep, accumulation: NativeStepOptions) =>
+        model.nativeModel.trainStep(prepared.inputs, prepared.targets, loss.name, lossOptions, accumulation),
+      learningRate: (update) => learningRateAt({ ...settings, totalSteps }, update),
       callbacks,
       onProgress: options.onProgress,
       signal: options.signal,

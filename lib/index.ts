@@ -19,8 +19,12 @@ export type { NpyWriterResult } from './npyWriter.js';
 export { loadModel } from './loadModel.js';
 export type { LoadModelOptions } from './loadModel.js';
 export { fit } from './fit.js';
+export { computeLoss } from './losses/computeLoss.js';
+export type { ComputeLossEmbeddings, ComputeLossOptions, ComputeLossResult } from './losses/computeLoss.js';
 export { SCHEDULERS } from './schedule.js';
 export type { Scheduler } from './schedule.js';
+export { OPTIMIZERS } from './optimizers.js';
+export type { Optimizer, OptimizerDescriptor } from './optimizers.js';
 export type { FitOptions, FitResult, FitProgress, EpochRecord, Loss, LossOptions } from './fit.js';
 export { BestModelCheckpoint, EarlyStopping, EvaluationCallback, TrainingCheckpoint, WiseFt, BUILT_IN_CALLBACKS } from './callbacks/index.js';
 export type {

@@ -31,6 +31,11 @@ export const OPTION_RANGES = {
   endLearningRate: POSITIVE_NUMBER,
   weightDecay: NON_NEGATIVE_NUMBER,
   momentum: { min: 0, max: 1, maxExclusive: true },
+  epsilon: POSITIVE_NUMBER,
+  rmspropAlpha: { min: 0, max: 1, maxExclusive: true },
+  layerDecay: { min: 0, minExclusive: true, max: 1 },
+  maxGradNorm: POSITIVE_NUMBER,
+  accumulateSteps: POSITIVE_INTEGER,
   wiseFt: UNIT_INTERVAL,
   seed: ANY_INTEGER,
   // Callbacks (lib/callbacks/).

@@ -3,7 +3,10 @@
 // is prepared in JS. A run may start in the middle (a resumed checkpoint): at step `step` of epoch
 // `epoch`, with that epoch's partial sums, the history and the metrics so far. The batch order of an
 // epoch is a function of (seed, epoch), so skipping the steps done gives the same batches as before.
-import type { NativeTrainStepResult } from './binding.js';
+// With gradient accumulation, accumulateSteps batches make one optimizer update: the schedule counts
+// updates, and the per-step hooks (onBatchEnd, checkpoints, the stop on a signal) run after each update
+// only, since gradients accumulated halfway through a group are not part of a checkpoint.
+import type { NativeStepOptions, NativeTrainStepResult } from './binding.js';
 import type { KeptModel, TrainingCallback, TrainingContext } from './callbacks/callback.js';
 import { EvaluationCallback } from './callbacks/evaluationCallback.js';
 import { TrainingCheckpoint } from './callbacks/trainingCheckpoint.js';
@@ -24,9 +27,11 @@ export interface TrainingLoopSetup {
   model: EmbeddingModel;
   task: TrainingTask;
   epochs: number;
-  step(prepared: PreparedStep): Promise<NativeTrainStepResult>;
-  /** Learning rate of the 0-based global step. */
-  learningRate(globalStep: number): number;
+  /** Batches per optimizer update (1: every batch updates). */
+  accumulateSteps: number;
+  step(prepared: PreparedStep, accumulation: NativeStepOptions): Promise<NativeTrainStepResult>;
+  /** Learning rate of the 0-based global optimizer update. */
+  learningRate(globalUpdate: number): number;
   callbacks: TrainingCallback[];
   onProgress?: (event: FitProgress) => void;
   signal?: AbortSignal;
@@ -69,7 +74,8 @@ export class TrainingLoop {
 
   /** Runs to the end (or until a callback stops it); rejects with TrainingInterruptedError on the signal. */
   async run(): Promise<void> {
-    const { task, epochs } = this.setup;
+    const { task, epochs, accumulateSteps: k } = this.setup;
+    const updatesPerEpoch = Math.ceil(task.batchesPerEpoch / k);
     await this.hook('onTrainBegin');
     while (this.position.epoch < epochs && !this.stopped) {
       const epoch = this.position.epoch;
@@ -81,9 +87,14 @@ export class TrainingLoop {
         pending = step + 1 < batches.length ? task.prepare(batches[step + 1]!) : undefined;
         pending?.catch(() => undefined); // surfaced when awaited; never an unhandled rejection meanwhile
         const globalStep = epoch * task.batchesPerEpoch + step;
-        this.learningRate = this.setup.learningRate(globalStep);
+        // Batches [first, first + size) make one update; the last group of an epoch may be shorter, and
+        // each loss counts 1 / size, so an update always averages its batches.
+        const first = step - (step % k);
+        const size = Math.min(k, batches.length - first);
+        const update = step === first + size - 1;
+        this.learningRate = this.setup.learningRate(epoch * updatesPerEpoch + first / k);
         this.setup.model.nativeModel.setLearningRate(this.learningRate);
-        const result = await this.setup.step(prepared);
+        const result = await this.setup.step(prepared, { lossScale: 1 / size, update });
         this.loss = result.loss;
         this.metrics.loss = result.loss;
         this.partial.lossSum += result.loss;
@@ -94,7 +105,9 @@ export class TrainingLoop {
         this.setup.onProgress?.({
           phase: 'train', epoch, epochs, step: step + 1, steps: batches.length, loss: result.loss, examples: result.examples,
           learningRate: this.learningRate, truncated: this.partial.truncated,
+          ...(result.gradNorm !== undefined ? { gradNorm: result.gradNorm } : {}),
         });
+        if (!update) continue;
         await this.hook('onBatchEnd');
         await this.stopIfInterrupted();
       }

@@ -7,6 +7,7 @@
 #include "losses/loss_registry.h"
 #include "miners/miner_registry.h"
 #include "napi_options.h"
+#include "optimizer_factory.h"
 #include "thread_settings.h"
 
 #include <torch/torch.h>
@@ -86,6 +87,7 @@ Napi::Value FinetunerAddon::RuntimeInfo(const Napi::CallbackInfo& info) {
   // What this build registered (losses/*.cc, miners/*.cc): the TypeScript descriptors must name the same.
   result.Set("losses", namesArray(env, lossRegistry().names()));
   result.Set("miners", namesArray(env, minerRegistry().names()));
+  result.Set("optimizers", namesArray(env, optimizerRegistry().names()));
   result.Set("maxThreads", kMaxThreads);
   return result;
 }

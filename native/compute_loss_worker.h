@@ -1,5 +1,5 @@
 // computeLoss: one loss of the registry on given embeddings, without a model, off the event loop: its
-// value and its gradient with respect to each input batch. For checking a
+// value, its gradient with respect to each input batch, and the tuples its miner chose. For checking a
 // loss against another library (test/metric-losses.test.ts compares with pytorch-metric-learning). The
 // embeddings and targets are copied when the job is queued. A loss that needs a model parameter (CLIP's
 // logit scale) finds none (LossContext::modelParameter gives an undefined tensor) and says so.
@@ -62,8 +62,12 @@ class ComputeLossWorker : public PromiseWorker {
     auto value = loss->compute(batch);
     loss_ = value.loss.item<double>();
     examples_ = value.examples;
+    mined_ = value.mined.parts;
     if (value.loss.requires_grad()) value.loss.backward();
     for (const auto& input : inputs_) gradients_.push_back(floatCopy(input.grad(), input));
+    for (const auto& [parameterName, parameter] : loss->parameters()) {
+      parameters_.push_back({parameterName, floatCopy(parameter.detach(), parameter), floatCopy(parameter.grad(), parameter)});
+    }
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -75,10 +79,38 @@ class ComputeLossWorker : public PromiseWorker {
       gradients.Set(i, floatArray(env, gradients_[i]));
     }
     result.Set("gradients", gradients);
+    // The loss's own parameters (class weights): values, shape and gradient.
+    auto parameters = Napi::Object::New(env);
+    for (const auto& parameter : parameters_) {
+      auto entry = Napi::Object::New(env);
+      entry.Set("values", floatArray(env, parameter.values));
+      entry.Set("gradient", floatArray(env, parameter.gradient));
+      auto shape = Napi::Array::New(env, parameter.values.dim());
+      for (int64_t d = 0; d < parameter.values.dim(); ++d) shape.Set(static_cast<uint32_t>(d), static_cast<double>(parameter.values.size(d)));
+      entry.Set("shape", shape);
+      parameters.Set(parameter.name, entry);
+    }
+    result.Set("parameters", parameters);
+    if (!mined_.empty()) {
+      auto mined = Napi::Array::New(env, mined_.size());
+      for (uint32_t i = 0; i < mined_.size(); ++i) {
+        auto indices = mined_[i].to(torch::kCPU, torch::kInt32).contiguous();
+        auto array = Napi::Int32Array::New(env, indices.numel());
+        if (indices.numel()) std::memcpy(array.Data(), indices.data_ptr<int32_t>(), indices.numel() * sizeof(int32_t));
+        mined.Set(i, array);
+      }
+      result.Set("mined", mined);
+    }
     return result;
   }
 
  private:
+  struct Parameter {
+    std::string name;
+    torch::Tensor values;
+    torch::Tensor gradient;
+  };
+
   // A float32 CPU copy of `tensor`, zeros shaped like `like` where it is undefined (no gradient).
   static torch::Tensor floatCopy(const torch::Tensor& tensor, const torch::Tensor& like) {
     auto defined = tensor.defined() ? tensor : torch::zeros_like(like);
@@ -104,6 +136,8 @@ class ComputeLossWorker : public PromiseWorker {
   double loss_ = 0.0;
   int64_t examples_ = 0;
   std::vector<torch::Tensor> gradients_;
+  std::vector<torch::Tensor> mined_;
+  std::vector<Parameter> parameters_;
 };
 
 }  // namespace finetuner

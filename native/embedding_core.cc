@@ -4,7 +4,9 @@
 #include "losses/loss_registry.h"
 #include "model_file.h"
 #include "model_file_writer.h"
+#include "gradient_norm.h"
 #include "optimizer_factory.h"
+#include "parameter_groups.h"
 
 #include <cmath>
 #include <cstdio>
@@ -12,6 +14,7 @@
 
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/serialization/export.h>
+#include <torch/cuda.h>
 
 namespace finetuner {
 namespace {
@@ -135,10 +138,27 @@ void EmbeddingCore::configureTraining(const TrainingOptions& options) {
   TORCH_CHECK(options.trainableLayers >= 0, "trainableLayers must not be negative");
   TORCH_CHECK(options.trainableLayers == 0 || options.trainableLayers <= options.numLayers,
               "trainableLayers (", options.trainableLayers, ") exceeds the model's ", options.numLayers, " layers");
+  TORCH_CHECK(std::isfinite(options.maxGradNorm) && options.maxGradNorm >= 0,
+              "maxGradNorm must be a finite number >= 0 (0: no clipping), got ", options.maxGradNorm);
+  TORCH_CHECK(std::isfinite(options.layerDecay) && options.layerDecay > 0 && options.layerDecay <= 1,
+              "layerDecay must be in (0, 1], got ", options.layerDecay);
+  TORCH_CHECK(std::isfinite(options.weightDecay) && options.weightDecay >= 0, "weightDecay must be a finite number >= 0, got ",
+              options.weightDecay);
+  OptimizerSettings settings;
+  settings.name = options.optimizer;
+  settings.learningRate = options.learningRate;
+  settings.momentum = options.momentum;
+  settings.epsilon = options.epsilon;
+  settings.rmspropAlpha = options.rmspropAlpha;
+  // Every option is checked before anything changes: a refused configuration leaves the last one working.
+  checkOptimizerSettings(settings);
   std::lock_guard<std::mutex> lock(mutex_);
-  modality_->checkFreezing(Freezing{options.freeze, options.trainableLayers, options.layerPrefix, options.numLayers});
+  Freezing frozen{options.freeze, options.trainableLayers, options.layerPrefix, options.numLayers};
+  modality_->checkFreezing(frozen);
+  if (options.layerDecay != 1.0) modality_->checkLayerDecay(frozen);
   training_ = options;
   loss_.reset();
+  lossGroup_ = false;  // the optimizer is rebuilt below
   applyFreezing();
   if (options.keepInitialWeights && initialWeights_.empty()) {
     torch::NoGradGuard noGrad;
@@ -146,20 +166,58 @@ void EmbeddingCore::configureTraining(const TrainingOptions& options) {
       initialWeights_.emplace_back(parameter.name, parameter.value.detach().clone());
     }
   }
-  std::vector<torch::Tensor> trainable;
-  for (const auto& parameter : module_.parameters(/*recurse=*/true)) {
-    if (parameter.requires_grad()) trainable.push_back(parameter);
+  std::vector<std::pair<std::string, torch::Tensor>> trainable;
+  for (const auto& parameter : module_.named_parameters(/*recurse=*/true)) {
+    if (parameter.value.requires_grad()) trainable.emplace_back(parameter.name, parameter.value);
   }
   TORCH_CHECK(!trainable.empty(), "nothing to train: the trunk is frozen and there is no projection head or "
               "GeM pooling (set outputDim, pooling 'gem' or freeze: false)");
-  optimizer_ = makeOptimizer(options, trainable);
+  GroupingRules rules;
+  rules.weightDecay = options.weightDecay;
+  rules.decayBiasesAndNorms = options.decayBiasesAndNorms;
+  rules.layerDecay = options.layerDecay;
+  rules.numLayers = options.numLayers;
+  rules.depthOf = [&](const std::string& name) { return modality_->layerDepth(name, frozen); };
+  auto groups = groupParameters(trainable, rules);
+  optimizer_ = makeOptimizer(settings, groups);
+  optimizerSettings_ = settings;
+  groupScales_.clear();
+  groupNames_.clear();
+  for (const auto& group : groups) {
+    groupScales_.push_back(group.learningRateScale);
+    groupNames_.push_back(group.names);
+  }
+  accumulatedSteps_ = 0;
+  accumulating_ = false;
+  if (options.seed) {
+    random_.seed(*options.seed);
+    if (device_.is_cuda()) torch::cuda::manual_seed_all(*options.seed);
+  }
 }
 
 void EmbeddingCore::setLearningRate(double learningRate) {
   TORCH_CHECK(learningRate > 0 && std::isfinite(learningRate), "learningRate must be positive, got ", learningRate);
   std::lock_guard<std::mutex> lock(mutex_);
   TORCH_CHECK(optimizer_, "configureTraining must be called before setLearningRate");
-  for (auto& group : optimizer_->param_groups()) group.options().set_lr(learningRate);
+  auto& groups = optimizer_->param_groups();
+  TORCH_CHECK(groups.size() == groupScales_.size(), "the optimizer has ", groups.size(), " parameter groups but ",
+              groupScales_.size(), " learning-rate scales");
+  for (size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr(learningRate * groupScales_[i]);
+}
+
+std::vector<ParameterGroupState> EmbeddingCore::parameterGroups() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  TORCH_CHECK(optimizer_, "configureTraining must be called before parameterGroups");
+  std::vector<ParameterGroupState> states;
+  auto& groups = optimizer_->param_groups();
+  for (size_t i = 0; i < groups.size(); ++i) {
+    ParameterGroupState state;
+    state.learningRate = groups[i].options().get_lr();
+    state.weightDecay = weightDecayOf(groups[i].options());
+    if (i < groupNames_.size()) state.names = groupNames_[i];
+    states.push_back(std::move(state));
+  }
+  return states;
 }
 
 Loss& EmbeddingCore::lossFor(const std::string& name, const LossOptions& options) {
@@ -178,13 +236,51 @@ Loss& EmbeddingCore::lossFor(const std::string& name, const LossOptions& options
     loss_ = makeLoss(name, options, context);
     lossName_ = name;
     lossOptions_ = options;
+    attachLossParameters();
     restorePendingLossParameters();
   }
   return *loss_;
 }
 
+// A loss's own parameters (ArcFace's class weights) train with the model's optimizer, as a parameter
+// group of their own at lossLearningRate (its scale follows the schedule like every group's) and without
+// weight decay; an earlier loss's group goes with that loss. The group's options and initial state come
+// from the optimizer's own factory (a scratch optimizer over the group): LibTorch's Adagrad makes its
+// state only in its constructor, and the first group's options may hold a decay or layer scale.
+void EmbeddingCore::attachLossParameters() {
+  auto& groups = optimizer_->param_groups();
+  if (lossGroup_) {
+    for (const auto& parameter : groups.back().params()) optimizer_->state().erase(c10::guts::to_string(parameter.unsafeGetTensorImpl()));
+    groups.pop_back();
+    groupScales_.pop_back();
+    groupNames_.pop_back();
+    lossGroup_ = false;
+  }
+  ParameterGroup group;
+  for (const auto& [name, parameter] : loss_->parameters()) {
+    group.parameters.push_back(parameter);
+    group.names.push_back("loss." + name);
+  }
+  if (group.parameters.empty()) return;
+  group.learningRateScale = loss_->learningRate() / training_->learningRate;
+  auto scratch = makeOptimizer(optimizerSettings_, {group});
+  auto& scratchGroup = scratch->param_groups().front();
+  scratchGroup.options().set_lr(groups.front().options().get_lr() * group.learningRateScale / groupScales_.front());
+  optimizer_->add_param_group(torch::optim::OptimizerParamGroup(group.parameters, scratchGroup.options().clone()));
+  for (const auto& parameter : group.parameters) {
+    auto key = c10::guts::to_string(parameter.unsafeGetTensorImpl());
+    auto state = scratch->state().find(key);
+    if (state != scratch->state().end()) optimizer_->state()[key] = std::move(state->second);
+  }
+  groupScales_.push_back(group.learningRateScale);
+  groupNames_.push_back(group.names);
+  lossGroup_ = true;
+}
+
 TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, const LossStep& step) {
   TORCH_CHECK(!inputs.empty(), "a training step needs at least one batch");
+  TORCH_CHECK(std::isfinite(step.lossScale) && step.lossScale > 0, "lossScale must be a finite positive number, got ",
+              step.lossScale);
   std::lock_guard<std::mutex> lock(mutex_);
   TORCH_CHECK(optimizer_, "configureTraining must be called before a training step");
   Loss& loss = lossFor(step.loss, step.options);
@@ -195,6 +291,7 @@ TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, 
   // an uninterrupted one instead of matching it bit for bit. (The flag is per thread; every step runs
   // on the compute thread.)
   torch::jit::GraphOptimizerEnabledGuard unoptimized(false);
+  TrainingRandom::Scope random(random_);
   LossBatch batch;
   batch.targets = step.targets;
   for (const auto& input : inputs) batch.modalities.push_back(input.modality);
@@ -220,18 +317,36 @@ TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, 
   auto value = loss.compute(batch);
   TrainStepResult result;
   result.examples = value.examples;
-  optimizer_->zero_grad();
+  // The first step of an update starts from zero gradients; later ones (accumulation) add to them.
+  if (!accumulating_) {
+    optimizer_->zero_grad();
+    accumulating_ = true;
+  }
   result.loss = value.loss.item<double>();
   TORCH_CHECK(std::isfinite(result.loss), "the loss is not finite (", result.loss, "): lower the learning rate");
   if (result.examples > 0) {
-    value.loss.backward();
+    (step.lossScale == 1.0 ? value.loss : value.loss * step.lossScale).backward();
     if (gradCache) gradCache->backward(inputs, batch.embeddings);
-    optimizer_->step();
-    {
-      torch::NoGradGuard noGrad;
-      loss.afterStep();
+    ++accumulatedSteps_;
+  }
+  if (step.update) {
+    accumulating_ = false;
+    if (accumulatedSteps_ > 0) {
+      accumulatedSteps_ = 0;
+      std::vector<torch::Tensor> parameters;
+      for (const auto& group : optimizer_->param_groups()) {
+        parameters.insert(parameters.end(), group.params().begin(), group.params().end());
+      }
+      double norm = clipGradientNorm(parameters, training_->maxGradNorm);
+      TORCH_CHECK(std::isfinite(norm), "the gradient norm is not finite (", norm, "): lower the learning rate");
+      result.gradNorm = norm;
+      optimizer_->step();
+      {
+        torch::NoGradGuard noGrad;
+        loss.afterStep();
+      }
+      inference_.reset();
     }
-    inference_.reset();
   }
   return result;
 }

@@ -6,7 +6,9 @@
 #include "losses/loss.h"
 #include "model_input.h"
 #include "module_builder.h"
+#include "optimizer_factory.h"
 #include "precision.h"
+#include "training_random.h"
 
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -20,10 +22,21 @@
 namespace finetuner {
 
 struct TrainingOptions {
-  std::string optimizer = "adam";  // adam | adamw | sgd
+  std::string optimizer = "adam";  // a name of optimizerRegistry() (optimizer_factory.h)
+  // The base rate: groups start at learningRate x their scale; setLearningRate replaces it every step.
   double learningRate = 1e-4;
   double weightDecay = 0.0;
-  double momentum = 0.9;  // sgd only
+  double momentum = 0.0;       // sgd, rmsprop
+  std::optional<double> epsilon;  // adam, adamw, rmsprop, adagrad; default the optimizer's
+  double rmspropAlpha = 0.99;  // rmsprop
+  // false: biases and normalisation weights get no weight decay (parameter_groups.h).
+  bool decayBiasesAndNorms = false;
+  // Layer-wise learning-rate decay for transformers, in (0, 1]; 1 is off.
+  double layerDecay = 1.0;
+  // Gradient clipping by total norm before each optimizer step; 0 is off.
+  double maxGradNorm = 0.0;
+  // Seeds the generator of dropout (and any sampling a loss does) for this model's training.
+  std::optional<uint64_t> seed;
   FrozenPart freeze = FrozenPart::None;
   // With freeze Trunk on a transformer: the top N layers still train (0: the whole trunk is frozen).
   int64_t trainableLayers = 0;
@@ -39,12 +52,25 @@ struct LossStep {
   std::string loss;
   LossOptions options;
   torch::Tensor targets;
+  // Gradient accumulation: the loss is scaled by this before backward (1 / batches per update), and
+  // the optimizer steps only when `update` is set; until then gradients add up across steps.
+  double lossScale = 1.0;
+  bool update = true;
 };
 
 struct TrainStepResult {
   double loss = 0.0;
   // Examples that contributed: mined triplets, or pairs for the pair losses.
   int64_t examples = 0;
+  // Set when the optimizer stepped: the total gradient norm before clipping.
+  std::optional<double> gradNorm;
+};
+
+// One of the optimizer's parameter groups as it stands (parameterGroups()).
+struct ParameterGroupState {
+  double learningRate = 0.0;
+  double weightDecay = 0.0;
+  std::vector<std::string> names;
 };
 
 struct ParameterCount {
@@ -66,13 +92,16 @@ class EmbeddingCore {
   void setLearningRate(double learningRate);
   // Inputs in the order the loss takes them (e.g. queries, documents[, negatives]).
   TrainStepResult trainStep(const std::vector<ModelInput>& inputs, const LossStep& step);
+  // The optimizer's groups with their current learning rates (layer decay) and weight decay.
+  std::vector<ParameterGroupState> parameterGroups();
   void save(const std::string& path);
   // Everything a resumed run needs beyond the weights (which save() writes): the optimizer's state, the
   // parameters of the current loss, the default CPU generator's state and the WiSE-FT initial weights.
   // Needs configureTraining first. loadTrainingState checks the file against the current training
   // configuration (optimizer, trainable parameters) and throws naming the mismatch.
   void saveTrainingState(const std::string& path);
-  void loadTrainingState(const std::string& path);
+  // With the run's loss (built now if it owns parameters: their optimizer group is part of the state).
+  void loadTrainingState(const std::string& path, const std::string& lossName, const LossOptions& lossOptions);
   // WiSE-FT (Wortsman et al. 2022): weights = (1 - alpha) * initial + alpha * fine-tuned. Needs
   // keepInitialWeights in configureTraining before the first step.
   void interpolateWeights(double alpha);
@@ -97,6 +126,7 @@ class EmbeddingCore {
   Freezing freezing() const;
   torch::Tensor logitScaleParameter();
   Loss& lossFor(const std::string& name, const LossOptions& options);
+  void attachLossParameters();
   void restorePendingLossParameters();
 
   std::mutex mutex_;
@@ -108,13 +138,25 @@ class EmbeddingCore {
   std::optional<TrainingOptions> training_;
   std::atomic<Precision> precision_{Precision::Float32};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  // Per optimizer parameter group: its learning rate is the scheduled rate times this (layer decay).
+  // A group added later (a loss's own parameters) appends its scale here.
+  std::vector<double> groupScales_;
+  std::vector<std::vector<std::string>> groupNames_;
+  // Steps whose gradients were added since the last optimizer step (gradient accumulation).
+  int64_t accumulatedSteps_ = 0;
+  bool accumulating_ = false;
+  TrainingRandom random_;
   // The loss of the last step, kept while its name and options stay the same (a loss may hold state);
   // dropped by configureTraining.
   std::unique_ptr<Loss> loss_;
   std::string lossName_;
   LossOptions lossOptions_;
-  // Loss parameters read by loadTrainingState before the loss exists; copied into it when lossFor builds it.
+  // The optimizer's last parameter group holds loss_'s own parameters (class weights).
+  bool lossGroup_ = false;
+  // Loss parameters read by loadTrainingState, copied into the loss it builds (restorePendingLossParameters).
   std::vector<std::pair<std::string, torch::Tensor>> pendingLossParameters_;
+  // The optimizer's settings, for the parameter group a loss adds (attachLossParameters).
+  OptimizerSettings optimizerSettings_;
   // name -> weights before the first training step (only with keepInitialWeights).
   std::vector<std::pair<std::string, torch::Tensor>> initialWeights_;
   // A frozen, inference-optimised copy for encode (conv-BN folding, constant weights): built on first

@@ -3,16 +3,44 @@
 #include "addon.h"
 #include "encode_worker.h"
 #include "interpolate_worker.h"
+#include "loss_arguments.h"
 #include "load_training_state_worker.h"
 #include "loss_arguments.h"
 #include "losses/loss_registry.h"
 #include "napi_options.h"
+#include "optimizer_factory.h"
 #include "save_training_state_worker.h"
 #include "save_worker.h"
 #include "train_step_worker.h"
 
+#include <cmath>
+
 namespace finetuner {
 namespace {
+
+// A seed is any integer JS can hold exactly; negative ones wrap to 64 bits.
+uint64_t seedField(const Napi::Object& options, const char* key) {
+  double seed = numberField(options, key);
+  if (!(std::floor(seed) == seed && std::fabs(seed) <= 9007199254740991.0)) {
+    throwRangeError(options.Env(), std::string("option '") + key + "' must be an integer, got " + std::to_string(seed));
+  }
+  return static_cast<uint64_t>(static_cast<int64_t>(seed));
+}
+
+// { lossScale?, update? } of a step (gradient accumulation); undefined is a whole update.
+void readAccumulation(const Napi::Value& value, LossStep& step) {
+  if (value.IsUndefined()) return;
+  Napi::Env env = value.Env();
+  if (!value.IsObject() || value.IsArray()) throwTypeError(env, "trainStep's fifth argument must be { lossScale?, update? }");
+  auto object = value.As<Napi::Object>();
+  if (!object.Get("lossScale").IsUndefined()) {
+    step.lossScale = numberField(object, "lossScale");
+    if (!(std::isfinite(step.lossScale) && step.lossScale > 0)) {
+      throwRangeError(env, "option 'lossScale' must be a finite positive number, got " + std::to_string(step.lossScale));
+    }
+  }
+  if (!object.Get("update").IsUndefined()) step.update = boolField(object, "update");
+}
 
 int64_t optionalInteger(const Napi::Object& options, const char* key, int64_t fallback) {
   return options.Get(key).IsUndefined() ? fallback : static_cast<int64_t>(numberField(options, key));
@@ -28,6 +56,7 @@ Napi::Function EmbeddingModel::DefineClass(Napi::Env env) {
           InstanceMethod<&EmbeddingModel::ConfigureTraining>("configureTraining"),
           InstanceMethod<&EmbeddingModel::SetLearningRate>("setLearningRate"),
           InstanceMethod<&EmbeddingModel::TrainStep>("trainStep"),
+          InstanceMethod<&EmbeddingModel::ParameterGroups>("parameterGroups"),
           InstanceMethod<&EmbeddingModel::InterpolateWeights>("interpolateWeights"),
           InstanceMethod<&EmbeddingModel::LogitScale>("logitScale"),
           InstanceMethod<&EmbeddingModel::SetPrecision>("setPrecision"),
@@ -93,9 +122,18 @@ Napi::Value EmbeddingModel::ConfigureTraining(const Napi::CallbackInfo& info) {
   auto options = info[0].As<Napi::Object>();
   TrainingOptions training;
   training.optimizer = stringField(options, "optimizer");
+  if (!optimizerRegistry().has(training.optimizer)) {
+    throwTypeError(env, "unknown optimizer '" + training.optimizer + "': use " + optimizerRegistry().joinedNames());
+  }
   training.learningRate = numberField(options, "learningRate");
   training.weightDecay = numberField(options, "weightDecay");
   training.momentum = numberField(options, "momentum");
+  if (!options.Get("epsilon").IsUndefined()) training.epsilon = numberField(options, "epsilon");
+  if (!options.Get("rmspropAlpha").IsUndefined()) training.rmspropAlpha = numberField(options, "rmspropAlpha");
+  if (!options.Get("decayBiasesAndNorms").IsUndefined()) training.decayBiasesAndNorms = boolField(options, "decayBiasesAndNorms");
+  if (!options.Get("layerDecay").IsUndefined()) training.layerDecay = numberField(options, "layerDecay");
+  if (!options.Get("maxGradNorm").IsUndefined()) training.maxGradNorm = numberField(options, "maxGradNorm");
+  if (!options.Get("seed").IsUndefined()) training.seed = seedField(options, "seed");
   std::string freeze = stringField(options, "freeze");
   training.freeze = callGuarded(env, [&] { return parseFrozenPart(freeze); });
   if (!options.Get("keepInitialWeights").IsUndefined()) training.keepInitialWeights = boolField(options, "keepInitialWeights");
@@ -136,9 +174,27 @@ Napi::Value EmbeddingModel::TrainStep(const Napi::CallbackInfo& info) {
     throwTypeError(env, "unknown loss '" + step.loss + "': use " + lossRegistry().joinedNames());
   }
   step.options = lossOptionsFromJs(info[3]);
+  readAccumulation(info[4], step);
   auto* worker = new TrainStepWorker(env, std::move(core), std::move(batches), std::move(step), info.This().As<Napi::Object>());
   worker->Queue();
   return worker->Promise();
+}
+
+Napi::Value EmbeddingModel::ParameterGroups(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto core = requireCore(env);
+  auto groups = callGuarded(env, [&] { return core->parameterGroups(); });
+  auto array = Napi::Array::New(env, groups.size());
+  for (uint32_t i = 0; i < groups.size(); ++i) {
+    auto group = Napi::Object::New(env);
+    group.Set("learningRate", groups[i].learningRate);
+    group.Set("weightDecay", groups[i].weightDecay);
+    auto names = Napi::Array::New(env, groups[i].names.size());
+    for (uint32_t j = 0; j < groups[i].names.size(); ++j) names.Set(j, groups[i].names[j]);
+    group.Set("parameters", names);
+    array.Set(i, group);
+  }
+  return array;
 }
 
 Napi::Value EmbeddingModel::InterpolateWeights(const Napi::CallbackInfo& info) {
@@ -194,7 +250,9 @@ Napi::Value EmbeddingModel::LoadTrainingState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto core = requireCore(env);
   if (!info[0].IsString()) throwTypeError(env, "loadTrainingState needs a file path");
+  if (!info[1].IsString()) throwTypeError(env, "loadTrainingState needs the run's loss name");
   auto* worker = new LoadTrainingStateWorker(env, std::move(core), info[0].As<Napi::String>().Utf8Value(),
+                                             info[1].As<Napi::String>().Utf8Value(), lossOptionsFromJs(info[2]),
                                              info.This().As<Napi::Object>());
   worker->Queue();
   return worker->Promise();

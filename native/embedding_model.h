@@ -26,6 +26,7 @@ class EmbeddingModel : public Napi::ObjectWrap<EmbeddingModel> {
   Napi::Value ConfigureTraining(const Napi::CallbackInfo& info);
   Napi::Value SetLearningRate(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
+  Napi::Value ParameterGroups(const Napi::CallbackInfo& info);
   Napi::Value InterpolateWeights(const Napi::CallbackInfo& info);
   Napi::Value LogitScale(const Napi::CallbackInfo& info);
   Napi::Value SetPrecision(const Napi::CallbackInfo& info);

@@ -11,16 +11,19 @@ namespace finetuner {
 
 class LoadTrainingStateWorker : public PromiseWorker {
  public:
-  LoadTrainingStateWorker(Napi::Env env, std::shared_ptr<EmbeddingCore> core, std::string path, Napi::Object owner)
+  LoadTrainingStateWorker(Napi::Env env, std::shared_ptr<EmbeddingCore> core, std::string path, std::string lossName,
+                          LossOptions lossOptions, Napi::Object owner)
       : PromiseWorker(env, "finetuner:loadTrainingState"), core_(std::move(core)), path_(std::move(path)),
-        owner_(Napi::Persistent(owner)) {}
+        lossName_(std::move(lossName)), lossOptions_(std::move(lossOptions)), owner_(Napi::Persistent(owner)) {}
 
  protected:
-  void Run() override { core_->loadTrainingState(path_); }
+  void Run() override { core_->loadTrainingState(path_, lossName_, lossOptions_); }
 
  private:
   std::shared_ptr<EmbeddingCore> core_;
   std::string path_;
+  std::string lossName_;
+  LossOptions lossOptions_;
   Napi::ObjectReference owner_;
 };
 

@@ -1,6 +1,6 @@
-// One optimisation step (forward of every batch, loss, backward, optimizer step) off the event loop, for
-// any loss of the registry: the batches stay in JS memory (held by InputBatch), the targets and the loss
-// name and options were copied when the step was queued.
+// One training step (forward of every batch, loss, backward, and the optimizer step unless gradients
+// accumulate) off the event loop, for any loss of the registry: the batches stay in JS memory (held by
+// InputBatch), the targets and the loss name and options were copied when the step was queued.
 #pragma once
 
 #include "embedding_core.h"
@@ -29,6 +29,7 @@ class TrainStepWorker : public PromiseWorker {
     auto result = Napi::Object::New(env);
     result.Set("loss", result_.loss);
     result.Set("examples", static_cast<double>(result_.examples));
+    if (result_.gradNorm) result.Set("gradNorm", *result_.gradNorm);
     return result;
   }
 

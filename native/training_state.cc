@@ -6,7 +6,8 @@
 //   trainable          int, how many parameters the optimizer trains (a different freeze changes it)
 //   optimizer          LibTorch's own optimizer archive (Optimizer::save: moments, step counts, options)
 //   loss_names         names of the current loss's parameters, loss_<i> their values
-//   rng                the default CPU generator's state (dropout, random initialisations)
+//   rng                the state of the generator training draws from (the model's own when seeded:
+//                      dropout, a loss's sampling)
 //   initial_names      WiSE-FT: names of the weights from before training, initial_<i> their values
 #include "embedding_core.h"
 
@@ -75,11 +76,7 @@ void EmbeddingCore::saveTrainingState(const std::string& path) {
   optimizer_->save(optimizerArchive);
   archive.write("optimizer", optimizerArchive);
   writeTensors(archive, "loss", loss_ ? loss_->parameters() : pendingLossParameters_);
-  {
-    auto generator = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> generatorLock(generator.mutex());
-    archive.write("rng", generator.get_state(), /*is_buffer=*/true);
-  }
+  archive.write("rng", random_.state(), /*is_buffer=*/true);
   writeTensors(archive, "initial", initialWeights_);
   // As save() writes model.pt: a temporary file beside the target, fsynced, renamed; errors named.
   ModelFileWriter writer(path, path + ".tmp-" + std::to_string(reinterpret_cast<uintptr_t>(this)));
@@ -87,9 +84,12 @@ void EmbeddingCore::saveTrainingState(const std::string& path) {
   writer.commit();
 }
 
-void EmbeddingCore::loadTrainingState(const std::string& path) {
+void EmbeddingCore::loadTrainingState(const std::string& path, const std::string& lossName, const LossOptions& lossOptions) {
   std::lock_guard<std::mutex> lock(mutex_);
   TORCH_CHECK(optimizer_, "configureTraining must be called before loadTrainingState");
+  // The run's loss first: a loss with parameters of its own (ArcFace) adds their optimizer group, which
+  // the saved optimizer state has.
+  lossFor(lossName, lossOptions);
   auto file = ModelFile::openVerified(path);
   torch::serialize::InputArchive archive;
   try {
@@ -114,14 +114,10 @@ void EmbeddingCore::loadTrainingState(const std::string& path) {
   archive.read("optimizer", optimizerArchive);
   optimizer_->load(optimizerArchive);
   pendingLossParameters_ = readTensors(archive, "loss");
-  loss_.reset();  // rebuilt by the next step, which then takes the pending parameters
+  restorePendingLossParameters();
   torch::Tensor rng;
   archive.read("rng", rng, /*is_buffer=*/true);
-  {
-    auto generator = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> generatorLock(generator.mutex());
-    generator.set_state(rng.to(torch::kCPU));
-  }
+  random_.setState(rng.to(torch::kCPU));
   auto initial = readTensors(archive, "initial");
   if (!initial.empty()) initialWeights_ = std::move(initial);
   inference_.reset();

@@ -4,6 +4,7 @@ import { BUILT_IN_CALLBACKS, EvaluationCallback, type FlagReader, type TrainingC
 import type { EpochRecord, FitProgress } from '../fit.js';
 import { OPTION_RANGES } from '../optionRanges.js';
 import { checkOutputDir } from '../outputDir.js';
+import { optimizerDefaults, OPTIMIZER_NAMES, OPTIMIZERS } from '../optimizers.js';
 import { SCHEDULER_NAMES } from '../schedule.js';
 import { formatTable, type TableCell } from '../table.js';
 import {
@@ -31,6 +32,7 @@ export const fitCommand: Command = {
     '  CLIP models   text,image                  text-image pairs, each row a matching pair (default\n' +
     '                                            learning rate 1e-5; --freeze-tower and --wise-ft apply)\n' +
     `${lossesHelp()}\n` +
+    `${optimizersHelp()}\n` +
     '--model is a backbone from `finetuner export` or a model saved by an earlier fit. The fine-tuned model\n' +
     'is written to --output-dir (replacing a model directory there) and loads with `--model DIR` in encode\n' +
     'and eval, or torch.jit.load(DIR/model.pt) in Python.\n' +
@@ -62,8 +64,21 @@ export const fitCommand: Command = {
     restarts: { type: 'string', value: 'N', description: 'cosine-with-restarts: cosine cycles', default: '1' },
     power: { type: 'string', value: 'P', description: 'polynomial: degree of the decay', default: '1' },
     'end-learning-rate': { type: 'string', value: 'LR', description: 'polynomial: the rate at the last step', default: '1e-7' },
-    optimizer: { type: 'string', value: 'O', description: 'adam, adamw or sgd', default: 'adam' },
-    'weight-decay': { type: 'string', value: 'X', description: 'optimizer weight decay', default: '0' },
+    optimizer: { type: 'string', value: 'O', description: `${OPTIMIZER_NAMES.join(', ')} (listed above)`, default: OPTIMIZER_NAMES[0] },
+    'weight-decay': { type: 'string', value: 'X', description: 'optimizer weight decay (not on biases and normalisation weights)', default: '0' },
+    'decay-biases-and-norms': { type: 'boolean', description: 'apply --weight-decay to biases and normalisation weights too' },
+    momentum: { type: 'string', value: 'M', description: 'momentum, in [0, 1)', default: optimizerDefaults('momentum') },
+    epsilon: { type: 'string', value: 'E', description: 'term added to the denominator (> 0)', default: optimizerDefaults('epsilon') },
+    'rmsprop-alpha': { type: 'string', value: 'A', description: 'rmsprop: smoothing constant of the squared-gradient average, in [0, 1)', default: '0.99' },
+    'layer-decay': {
+      type: 'string', value: 'D',
+      description: 'text models: layer-wise learning-rate decay in (0, 1]; layer i of L trains at rate * D^(L - i), embeddings at rate * D^(L + 1)',
+      default: '1 (off)',
+    },
+    'max-grad-norm': { type: 'string', value: 'X', description: 'clip the total gradient norm to X before each optimizer step', default: 'off' },
+    'accumulate-steps': {
+      type: 'string', value: 'N', description: 'sum the gradients of N batches before each optimizer step (effective batch N x --batch-size)', default: '1',
+    },
     freeze: { type: 'boolean', description: 'freeze the backbone; train only the projection head (use with --output-dim)' },
     'freeze-tower': { type: 'string', value: 'T', description: 'CLIP models: freeze the image or the text tower' },
     'wise-ft': {
@@ -83,7 +98,7 @@ export const fitCommand: Command = {
     },
     device: DEVICE_OPTION,
     precision: PRECISION_OPTION,
-    seed: { type: 'string', value: 'N', description: 'seed of the batch sampler and projection head', default: '0' },
+    seed: { type: 'string', value: 'N', description: 'seed of the batch sampler, projection head and dropout (a CPU run repeats bit for bit)', default: '0' },
     'eval-every': { type: 'string', value: 'N', description: 'with --eval-data: evaluate every N steps too', default: 'after each epoch' },
     ...Object.assign({}, ...BUILT_IN_CALLBACKS.map((c) => c.flags)),
     'checkpoint-dir': { type: 'string', value: 'DIR', description: 'where checkpoints are written', default: '<output-dir>.checkpoints' },
@@ -139,10 +154,17 @@ export const fitCommand: Command = {
       restarts: numberOption(args, 'restarts', OPTION_RANGES.restarts),
       power: numberOption(args, 'power', OPTION_RANGES.power),
       endLearningRate: numberOption(args, 'end-learning-rate', OPTION_RANGES.endLearningRate),
-      optimizer: choiceOption(args, 'optimizer', ['adam', 'adamw', 'sgd'] as const),
+      optimizer: choiceOption(args, 'optimizer', OPTIMIZER_NAMES),
       ...readLossFlags(args),
       loss: choiceOption(args, 'loss', LOSS_NAMES),
       weightDecay: numberOption(args, 'weight-decay', OPTION_RANGES.weightDecay),
+      decayBiasesAndNorms: flag(args, 'decay-biases-and-norms') || undefined,
+      momentum: numberOption(args, 'momentum', OPTION_RANGES.momentum),
+      epsilon: numberOption(args, 'epsilon', OPTION_RANGES.epsilon),
+      rmspropAlpha: numberOption(args, 'rmsprop-alpha', OPTION_RANGES.rmspropAlpha),
+      layerDecay: numberOption(args, 'layer-decay', OPTION_RANGES.layerDecay),
+      maxGradNorm: numberOption(args, 'max-grad-norm', OPTION_RANGES.maxGradNorm),
+      accumulateSteps: numberOption(args, 'accumulate-steps', OPTION_RANGES.accumulateSteps),
       freeze: freezeTower ?? (trainableLayers !== undefined ? { trainableLayers } : flag(args, 'freeze')),
       wiseFt: numberOption(args, 'wise-ft', OPTION_RANGES.wiseFt),
       outputDim: numberOption(args, 'output-dim', OPTION_RANGES.outputDim),
@@ -234,6 +256,13 @@ const CLI_NAMES: Record<string, string> = {
   warmupRatio: '--warmup-ratio',
   endLearningRate: '--end-learning-rate',
   weightDecay: '--weight-decay',
+  momentum: '--momentum',
+  epsilon: '--epsilon',
+  decayBiasesAndNorms: '--decay-biases-and-norms',
+  rmspropAlpha: '--rmsprop-alpha',
+  layerDecay: '--layer-decay',
+  maxGradNorm: '--max-grad-norm',
+  accumulateSteps: '--accumulate-steps',
   outputDim: '--output-dim',
   imageSize: '--image-size',
   maxLength: '--max-length',
@@ -248,6 +277,12 @@ const CLI_NAMES: Record<string, string> = {
   checkpointDir: '--checkpoint-dir',
   resumeFrom: '--resume',
 };
+
+/** The --help paragraph listing every optimizer (lib/optimizers.ts). */
+function optimizersHelp(): string {
+  const lines = OPTIMIZER_NAMES.map((name) => `  ${name.padEnd(8)} ${OPTIMIZERS[name].summary}`);
+  return `Optimizers (--optimizer; defaults as in PyTorch):\n${lines.join('\n')}`;
+}
 
 function withCliNames(error: unknown): unknown {
   if (error instanceof Error) {

@@ -9,12 +9,19 @@ function flagName(option: string): string {
   return option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
-function flagSpec(option: LossOptionSpec, losses: readonly string[]): OptionSpec {
+/** "0.2", or per loss where they differ: "l2 (TripletMarginLoss, ContrastiveLoss), cosine (NTXentLoss)". */
+function defaultsText(losses: readonly string[], defaults: readonly (number | string)[]): string {
+  const unique = [...new Set(defaults.map(String))];
+  if (unique.length === 1) return unique[0]!;
+  return unique.map((value) => `${value} (${losses.filter((_, i) => String(defaults[i]) === value).join(', ')})`).join(', ');
+}
+
+function flagSpec(option: LossOptionSpec, losses: readonly string[], defaults: readonly (number | string)[]): OptionSpec {
   return {
     type: 'string',
     value: option.kind === 'number' ? 'X' : option.name[0]!.toUpperCase(),
     description: `${losses.join(', ')}: ${option.description}`,
-    default: String(option.default),
+    default: defaultsText(losses, defaults),
   };
 }
 
@@ -22,7 +29,7 @@ const WRAPPER_OPTIONS: readonly NumberListLossOption[] = LOSS_WRAPPERS.flatMap((
 
 /** One flag per loss option name, e.g. --margin X; the wrappers' lists as --matryoshka-dims 64,32. */
 export const LOSS_FLAGS: Record<string, OptionSpec> = Object.fromEntries([
-  ...[...lossOptionOwners()].map(([name, { option, losses }]) => [flagName(name), flagSpec(option, losses)]),
+  ...[...lossOptionOwners()].map(([name, { option, losses, defaults }]) => [flagName(name), flagSpec(option, losses, defaults)]),
   ...WRAPPER_OPTIONS.map((option) => [flagName(option.name), { type: 'string', value: 'X,Y,...', description: `any loss: ${option.description}` }]),
 ]);
 

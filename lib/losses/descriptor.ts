@@ -27,6 +27,8 @@ interface LossOptionBase {
   name: string;
   /** One line for --help and the README. */
   description: string;
+  /** Crosses to native code only when given (the native side applies the default shown). */
+  onlyWhenGiven?: boolean;
 }
 
 export interface NumberLossOption extends LossOptionBase, NumberRange {

@@ -3,8 +3,12 @@
 // and miners the native registries hold. Adding a loss: its native file (native/losses/), a descriptor
 // file here and its line below, a test, and a README row (docs/DESIGN.md, "Adding a loss").
 import { anglELoss } from './anglELoss.js';
+import { arcFaceLoss } from './arcFaceLoss.js';
 import { cachedMultipleNegativesRankingLoss } from './cachedMultipleNegativesRankingLoss.js';
+import { circleLoss } from './circleLoss.js';
 import { clipLoss } from './clipLoss.js';
+import { contrastiveLoss } from './contrastiveLoss.js';
+import { cosFaceLoss } from './cosFaceLoss.js';
 import { coSENTLoss } from './coSENTLoss.js';
 import { cosineSimilarityLoss } from './cosineSimilarityLoss.js';
 import {
@@ -16,10 +20,16 @@ import {
   type LossOptionValues,
   type LossWrapperDescriptor,
 } from './descriptor.js';
+import { liftedStructureLoss } from './liftedStructureLoss.js';
+import { marginLoss } from './marginLoss.js';
 import { marginMSELoss } from './marginMSELoss.js';
 import { matryoshka } from './matryoshka.js';
 import { multipleNegativesRankingLoss } from './multipleNegativesRankingLoss.js';
 import { multipleNegativesSymmetricRankingLoss } from './multipleNegativesSymmetricRankingLoss.js';
+import { multiSimilarityLoss } from './multiSimilarityLoss.js';
+import { ntxentLoss } from './ntxentLoss.js';
+import { proxyAnchorLoss } from './proxyAnchorLoss.js';
+import { supConLoss } from './supConLoss.js';
 import { tripletMarginLoss } from './tripletMarginLoss.js';
 
 export { MINERS, MINER_NAMES, type Miner } from './miners.js';
@@ -38,6 +48,16 @@ export {
 /** In the order --help and the README list them; the first loss listed for a kind of data is its default. */
 export const LOSSES = [
   tripletMarginLoss,
+  contrastiveLoss,
+  ntxentLoss,
+  supConLoss,
+  multiSimilarityLoss,
+  circleLoss,
+  liftedStructureLoss,
+  marginLoss,
+  arcFaceLoss,
+  cosFaceLoss,
+  proxyAnchorLoss,
   multipleNegativesRankingLoss,
   multipleNegativesSymmetricRankingLoss,
   cachedMultipleNegativesRankingLoss,
@@ -67,13 +87,14 @@ type OptionValue<O> = O extends { kind: 'number' }
 /** The options of every loss, as fit() takes them; each loss reads its own (defaults in the README). */
 export type LossOptions = { [O in AnyLossOption as O['name']]?: OptionValue<O> };
 
-/** Each option name once, with the losses that take it (for the CLI's flags and messages). */
-export function lossOptionOwners(): Map<string, { option: LossOptionSpec; losses: Loss[] }> {
-  const owners = new Map<string, { option: LossOptionSpec; losses: Loss[] }>();
+/** Each option name once, with the losses that take it and each one's default (for the CLI's flags and messages). */
+export function lossOptionOwners(): Map<string, { option: LossOptionSpec; losses: Loss[]; defaults: (number | string)[] }> {
+  const owners = new Map<string, { option: LossOptionSpec; losses: Loss[]; defaults: (number | string)[] }>();
   for (const loss of LOSSES) {
     for (const option of loss.options as readonly LossOptionSpec[]) {
-      const entry = owners.get(option.name) ?? { option, losses: [] };
+      const entry = owners.get(option.name) ?? { option, losses: [], defaults: [] };
       entry.losses.push(loss.name);
+      entry.defaults.push(option.default);
       owners.set(option.name, entry);
     }
   }
@@ -101,7 +122,12 @@ export function resolveLossOptions(loss: LossDescriptor, options: object): LossO
       throw new TypeError(`option '${name}' is for ${losses.join(' and ')}; this training uses ${loss.name}`);
     }
   }
-  const values: LossOptionValues = Object.fromEntries(loss.options.map((option) => [option.name, checkLossOption(option, given[option.name])]));
+  const specs = loss.options as readonly LossOptionSpec[];
+  const values: LossOptionValues = Object.fromEntries(
+    specs
+      .filter((option) => !option.onlyWhenGiven || given[option.name] !== undefined)
+      .map((option) => [option.name, checkLossOption(option, given[option.name])]),
+  );
   for (const wrapper of LOSS_WRAPPERS as readonly LossWrapperDescriptor[]) {
     const wrapperValues: Record<string, readonly number[]> = {};
     for (const option of wrapper.options) {

@@ -1,14 +1,17 @@
 import type { LossDescriptor } from './descriptor.js';
-import { MINER_NAMES } from './miners.js';
+import { distanceOption, MINER_OPTIONS, minerOption } from './metricOptions.js';
 
 export const tripletMarginLoss = {
   name: 'TripletMarginLoss',
   data: 'labelled',
   inputs: 'items',
   targets: 'labels',
-  summary: 'mean hinge of the triplets mined in each class-sampled batch, on L2 distances',
+  summary:
+    "pytorch-metric-learning's TripletMarginLoss: hinge of every triplet (or the mined ones), mean of the non-zero hinges; with the batch-hard, semi-hard or all miner, the original finetuner's (raw L2, mean of the mined hinges)",
   options: [
-    { name: 'margin', kind: 'number', default: 0.2, min: 0, minExclusive: true, description: 'triplet margin, on L2 distances' },
-    { name: 'miner', kind: 'choice', default: 'batch-hard', choices: MINER_NAMES, description: `triplet mining in a batch: ${MINER_NAMES.join(', ')}` },
+    { name: 'margin', kind: 'number', default: 0.05, min: 0, minExclusive: true, description: 'triplet margin' },
+    minerOption('none'),
+    distanceOption('l2'),
+    ...MINER_OPTIONS,
   ],
 } as const satisfies LossDescriptor;

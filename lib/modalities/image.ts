@@ -1,6 +1,6 @@
 // Image models (task image-to-image): CNN backbones, trunk -> pooling -> optional projection -> L2 norm.
 // Images are decoded, resized and cropped by sharp (lib/data/images.ts) into uint8 NHWC batches; training
-// data is labelled images (TripletMarginLoss with a miner); evaluation is retrieval among labelled items.
+// data is labelled images (TripletMarginLoss by default); evaluation is retrieval among labelled items.
 import { join } from 'node:path';
 import type { NativeBinding, NativeDevice, NativeEmbeddingModel, NativePooling } from '../binding.js';
 import type { LabelledData } from '../data/csv.js';
@@ -117,6 +117,7 @@ export const imageModality: EmbeddingModality = {
   checkBatching(data, settings) {
     new ClassSampler((data as LabelledData<ImageInput>).labelIds, settings);
   },
+  classCount: (data) => (data as LabelledData<ImageInput>).classes.length,
   trainingTask: (model, data, settings) => labelledImageTask(model, data as LabelledData<ImageInput>, settings),
   evaluationInput: (data) => (data as LabelledData<ImageInput>).items,
 

@@ -118,6 +118,8 @@ export interface EmbeddingModality {
   checkFreezing(settings: FreezeSettings): void;
   /** Refuses batch settings the data cannot be sampled with, before the model loads. */
   checkBatching(data: ModalityData, settings: BatchSettings): void;
+  /** How many classes labelled data holds (sizes the class weights of ArcFace-like losses); undefined without labels. */
+  classCount(data: ModalityData): number | undefined;
   trainingTask(model: EmbeddingModel, data: ModalityData, settings: BatchSettings): TrainingTask;
   /** fit's evalData in the form evaluate() takes. */
   evaluationInput(data: ModalityData): EvaluateOptions['queries'];

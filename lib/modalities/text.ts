@@ -171,6 +171,10 @@ export const textModality: EmbeddingModality = {
     const texts = data as TextData;
     if (texts.kind === 'labelled') new ClassSampler(texts.labelIds, settings);
   },
+  classCount(data) {
+    const texts = data as TextData;
+    return texts.kind === 'labelled' ? texts.classes.length : undefined;
+  },
   trainingTask: (model, data, settings) => textTask(model, data as TextData, settings),
   evaluationInput(data) {
     const texts = data as TextData;

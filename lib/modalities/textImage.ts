@@ -107,6 +107,7 @@ export const textImageModality: EmbeddingModality = {
     }
   },
   checkBatching: () => undefined, // pairs: trainingTask refuses too few rows
+  classCount: () => undefined,
   trainingTask: (model, data, settings) => textImageTask(model, data as TextImageData, settings),
   evaluationInput: (data) => (data as TextImageData).pairs,
 

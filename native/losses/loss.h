@@ -5,6 +5,7 @@
 #pragma once
 
 #include "loss_options.h"
+#include "miners/indices_tuple.h"
 #include "module_builder.h"
 
 #include <torch/torch.h>
@@ -12,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace finetuner {
@@ -27,9 +29,14 @@ struct LossBatch {
 };
 
 struct LossValue {
+  LossValue() = default;
+  LossValue(torch::Tensor loss, int64_t examples) : loss(std::move(loss)), examples(examples) {}
+
   torch::Tensor loss;  // scalar, attached to the graph
   // Examples that contributed: mined triplets, or pairs. With none, the step skips backward.
   int64_t examples = 0;
+  // What the loss's miner returned (none: the loss had no miner), for computeLoss.
+  IndicesTuple mined;
 };
 
 // What a loss may learn about the model it trains, when it is built.
@@ -54,6 +61,7 @@ class Loss {
   // optimizer trains them as a parameter group of their own at learningRate() (EmbeddingCore::lossFor).
   // They live as long as the loss: across steps while its name and options stay the same.
   virtual std::vector<std::pair<std::string, torch::Tensor>> parameters() { return {}; }
+  virtual double learningRate() const { return 0.0; }
   // GradCache (Gao et al. 2021): rows per mini-batch when the step is to embed the batch in mini-batches
   // (without the graph, then again with it, backward from the cached embedding gradient), so that a batch
   // far larger than memory holds still has all its in-batch negatives; 0 embeds each input batch whole

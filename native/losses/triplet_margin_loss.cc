@@ -1,47 +1,51 @@
-// TripletMarginLoss with an online miner, as the original finetuner used for labelled data
-// (pytorch-metric-learning's TripletMarginLoss + a miner): triplets are mined inside each batch that the
-// class sampler built, on detached embeddings, and the loss is the mean hinge of the mined triplets on
-// the differentiable L2 distances. Options: margin (0.2), miner ("batch-hard"; miners/).
-#include "batch_checks.h"
+// TripletMarginLoss. With a pytorch-metric-learning miner or none (the default: every triplet of the
+// batch) it is PML's TripletMarginLoss with PML's defaults: relu(d(a,p) - d(a,n) + margin) on PML's
+// distance (`distance`: l2 of the normalised rows, or cosine), averaged over the non-zero triplets
+// (AvgNonZeroReducer). With one of the original finetuner's miners (batch-hard, semi-hard, all) it is the
+// original finetuner's loss, unchanged: those miners and the hinge on raw L2 distances, averaged over
+// every mined triplet. Options: margin (0.05), miner (none), distance (l2).
 #include "distances.h"
 #include "loss_registry.h"
-#include "miners/miner_registry.h"
+#include "metric_loss.h"
 
 namespace finetuner {
 namespace {
 
-class TripletMarginLoss : public Loss {
+bool isOriginalMiner(const std::string& name) { return name == "batch-hard" || name == "semi-hard" || name == "all"; }
+
+class TripletMarginLoss : public MetricLoss {
  public:
   explicit TripletMarginLoss(const LossOptions& options)
-      : margin_(options.number("margin", 0.2)), miner_(makeMiner(options.string("miner", "batch-hard"), options)) {
+      : MetricLoss("TripletMarginLoss", options, "l2"), margin_(options.number("margin", 0.05)) {
     TORCH_CHECK(margin_ > 0, "TripletMarginLoss: margin must be positive, got ", margin_);
+    TORCH_CHECK(!isOriginalMiner(minerName_) || !distance_.inverted(), "TripletMarginLoss: the ", minerName_,
+                " miner works on L2 distances; use distance 'l2' or a pytorch-metric-learning miner");
   }
 
-  LossValue compute(const LossBatch& batch) override {
-    requireInputs(batch, "TripletMarginLoss", 1, 1, "one batch of labelled items");
-    requireIdTargets(batch, "TripletMarginLoss", "labels");
-    const auto& embeddings = batch.embeddings[0];
-    TORCH_CHECK(embeddings.dim() == 2, "embeddings must be 2-D");
-    TORCH_CHECK(batch.targets.size(0) == embeddings.size(0), "one label per row is needed");
-    auto mined = miner_->mine(embeddings.detach(), batch.targets);
+ protected:
+  LossValue formula(const torch::Tensor& embeddings, const torch::Tensor& labels, const IndicesTuple& mined) override {
+    auto triplets = toTriplets(mined, labels, embeddings.device());
     LossValue value;
-    value.examples = mined.size();
-    // With no mined triplet the loss is a zero that still depends on the embeddings, so backward works
-    // and simply produces zero gradients.
+    value.examples = triplets.size();
     if (value.examples == 0) {
-      value.loss = embeddings.sum() * 0.0;
+      value.loss = zeroLoss(embeddings);
       return value;
     }
-    auto distances = pairwiseL2Distances(embeddings.to(torch::kFloat32));
-    auto anchorPositive = distances.index({mined.anchors, mined.positives});
-    auto anchorNegative = distances.index({mined.anchors, mined.negatives});
-    value.loss = torch::relu(anchorPositive - anchorNegative + margin_).mean();
+    const auto& a = triplets.parts[0];
+    const auto& p = triplets.parts[1];
+    const auto& n = triplets.parts[2];
+    if (isOriginalMiner(minerName_)) {
+      auto distances = pairwiseL2Distances(embeddings);
+      value.loss = torch::relu(distances.index({a, p}) - distances.index({a, n}) + margin_).mean();
+      return value;
+    }
+    auto mat = distance_.matrix(embeddings);
+    value.loss = avgNonZeroReduce(torch::relu(distance_.margin(mat.index({a, p}), mat.index({a, n})) + margin_), embeddings);
     return value;
   }
 
  private:
   double margin_;
-  std::unique_ptr<Miner> miner_;
 };
 
 const LossRegistration kRegistration("TripletMarginLoss", [](const LossOptions& options, const LossContext&) {

@@ -10,13 +10,13 @@ class AllTripletsMiner : public Miner {
  public:
   explicit AllTripletsMiner(double margin) : margin_(margin) {}
 
-  MinedTriplets mine(const torch::Tensor& embeddings, const torch::Tensor& labels) const override {
+  IndicesTuple mine(const torch::Tensor& embeddings, const torch::Tensor& labels) const override {
     auto distances = pairwiseL2Distances(embeddings.to(torch::kFloat32));
     LabelMasks masks(labels, distances.device());
     auto triplets = masks.positive.unsqueeze(2).logical_and(masks.negative.unsqueeze(1));
     auto violating = triplets.logical_and(distances.unsqueeze(2) - distances.unsqueeze(1) + margin_ > 0);
     auto indices = violating.nonzero();  // (anchor, positive, negative) rows
-    return {indices.select(1, 0), indices.select(1, 1), indices.select(1, 2)};
+    return {{indices.select(1, 0), indices.select(1, 1), indices.select(1, 2)}};
   }
 
  private:

@@ -9,6 +9,7 @@ NamedRegistry<MinerFactory>& minerRegistry() {
 }
 
 std::unique_ptr<Miner> makeMiner(const std::string& name, const LossOptions& options) {
+  if (name == kNoMiner) return nullptr;
   return minerRegistry().get(name)(options);
 }
 

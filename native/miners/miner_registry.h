@@ -10,6 +10,10 @@ namespace finetuner {
 
 NamedRegistry<MinerFactory>& minerRegistry();
 
+// "none": no miner; the loss takes every pair or triplet of the batch (PML's default without a miner).
+constexpr const char* kNoMiner = "none";
+
+// The miner `name` with its options, or nullptr for "none".
 std::unique_ptr<Miner> makeMiner(const std::string& name, const LossOptions& options);
 
 struct MinerRegistration {

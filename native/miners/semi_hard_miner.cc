@@ -12,7 +12,7 @@ class SemiHardMiner : public Miner {
  public:
   explicit SemiHardMiner(double margin) : margin_(margin) {}
 
-  MinedTriplets mine(const torch::Tensor& embeddings, const torch::Tensor& labels) const override {
+  IndicesTuple mine(const torch::Tensor& embeddings, const torch::Tensor& labels) const override {
     auto distances = pairwiseL2Distances(embeddings.to(torch::kFloat32));
     const auto n = distances.size(0);
     LabelMasks masks(labels, distances.device());
@@ -29,7 +29,7 @@ class SemiHardMiner : public Miner {
     auto pairs = semiHard.any(2).nonzero();  // (anchor, positive) rows
     auto anchors = pairs.select(1, 0);
     auto positives = pairs.select(1, 1);
-    return {anchors, positives, nearest.index({anchors, positives})};
+    return {{anchors, positives, nearest.index({anchors, positives})}};
   }
 
  private:

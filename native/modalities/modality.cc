@@ -27,6 +27,14 @@ const char* EmbeddingModality::encodeMethodFor(Modality input) const {
   TORCH_CHECK(false, "this is an ", name(), " model: it cannot encode ", modalityName(input), " input");
 }
 
+void EmbeddingModality::checkLayerDecay(const Freezing&) const {
+  TORCH_CHECK(false, "layerDecay applies to text models (the layers of their transformer), not to ", name(), " models");
+}
+
+int64_t EmbeddingModality::layerDepth(const std::string&, const Freezing&) const {
+  TORCH_CHECK(false, "layerDecay applies to text models, not to ", name(), " models");
+}
+
 torch::Tensor EmbeddingModality::logitScale(torch::jit::Module&) const {
   TORCH_CHECK(false, "only CLIP models have a logit scale");
 }

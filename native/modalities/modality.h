@@ -86,6 +86,12 @@ class EmbeddingModality {
   virtual bool isFrozen(const std::string& parameterName, const Freezing& freezing) const = 0;
   virtual void keepFrozenPartsInEval(torch::jit::Module& module, const Freezing& freezing) const = 0;
 
+  // Layer-wise learning-rate decay (`layers` gives layerPrefix and numLayers): a parameter's depth in the
+  // model's stack of layers, 0 for the embeddings under the first layer, i + 1 for layer i, numLayers + 1
+  // for what sits above (pooling, projection). Modalities without one such stack refuse it in the check.
+  virtual void checkLayerDecay(const Freezing& layers) const;
+  virtual int64_t layerDepth(const std::string& parameterName, const Freezing& layers) const;
+
   // CLIP's learned temperature (CLIPLoss trains and clamps it). Refused by modalities without one.
   virtual torch::Tensor logitScale(torch::jit::Module& module) const;
 };

@@ -32,4 +32,21 @@ void TrunkModality::keepFrozenPartsInEval(torch::jit::Module& module, const Free
   if (freezing.part == FrozenPart::Trunk && freezing.trainableLayers == 0) module.attr("trunk").toModule().eval();
 }
 
+void TrunkModality::checkLayerDecay(const Freezing& layers) const {
+  TORCH_CHECK(!layers.layerPrefix.empty() && layers.numLayers > 0, "layerDecay needs a transformer's layers (numLayers and "
+              "layerPrefix, from a text model's metadata); none were given for this ", name(), " model");
+}
+
+int64_t TrunkModality::layerDepth(const std::string& name, const Freezing& layers) const {
+  // Above the trunk: pooling (GeM's p) and the projection head train at the full rate.
+  if (!startsWith(name, "trunk.")) return layers.numLayers + 1;
+  std::string prefix = "trunk." + layers.layerPrefix;
+  // In the trunk but outside the layers: the embeddings (and any part the forward does not run).
+  if (!startsWith(name, prefix)) return 0;
+  int64_t layer = std::strtoll(name.c_str() + prefix.size(), nullptr, 10);
+  TORCH_CHECK(layer >= 0 && layer < layers.numLayers, "parameter ", name, " is in layer ", layer, " of a model with ",
+              layers.numLayers, " layers");
+  return layer + 1;
+}
+
 }  // namespace finetuner

@@ -11,6 +11,9 @@ class TrunkModality : public EmbeddingModality {
   void checkFreezing(const Freezing& freezing) const override;
   bool isFrozen(const std::string& parameterName, const Freezing& freezing) const override;
   void keepFrozenPartsInEval(torch::jit::Module& module, const Freezing& freezing) const override;
+  // Transformers only (a layerPrefix and numLayers, which image backbones do not have).
+  void checkLayerDecay(const Freezing& layers) const override;
+  int64_t layerDepth(const std::string& parameterName, const Freezing& layers) const override;
 };
 
 }  // namespace finetuner

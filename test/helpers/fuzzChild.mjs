@@ -126,7 +126,10 @@ function textBuildOptions() {
 }
 
 function trainOptions() {
-  return { optimizer: pick(['adam', 'adamw', 'sgd']), learningRate: 1e-3, weightDecay: 0, momentum: 0.9, freeze: 'none', margin: 0.2, miner: 'batch-hard' };
+  const options = { optimizer: pick(['adam', 'adamw', 'sgd', 'rmsprop', 'adagrad']), learningRate: 1e-3, weightDecay: 0, momentum: 0.9, freeze: 'none' };
+  if (chance(0.3)) Object.assign(options, { weightDecay: 0.01, epsilon: 1e-6, rmspropAlpha: 0.9, maxGradNorm: 1, seed: integer(100), decayBiasesAndNorms: chance(0.5) });
+  if (chance(0.2)) Object.assign(options, { layerDecay: 0.8, layerPrefix: 'encoder.layer.', numLayers: 2 });
+  return options;
 }
 
 function savePath() {
@@ -157,6 +160,8 @@ const trainSteps = [
   { method: 'trainStep', args: () => [[tokenBatch(3, 5), chance(0.5) ? tokenBatch(3, 5) : anyBatch()], labels(3), 'MultipleNegativesRankingLoss', chance(0.5) ? { scale: 20 } : junk()] },
   { method: 'trainStep', args: () => [[tokenBatch(2, 4), anyBatch()], chance(0.5) ? new Float32Array(2).fill(0.5) : junk(), 'CosineSimilarityLoss', {}] },
   { method: 'trainStep', args: () => [chance(0.7) ? [tokenBatch(2, 4), imageBatch(2)] : junk(), labels(2), chance(0.8) ? pick(lossNames) : junk(), chance(0.5) ? {} : junk()] },
+  // Gradient accumulation's fifth argument: { lossScale, update } or junk.
+  { method: 'trainStep', args: () => { const b = imageBatch(4); return [[b], labels(b?.rows ?? 4), 'TripletMarginLoss', {}, chance(0.5) ? { lossScale: 0.5, update: chance(0.5) } : junk()]; } },
 ];
 
 let publicModel;
@@ -195,6 +200,7 @@ const targets = [
   ['model.interpolateWeights', 2, () => someModel().interpolateWeights(chance(0.3) ? 0.5 : junk())],
   ['model.logitScale', 1, () => someModel().logitScale()],
   ['model.parameterCount', 1, () => someModel().parameterCount()],
+  ['model.parameterGroups', 1, () => someModel().parameterGroups()],
   ['model.getters', 1, () => { const model = someModel(); return [model.device, model.modality, model.outputDim, model.precision, model.disposed]; }],
   ['model.save', 4, () => someModel().save(chance(0.1) ? junk() : savePath())],
   ['model.dispose', 1, async () => { someModel().dispose(); await freshModels(); }],

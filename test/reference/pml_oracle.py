@@ -7,9 +7,9 @@ Reads one JSON object on stdin:
               "distance": "cosine" | "l2" | null,
               "embeddings": [[...], ...], "labels": [...]},
              {"kind": "miner", "name": "TripletMarginMiner", "options": {...}, "distance": ..., ...}]}
-and writes {"results": [...]}: for a loss {"loss": float, "grad": [[...]], "weights": {name: [[...]]}} (the
-gradient with respect to the embeddings, float64 throughout), for a miner {"tuples": [[...], ...]}, the
-mined index tuples (anchor, positive, negative) or (a1, p, a2, n), each list sorted so sets compare.
+and writes {"results": [...]}: for a loss {"loss": float, "grad": [[...]], "weightGrads": {name: [[...]]}}
+(the gradient with respect to the embeddings, float64 throughout), for a miner {"tuples": [[a, p, n], ...]}
+(triplets) or {"pairs": [[[a1, p], ...], [[a2, n], ...]]} (pairs), each list sorted so sets compare.
 
 Runs on Debian's /usr/bin/python3 with python3-torch, python3-scipy, python3-sklearn and python3-tqdm.
 """
@@ -43,14 +43,21 @@ def main():
             options["distance"] = dist
         return getattr(module, spec["name"])(**options)
 
+    def mined_rows(tuples):
+        # Triplets as sorted (a, p, n) rows; pairs as sorted positive (a1, p) and negative (a2, n) rows,
+        # whose lists have independent lengths.
+        lists = [t.tolist() for t in tuples]
+        if len(lists) == 3:
+            return {"tuples": sorted([list(map(int, row)) for row in zip(*lists)])}
+        return {"pairs": [sorted([list(map(int, row)) for row in zip(lists[0], lists[1])]),
+                          sorted([list(map(int, row)) for row in zip(lists[2], lists[3])])]}
+
     results = []
     for case in request["cases"]:
         embeddings = torch.tensor(case["embeddings"], dtype=torch.float64, requires_grad=case["kind"] == "loss")
         labels = torch.tensor(case["labels"], dtype=torch.long)
         if case["kind"] == "miner":
-            tuples = build(miners, case)(embeddings, labels)
-            rows = [list(map(int, row)) for row in zip(*[t.tolist() for t in tuples])]
-            results.append({"tuples": sorted(rows)})
+            results.append(mined_rows(build(miners, case)(embeddings, labels)))
             continue
         loss_fn = build(losses, case)
         # Losses that hold class weights (ArcFace, CosFace, ProxyAnchor): start from the given ones.
