@@ -41,6 +41,7 @@ class MatryoshkaLoss : public Loss {
   void afterStep() override { inner_->afterStep(); }
   std::vector<std::pair<std::string, torch::Tensor>> parameters() override { return inner_->parameters(); }
   int64_t cachedMiniBatch() const override { return inner_->cachedMiniBatch(); }
+  double learningRate() const override { return inner_->learningRate(); }
 
  private:
   std::unique_ptr<Loss> inner_;
