@@ -147,14 +147,14 @@ export interface NativeEmbeddingModel {
    * One forward of every batch, the loss, backward and optimizer step. `batches` come in the order the
    * loss takes them (its descriptor's `inputs` in lib/losses/), each with the same rows, and are not copied (do not change them until the promise settles); `targets` (one per row:
    * labels or group ids as an Int32Array, scores as a Float32Array) are copied. `loss` is a name the
-   * native registry holds (NativeRuntimeInfo.losses) and `lossOptions` its options (numbers and
-   * strings; defaults apply to those left out, and an option the loss does not take is an error). The
-   * loss is built once and kept while the name and options stay the same. `step` accumulates gradients
-   * over several calls: each scales its loss by `lossScale`, and the optimizer steps (clipping first,
-   * with maxGradNorm) on the call with `update` true.
+   * native registry holds (NativeRuntimeInfo.losses) and `lossOptions` its options (numbers, strings
+   * and arrays of numbers; defaults apply to those left out, and an option the loss does not take is an
+   * error). The loss is built once and kept while the name and options stay the same. `step` accumulates
+   * gradients over several calls: each scales its loss by `lossScale`, and the optimizer steps (clipping
+   * first, with maxGradNorm) on the call with `update` true.
    */
   trainStep(
-    batches: NativeBatch[], targets: Int32Array | Float32Array, loss: string, lossOptions?: Record<string, number | string>, step?: NativeStepOptions,
+    batches: NativeBatch[], targets: Int32Array | Float32Array, loss: string, lossOptions?: NativeLossOptions, step?: NativeStepOptions,
   ): Promise<NativeTrainStepResult>;
   /** The optimizer's parameter groups now, with their learning rates (needs configureTraining). */
   parameterGroups(): NativeParameterGroup[];
@@ -177,12 +177,15 @@ export interface NativeEmbeddingModel {
    * `lossOptions` (a loss with parameters of its own, ArcFace's, is built first: their optimizer group
    * is part of the state); rejects naming a mismatch.
    */
-  loadTrainingState(path: string, loss: string, lossOptions?: Record<string, number | string>): Promise<void>;
+  loadTrainingState(path: string, loss: string, lossOptions?: NativeLossOptions): Promise<void>;
   /** Number of parameters: all, and those that currently require gradients. */
   parameterCount(): { total: number; trainable: number };
   dispose(): void;
   readonly disposed: boolean;
 }
+
+/** A loss's options as they cross: numbers, strings, and lists of numbers (matryoshkaDims). */
+export type NativeLossOptions = Record<string, number | string | readonly number[]>;
 
 export interface NativeBinding {
   runtimeInfo(): NativeRuntimeInfo;
@@ -205,7 +208,7 @@ export interface NativeBinding {
     embeddings: Float32Array[],
     dim: number,
     targets: Int32Array | Float32Array,
-    options: Record<string, number | string>,
+    options: NativeLossOptions,
     dtype: 'float32' | 'float64',
   ): Promise<NativeComputeLossResult>;
 }

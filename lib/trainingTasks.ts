@@ -4,6 +4,7 @@
 //   labelled images or texts -> [items], labels
 //   (query, document[, negative]) pairs -> [queries, documents[, negatives]], group ids
 //   (text, text, score) pairs -> [first, second], scores
+//   (query, positive, negative, margin) triples -> [queries, positives, negatives], margins
 //   (text, image) pairs on a CLIP model -> [texts, images], group ids
 // The epoch is cut by the sampler the `sampler` option names (lib/data/batchSamplers.ts), 'auto' by what
 // the loss needs: the class sampler for labelled data, no duplicates for in-batch negatives, else random.
@@ -12,7 +13,7 @@ import type { LabelledData } from './data/csv.js';
 import type { ImageInput } from './data/images.js';
 import { noDuplicateBatches, randomBatches, samplerFor, type SamplerName } from './data/batchSamplers.js';
 import { ClassSampler } from './data/sampler.js';
-import type { LabelledTextData, ScoredPairData, TextData, TextPairData } from './data/textCsv.js';
+import type { LabelledTextData, MarginData, ScoredPairData, TextData, TextPairData } from './data/textCsv.js';
 import type { TextImageData } from './data/textImageCsv.js';
 import { LOSS_DATA_NAMES, LOSSES, lossesFor, type Loss, type LossData, type LossDescriptor } from './losses/index.js';
 import type { EmbeddingModel } from './model.js';
@@ -21,7 +22,7 @@ import type { EmbeddingModel } from './model.js';
 export interface PreparedStep {
   /** In the order the loss takes them. */
   inputs: NativeBatch[];
-  /** One per row: labels or group ids, or scores. */
+  /** One per row: labels or group ids, or scores or teacher margins. */
   targets: Int32Array | Float32Array;
   /** Texts truncated to the model's maximum length in this step (0 for images). */
   truncated: number;
@@ -171,6 +172,19 @@ export function scoredPairsTask(model: EmbeddingModel, data: ScoredPairData, set
   };
 }
 
+/** Distillation: each triple's teacher margin is the target (MarginMSELoss). */
+export function marginTriplesTask(model: EmbeddingModel, data: MarginData, settings: BatchSettings): TrainingTask {
+  return {
+    ...batching(settings, data.triples.length, undefined, () => data.triples.map((t) => [t.query, t.positive, t.negative]), 'margin triples need at least 2 rows'),
+    prepare: async (indices) => {
+      const inputs = (['query', 'positive', 'negative'] as const).map((field) =>
+        model.tokenize(indices.map((i) => data.triples[i]![field]), `trainData ${field === 'query' ? 'queries' : `${field}s`}`),
+      );
+      return { inputs, targets: Float32Array.from(indices, (i) => data.triples[i]!.margin), truncated: inputs.reduce((sum, batch) => sum + batch.truncated, 0) };
+    },
+  };
+}
+
 export function textTask(model: EmbeddingModel, data: TextData, settings: BatchSettings): TrainingTask {
   switch (data.kind) {
     case 'labelled':
@@ -179,6 +193,8 @@ export function textTask(model: EmbeddingModel, data: TextData, settings: BatchS
       return textPairsTask(model, data, settings);
     case 'scored':
       return scoredPairsTask(model, data, settings);
+    case 'margins':
+      return marginTriplesTask(model, data, settings);
   }
 }
 

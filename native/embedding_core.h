@@ -127,6 +127,7 @@ class EmbeddingCore {
   torch::Tensor logitScaleParameter();
   Loss& lossFor(const std::string& name, const LossOptions& options);
   void attachLossParameters();
+  void restorePendingLossParameters();
 
   std::mutex mutex_;
   torch::jit::Module module_;
@@ -152,6 +153,8 @@ class EmbeddingCore {
   LossOptions lossOptions_;
   // The optimizer's last parameter group holds loss_'s own parameters (class weights).
   bool lossGroup_ = false;
+  // Loss parameters read by loadTrainingState, copied into the loss it builds (restorePendingLossParameters).
+  std::vector<std::pair<std::string, torch::Tensor>> pendingLossParameters_;
   // The optimizer's settings, for the parameter group a loss adds (attachLossParameters).
   OptimizerSettings optimizerSettings_;
   // name -> weights before the first training step (only with keepInitialWeights).

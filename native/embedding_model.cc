@@ -5,6 +5,7 @@
 #include "interpolate_worker.h"
 #include "loss_arguments.h"
 #include "load_training_state_worker.h"
+#include "loss_arguments.h"
 #include "losses/loss_registry.h"
 #include "napi_options.h"
 #include "optimizer_factory.h"

@@ -1,5 +1,5 @@
 // The loss arguments that cross from JS, shared by a model's trainStep and the addon's computeLoss:
-// targets (copied: one number per row) and the loss's named options.
+// targets (copied: one number per row) and the loss's named options (numbers, strings, lists of numbers).
 #pragma once
 
 #include "errors.h"
@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 namespace finetuner {
 
@@ -28,12 +29,23 @@ inline torch::Tensor targetValues(const Napi::Value& value, int64_t rows) {
   return torch::from_blob(data, {rows}, torch::kFloat32).clone();
 }
 
-// { name: number | string }; undefined is no options.
+// A list option (MatryoshkaLoss's dims and weights): an array of numbers.
+inline std::vector<double> numberList(const Napi::Array& array, const std::string& what) {
+  std::vector<double> values;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value value = array.Get(i);
+    if (!value.IsNumber()) throwTypeError(array.Env(), what + " must hold numbers only");
+    values.push_back(value.As<Napi::Number>().DoubleValue());
+  }
+  return values;
+}
+
+// { name: number | string | number[] }; undefined is no options.
 inline LossOptions lossOptionsFromJs(const Napi::Value& value) {
   Napi::Env env = value.Env();
   LossOptions options;
   if (value.IsUndefined()) return options;
-  if (!value.IsObject() || value.IsArray()) throwTypeError(env, "lossOptions must be an object of numbers and strings");
+  if (!value.IsObject() || value.IsArray()) throwTypeError(env, "lossOptions must be an object of numbers, strings and arrays of numbers");
   auto object = value.As<Napi::Object>();
   auto names = object.GetPropertyNames();
   for (uint32_t i = 0; i < names.Length(); ++i) {
@@ -43,8 +55,10 @@ inline LossOptions lossOptionsFromJs(const Napi::Value& value) {
       options.set(name, option.As<Napi::Number>().DoubleValue());
     } else if (option.IsString()) {
       options.set(name, option.As<Napi::String>().Utf8Value());
+    } else if (option.IsArray()) {
+      options.set(name, numberList(option.As<Napi::Array>(), "lossOptions." + name));
     } else {
-      throwTypeError(env, "lossOptions." + name + " must be a number or a string");
+      throwTypeError(env, "lossOptions." + name + " must be a number or a string (or an array of numbers)");
     }
   }
   return options;

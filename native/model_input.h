@@ -16,6 +16,13 @@ struct ModelInput {
 
   int64_t rows() const { return tensors.empty() ? 0 : tensors.front().size(0); }
 
+  // Rows [start, end), sharing the memory.
+  ModelInput rowsSlice(int64_t start, int64_t end) const {
+    ModelInput part{modality, {}};
+    for (const auto& tensor : tensors) part.tensors.push_back(tensor.slice(0, start, end));
+    return part;
+  }
+
   // To a GPU through page-locked memory, asynchronously: the copy overlaps whatever the host does next
   // and the kernels queued behind it on the same stream wait for it. On the CPU, nothing is copied.
   ModelInput to(torch::Device device) const {

@@ -311,8 +311,9 @@ describe('finetuner CLI on a text model', () => {
 
   it('fit names the file and row of a malformed text CSV', () => {
     const cases: Array<[string, string, RegExp]> = [
-      ['one.csv', 'text\nhello\nworld\n', /^finetuner: one\.csv row 1: the header has 1 column \(text\); a text CSV has 2 or 3 columns/m],
-      ['four.csv', 'a,b,c,d\nw,x,y,z\n', /^finetuner: four\.csv row 1: the header has 4 columns \(a, b, c, d\)/m],
+      ['one.csv', 'text\nhello\nworld\n', /^finetuner: one\.csv row 1: the header has 1 column \(text\); a text CSV has 2 to 4 columns/m],
+      ['five.csv', 'a,b,c,d,e\nv,w,x,y,z\n', /^finetuner: five\.csv row 1: the header has 5 columns \(a, b, c, d, e\)/m],
+      ['margin.csv', 'a,b,c,d\nw,x,y,z\n', /^finetuner: margin\.csv row 2: margin "z" is not a number \(column "d"\)$/m],
       ['ragged.csv', 'query,document\na dog,dog\na cat,cat,extra\n', /^finetuner: ragged\.csv row 3: has 3 column\(s\), expected 2/m],
       ['nan.csv', 'a,b,score\nx,y,0.5\nx,z,high\n', /^finetuner: nan\.csv row 3: score "high" is not a number \(column "score"\)$/m],
       ['range.csv', 'a,b,score\nx,y,0.5\nx,z,0.2\ny,z,1.5\n', /^finetuner: range\.csv row 4: score 1\.5 is outside \[0, 1\] \(column "score"\)$/m],

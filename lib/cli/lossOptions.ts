@@ -1,7 +1,8 @@
 // The fit verb's loss flags, --help lines and message names, all read from the loss descriptors
 // (lib/losses/): a loss or an option added there appears here with no change.
-import { LOSS_DATA_NAMES, LOSSES, lossOptionOwners, type LossOptionSpec } from '../losses/index.js';
-import { choiceOption, numberOption, type OptionSpec, type ParsedArgs } from './command.js';
+import { LOSS_DATA_NAMES, LOSS_WRAPPERS, LOSSES, lossOptionOwners, type LossOptionSpec, type NumberListLossOption } from '../losses/index.js';
+import { describeRange, isInRange } from '../numericOption.js';
+import { choiceOption, numberOption, stringOption, UsageError, type OptionSpec, type ParsedArgs } from './command.js';
 
 /** 'numItemsPerClass' -> 'num-items-per-class'. */
 function flagName(option: string): string {
@@ -24,26 +25,42 @@ function flagSpec(option: LossOptionSpec, losses: readonly string[], defaults: r
   };
 }
 
-/** One flag per loss option name, e.g. --margin X. */
-export const LOSS_FLAGS: Record<string, OptionSpec> = Object.fromEntries(
-  [...lossOptionOwners()].map(([name, { option, losses, defaults }]) => [flagName(name), flagSpec(option, losses, defaults)]),
-);
+const WRAPPER_OPTIONS: readonly NumberListLossOption[] = LOSS_WRAPPERS.flatMap((wrapper) => wrapper.options);
+
+/** One flag per loss option name, e.g. --margin X; the wrappers' lists as --matryoshka-dims 64,32. */
+export const LOSS_FLAGS: Record<string, OptionSpec> = Object.fromEntries([
+  ...[...lossOptionOwners()].map(([name, { option, losses, defaults }]) => [flagName(name), flagSpec(option, losses, defaults)]),
+  ...WRAPPER_OPTIONS.map((option) => [flagName(option.name), { type: 'string', value: 'X,Y,...', description: `any loss: ${option.description}` }]),
+]);
+
+/** '64,32,16' -> [64, 32, 16], each checked as the option's range says. */
+function numberListOption(args: ParsedArgs, option: NumberListLossOption): number[] | undefined {
+  const name = flagName(option.name);
+  const text = stringOption(args, name);
+  if (text === undefined) return undefined;
+  const values = text.split(',').map((part) => (/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(part) ? Number(part) : Number.NaN));
+  if (!values.every((value) => isInRange(value, option))) {
+    throw new UsageError(`option --${name} must be a comma-separated list, each ${describeRange(option)}, got '${text}'`);
+  }
+  return values;
+}
 
 /** The loss options given on the command line, by fit()'s names; absent ones are undefined. */
-export function readLossFlags(args: ParsedArgs): Record<string, number | string | undefined> {
-  return Object.fromEntries(
-    [...lossOptionOwners()].map(([name, { option }]) => [
+export function readLossFlags(args: ParsedArgs): Record<string, number | string | number[] | undefined> {
+  return Object.fromEntries([
+    ...[...lossOptionOwners()].map(([name, { option }]) => [
       name,
       option.kind === 'number'
         ? numberOption(args, flagName(name), option)
         : choiceOption(args, flagName(name), option.choices),
     ]),
-  );
+    ...WRAPPER_OPTIONS.map((option) => [option.name, numberListOption(args, option)]),
+  ]);
 }
 
 /** fit()'s loss option names as the CLI spells them, for its error messages. */
 export const LOSS_CLI_NAMES: Record<string, string> = Object.fromEntries(
-  [...lossOptionOwners().keys()].map((name) => [name, `--${flagName(name)}`]),
+  [...lossOptionOwners().keys(), ...WRAPPER_OPTIONS.map((option) => option.name)].map((name) => [name, `--${flagName(name)}`]),
 );
 
 /** Words of `text` in lines of at most `width` characters, each after `indent`. */
@@ -68,5 +85,9 @@ export function lossesHelp(): string {
     const flags = loss.options.map((option: LossOptionSpec) => `--${flagName(option.name)}`).join(', ');
     return [`  ${loss.name}: ${LOSS_DATA_NAMES[loss.data]}${flags ? `; ${flags}` : ''}`, ...wrap(loss.summary, '      ', 104)];
   });
-  return `Losses (--loss; the first listed for a kind of data is its default):\n${lines.join('\n')}`;
+  const wrappers = LOSS_WRAPPERS.flatMap((wrapper) => [
+    `  ${wrapper.name} (wraps any loss): ${wrapper.options.map((option) => `--${flagName(option.name)}`).join(', ')}`,
+    ...wrap(wrapper.summary, '      ', 104),
+  ]);
+  return `Losses (--loss; the first listed for a kind of data is its default):\n${[...lines, ...wrappers].join('\n')}`;
 }

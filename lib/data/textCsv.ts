@@ -1,16 +1,19 @@
 // Text training data for text-to-text models, from a CSV file (a header row, then one record per row) or
-// an in-memory array, in one of three kinds:
+// an in-memory array, in one of four kinds:
 //   labelled  text,label            texts of the same label are positives of each other
 //   pairs     query,document        every row a positive pair; rows sharing a query are one group (as the
 //                                   Python finetuner parses it); with a third column named negative (or
 //                                   kind 'pairs' given), query,positive,negative with a hard negative
 //   scored    text1,text2,score     a similarity score in [0, 1] per pair
+//   margins   query,positive,negative,margin
+//                                   a teacher's margin score(query, positive) - score(query, negative)
+//                                   per triple (distillation with MarginMSELoss); any real number
 // The kind follows from the column count and the header unless given. CSV and arrays go through the same
 // validation. Rows in error messages are 1-based lines of the file, header included, as in csv.ts.
 
 import { describeHeader, parseCsvRecords, readCsvText } from './csvRecords.js';
 
-export type TextDataKind = 'labelled' | 'pairs' | 'scored';
+export type TextDataKind = 'labelled' | 'pairs' | 'scored' | 'margins';
 
 export interface LabelledText {
   text: string;
@@ -29,6 +32,14 @@ export interface ScoredPair {
   b: string;
   /** Similarity in [0, 1]. */
   score: number;
+}
+
+/** A triple with the teacher's margin score(query, positive) - score(query, negative). */
+export interface MarginTriple {
+  query: string;
+  positive: string;
+  negative: string;
+  margin: number;
 }
 
 export interface LabelledTextData {
@@ -54,7 +65,12 @@ export interface ScoredPairData {
   pairs: ScoredPair[];
 }
 
-export type TextData = LabelledTextData | TextPairData | ScoredPairData;
+export interface MarginData {
+  kind: 'margins';
+  triples: MarginTriple[];
+}
+
+export type TextData = LabelledTextData | TextPairData | ScoredPairData | MarginData;
 
 export interface ReadTextCsvOptions {
   /** What the rows are; default 'auto': from the column count and header names. */
@@ -68,13 +84,14 @@ export type TextDataInput =
   | ReadonlyArray<{ text: string; label: string | number }>
   | ReadonlyArray<TextPair>
   | ReadonlyArray<ScoredPair>
-  | ReadonlyArray<readonly [string, string] | readonly [string, string, number | string]>;
+  | ReadonlyArray<MarginTriple>
+  | ReadonlyArray<readonly [string, string] | readonly [string, string, number | string] | readonly [string, string, string, number | string]>;
 
-const KINDS = ['auto', 'labelled', 'pairs', 'scored'] as const;
+const KINDS = ['auto', 'labelled', 'pairs', 'scored', 'margins'] as const;
 const LABEL_NAMES = ['label', 'labels', 'class', 'category', 'target', 'tag'];
 const NEGATIVE_NAMES = ['negative', 'negatives', 'hard_negative', 'hard negative', 'neg', 'negative_document'];
 const SCORE_NAMES = ['score', 'similarity', 'label', 'relevance', 'sim'];
-const SHAPES = 'text,label (labelled), query,document (pairs), query,positive,negative (pairs with a hard negative) or text1,text2,score (scored)';
+const SHAPES = 'text,label (labelled), query,document (pairs), query,positive,negative (pairs with a hard negative) text1,text2,score (scored) or query,positive,negative,margin (margins)';
 
 function checkKind(kind: unknown): 'auto' | TextDataKind {
   if (!KINDS.includes(kind as (typeof KINDS)[number])) throw new Error(`option \`kind\` must be one of ${KINDS.join(', ')} (got ${JSON.stringify(kind)})`);
@@ -123,14 +140,29 @@ function parseScore(value: unknown): number | string {
   return n;
 }
 
+/** Parses a teacher margin (any finite number); returns an error message, or the number. */
+function parseMargin(value: unknown): number | string {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : `margin must be a finite number (got ${value})`;
+  if (typeof value !== 'string') return `margin must be a number (got ${value === null ? 'null' : typeof value})`;
+  const t = value.trim();
+  if (t === '') return 'missing margin';
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t) || !Number.isFinite(Number(t))) return `margin ${JSON.stringify(value)} is not a number`;
+  return Number(t);
+}
+
 /** Decides the kind of a CSV from its header; throws naming the file and row 1 when it cannot be. */
 function csvKind(header: string[], kind: 'auto' | TextDataKind, at: string): { kind: TextDataKind; negative: boolean } {
   const names = header.map((h) => h.trim().toLowerCase());
   const n = header.length;
   const columns = `${n} column${n === 1 ? '' : 's'} (${describeHeader(header)})`;
-  if (n < 2 || n > 3) {
-    throw new Error(`${at}: the header has ${columns}; a text CSV has 2 or 3 columns: ${SHAPES}`);
+  if (n < 2 || n > 4) {
+    throw new Error(`${at}: the header has ${columns}; a text CSV has 2 to 4 columns: ${SHAPES}`);
   }
+  if (kind === 'margins' || (kind === 'auto' && n === 4)) {
+    if (n !== 4) throw new Error(`${at}: kind 'margins' needs 4 columns (query,positive,negative,margin), the header has ${columns}`);
+    return { kind: 'margins', negative: true };
+  }
+  if (kind === 'pairs' && n === 4) throw new Error(`${at}: kind 'pairs' needs 2 or 3 columns (query,document[,negative]), the header has ${columns}`);
   if (kind === 'labelled') {
     if (n !== 2) throw new Error(`${at}: kind 'labelled' needs 2 columns (text,label), the header has ${columns}`);
     return { kind, negative: false };
@@ -173,6 +205,10 @@ export function parseTextCsv(text: string, file: string, options: ReadTextCsvOpt
     }
     const cells = record.map((c) => c.trim());
     const textCols = kind === 'labelled' ? [labelledCols[0]!] : kind === 'scored' ? [0, 1] : negative ? [0, 1, 2] : [0, 1];
+    if (kind === 'margins') {
+      const margin = parseMargin(cells[3]);
+      if (typeof margin === 'string') throw new Error(`${at}: ${margin} (column "${header[3]}")`);
+    }
     for (const c of textCols) {
       if (cells[c] === '') throw new Error(`${at}: empty text in column "${header[c]}"`);
     }
@@ -187,12 +223,17 @@ export function parseTextCsv(text: string, file: string, options: ReadTextCsvOpt
     return finishLabelled(rows.map((r) => ({ text: r[labelledCols[0]!]!, label: r[labelledCols[1]!]! })), file);
   }
   if (kind === 'scored') return { kind, pairs: rows.map((r) => ({ a: r[0]!, b: r[1]!, score: Number(r[2]) })) };
+  if (kind === 'margins') return { kind, triples: rows.map((r) => ({ query: r[0]!, positive: r[1]!, negative: r[2]!, margin: Number(r[3]) })) };
   return finishPairs(rows.map((r) => (negative ? { query: r[0]!, document: r[1]!, negative: r[2]! } : { query: r[0]!, document: r[1]! })));
 }
 
 function itemKind(entry: unknown): TextDataKind | undefined {
-  if (Array.isArray(entry)) return entry.length === 3 && typeof entry[2] !== 'string' ? 'scored' : entry.length === 3 ? undefined : 'pairs';
+  if (Array.isArray(entry)) {
+    if (entry.length === 4) return 'margins';
+    return entry.length === 3 && typeof entry[2] !== 'string' ? 'scored' : entry.length === 3 ? undefined : 'pairs';
+  }
   if (typeof entry !== 'object' || entry === null) return undefined;
+  if ('margin' in entry) return 'margins';
   if ('label' in entry) return 'labelled';
   if ('score' in entry) return 'scored';
   if ('query' in entry || 'document' in entry) return 'pairs';
@@ -215,23 +256,24 @@ function textField(value: unknown, at: string, name: string): string {
 export function normalizeTextData(data: TextDataInput, kind: 'auto' | TextDataKind = 'auto', options: { source?: string } = {}): TextData {
   const source = options.source ?? 'data';
   const wanted = checkKind(kind);
-  if (!Array.isArray(data)) throw new Error(`${source} must be an array of { text, label }, { query, document } or { a, b, score } items`);
+  if (!Array.isArray(data)) throw new Error(`${source} must be an array of { text, label }, { query, document }, { a, b, score } or { query, positive, negative, margin } items`);
   if (data.length === 0) throw new Error(`${source} is empty; expected items of ${SHAPES}`);
   const entries = data as readonly unknown[];
   const detected = wanted === 'auto' ? itemKind(entries[0]) : wanted;
   if (detected === undefined) {
-    throw new Error(`${source}[0]: cannot tell the kind of data; expected { text, label }, { query, document } or { a, b, score } (or pass a kind)`);
+    throw new Error(`${source}[0]: cannot tell the kind of data; expected { text, label }, { query, document }, { a, b, score } or { query, positive, negative, margin } (or pass a kind)`);
   }
   const items = entries.map((entry, i) => {
     const at = `${source}[${i}]`;
     if (Array.isArray(entry)) {
       const n = entry.length;
-      const want = detected === 'scored' ? 3 : detected === 'pairs' ? [2, 3] : 2;
+      const want = detected === 'scored' ? 3 : detected === 'pairs' ? [2, 3] : detected === 'margins' ? 4 : 2;
       if (Array.isArray(want) ? !want.includes(n) : n !== want) {
         throw new Error(`${at}: a ${detected} tuple has ${Array.isArray(want) ? want.join(' or ') : want} elements, got ${n}`);
       }
       if (detected === 'labelled') return { text: entry[0], label: entry[1] };
       if (detected === 'scored') return { a: entry[0], b: entry[1], score: entry[2] };
+      if (detected === 'margins') return { query: entry[0], positive: entry[1], negative: entry[2], margin: entry[3] };
       return n === 3 ? { query: entry[0], document: entry[1], negative: entry[2] } : { query: entry[0], document: entry[1] };
     }
     if (typeof entry !== 'object' || entry === null) throw new Error(`${at}: expected an object or a tuple, got ${entry === null ? 'null' : typeof entry}`);
@@ -253,6 +295,19 @@ export function normalizeTextData(data: TextDataInput, kind: 'auto' | TextDataKi
       return { text, label: l };
     });
     return finishLabelled(out, source);
+  }
+  if (detected === 'margins') {
+    return {
+      kind: 'margins',
+      triples: items.map((it, i) => {
+        const at = `${source}[${i}]`;
+        const triple = { query: textField(it.query, at, 'query'), positive: textField(it.positive, at, 'positive'), negative: textField(it.negative, at, 'negative') };
+        if (it.margin === undefined) throw new Error(`${at}: missing margin`);
+        const margin = parseMargin(it.margin);
+        if (typeof margin === 'string') throw new Error(`${at}: ${margin}`);
+        return { ...triple, margin };
+      }),
+    };
   }
   if (detected === 'scored') {
     return {

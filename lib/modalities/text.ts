@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { NativeBinding, NativeDevice, NativeEmbeddingModel, NativePooling } from '../binding.js';
-import { readTextData, type ScoredPairData, type TextData, type TextDataInput } from '../data/textCsv.js';
+import { normalizeTextData, readTextData, type MarginData, type ScoredPairData, type TextData, type TextDataInput, type TextPair, type TextPairData } from '../data/textCsv.js';
 import { batchError, describeValue, encodeArray, itemError, type ArrayJob } from '../encodePipeline.js';
 import type { LoadModelOptions } from '../loadModel.js';
 import type { BackboneMetadata, EmbeddingMetadata, TextBackboneMetadata } from '../metadata.js';
@@ -103,11 +103,20 @@ async function readTexts(input: unknown, option: string): Promise<TextData> {
   return readTextData(input as string | TextDataInput, option);
 }
 
+function positivePairs(data: MarginData): TextPair[] {
+  return data.triples.map((triple) => ({ query: triple.query, document: triple.positive }));
+}
+
 /** Evaluation data: labelled texts and pairs are ranked (retrieval), scored pairs correlated (similarity). */
 async function evaluationSet(input: unknown, option: string): Promise<LabelledSet | PairSet | ScoredPairData> {
   const data = await readTextData(input as string | TextDataInput, option);
   if (data.kind === 'labelled') return { inputs: data.items.map((item) => item.text), labels: data.items.map((item) => item.label) };
   if (data.kind === 'pairs') return { pairs: data.pairs, groups: data.groups };
+  if (data.kind === 'margins') {
+    // Distillation triples evaluate as their (query, positive) pairs.
+    const pairs = normalizeTextData(positivePairs(data), 'pairs', { source: option }) as TextPairData;
+    return { pairs: pairs.pairs, groups: pairs.groups };
+  }
   return data;
 }
 
@@ -167,6 +176,7 @@ export const textModality: EmbeddingModality = {
   evaluationInput(data) {
     const texts = data as TextData;
     if (texts.kind === 'labelled') return texts.items;
+    if (texts.kind === 'margins') return positivePairs(texts);
     return texts.pairs;
   },
 

@@ -62,6 +62,11 @@ class Loss {
   // They live as long as the loss: across steps while its name and options stay the same.
   virtual std::vector<std::pair<std::string, torch::Tensor>> parameters() { return {}; }
   virtual double learningRate() const { return 0.0; }
+  // GradCache (Gao et al. 2021): rows per mini-batch when the step is to embed the batch in mini-batches
+  // (without the graph, then again with it, backward from the cached embedding gradient), so that a batch
+  // far larger than memory holds still has all its in-batch negatives; 0 embeds each input batch whole
+  // (the plain step). The training step reads it and knows no loss by name.
+  virtual int64_t cachedMiniBatch() const { return 0; }
 };
 
 using LossFactory = std::function<std::unique_ptr<Loss>(const LossOptions& options, const LossContext& context)>;

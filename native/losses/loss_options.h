@@ -1,4 +1,5 @@
-// The options of one loss (and of its miner) as they cross from JS: named numbers and strings, read by
+// The options of one loss (and of its miner) as they cross from JS: named numbers, strings and lists of
+// numbers (MatryoshkaLoss's dims and weights), read by
 // each loss with its own defaults. The TypeScript descriptors (lib/losses/) check ranges and name the
 // user's option; what reaches here unread after the loss is built is refused, so a misspelt option never
 // silently falls back to a default.
@@ -6,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -16,7 +18,7 @@ namespace finetuner {
 
 class LossOptions {
  public:
-  using Value = std::variant<double, std::string>;
+  using Value = std::variant<double, std::string, std::vector<double>>;
 
   void set(const std::string& name, Value value) { values_[name] = std::move(value); }
 
@@ -34,6 +36,25 @@ class LossOptions {
     read_.insert(name);
     TORCH_CHECK(std::holds_alternative<std::string>(found->second), "loss option '", name, "' must be a string");
     return std::get<std::string>(found->second);
+  }
+
+  std::vector<double> numbers(const std::string& name, const std::vector<double>& fallback) const {
+    auto found = values_.find(name);
+    if (found == values_.end()) return fallback;
+    read_.insert(name);
+    TORCH_CHECK(std::holds_alternative<std::vector<double>>(found->second), "loss option '", name, "' must be a list of numbers");
+    return std::get<std::vector<double>>(found->second);
+  }
+
+  bool has(const std::string& name) const { return values_.count(name) > 0; }
+
+  // A copy without `names` (a wrapper's own options, before the loss it wraps reads the rest).
+  LossOptions without(const std::vector<std::string>& names) const {
+    LossOptions rest;
+    for (const auto& entry : values_) {
+      if (std::find(names.begin(), names.end(), entry.first) == names.end()) rest.values_.insert(entry);
+    }
+    return rest;
   }
 
   // Options given that nothing has read.

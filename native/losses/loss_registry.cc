@@ -1,5 +1,7 @@
 #include "loss_registry.h"
 
+#include "matryoshka_loss.h"
+
 namespace finetuner {
 
 NamedRegistry<LossFactory>& lossRegistry() {
@@ -8,15 +10,25 @@ NamedRegistry<LossFactory>& lossRegistry() {
   return registry;
 }
 
-std::unique_ptr<Loss> makeLoss(const std::string& name, const LossOptions& options, const LossContext& context) {
-  auto loss = lossRegistry().get(name)(options, context);
+namespace {
+
+void refuseUnread(const std::string& name, const LossOptions& options) {
   auto unread = options.unread();
   if (!unread.empty()) {
     std::string names;
     for (const auto& option : unread) names += (names.empty() ? "'" : ", '") + option + "'";
     TORCH_CHECK(false, name, " has no option ", names);
   }
-  return loss;
+}
+
+}  // namespace
+
+std::unique_ptr<Loss> makeLoss(const std::string& name, const LossOptions& options, const LossContext& context) {
+  // The wrappers' options (MatryoshkaLoss's) go to the wrapper, the rest to the loss.
+  auto own = options.without(matryoshkaOptionNames());
+  auto loss = lossRegistry().get(name)(own, context);
+  refuseUnread(name, own);
+  return withMatryoshka(std::move(loss), options, context);
 }
 
 }  // namespace finetuner

@@ -3,11 +3,8 @@
 // target) on cosine similarities times `scale` (default 20). Rows of the same group (one query with
 // several documents) are not negatives of each other. Inputs: queries, documents[, negatives]; targets:
 // group ids.
-#include "batch_checks.h"
-#include "distances.h"
+#include "in_batch_negatives.h"
 #include "loss_registry.h"
-
-#include <limits>
 
 namespace finetuner {
 namespace {
@@ -19,24 +16,9 @@ class MultipleNegativesRankingLoss : public Loss {
   }
 
   LossValue compute(const LossBatch& batch) override {
-    requireInputs(batch, "MultipleNegativesRankingLoss", 2, 3, "queries, documents and optionally hard negatives");
-    requireIdTargets(batch, "MultipleNegativesRankingLoss", "group ids");
-    const auto& queries = batch.embeddings[0];
-    const auto& documents = batch.embeddings[1];
-    const auto n = queries.size(0);
-    TORCH_CHECK(documents.size(0) == n, "one document per query is needed");
-    TORCH_CHECK(batch.targets.size(0) == n, "one group id per pair is needed");
-    auto candidates = batch.embeddings.size() == 3 ? torch::cat({documents, batch.embeddings[2]}, 0) : documents;
-    auto scores = torch::matmul(unitRows(queries.to(torch::kFloat32)), unitRows(candidates.to(torch::kFloat32)).t()) * scale_;
-    // Another row of the same group is a positive too, not a negative: leave it out of the softmax.
-    auto excluded = sameLabel(batch.targets, scores.device()).logical_and(identityMask(n, scores.device()).logical_not());
-    if (candidates.size(0) > n) {
-      auto noExclusion = torch::zeros({n, candidates.size(0) - n}, excluded.options());
-      excluded = torch::cat({excluded, noExclusion}, 1);
-    }
-    scores = scores.masked_fill(excluded, -std::numeric_limits<float>::infinity());
-    auto targets = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(scores.device()));
-    return {torch::nn::functional::cross_entropy(scores, targets), n};
+    auto scores = inBatchScores(batch, scale_, "MultipleNegativesRankingLoss");
+    const auto n = scores.size(0);
+    return {torch::nn::functional::cross_entropy(scores, diagonalTargets(n, scores.device())), n};
   }
 
  private:
