@@ -289,8 +289,11 @@ TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, 
   // executor switches to after the first runs, builds autodiff subgraphs whose gradients differ from
   // eager autograd's in the last bits; a resumed run, whose executor starts cold, would then drift from
   // an uninterrupted one instead of matching it bit for bit. (The flag is per thread; every step runs
-  // on the compute thread.)
-  torch::jit::GraphOptimizerEnabledGuard unoptimized(false);
+  // on the compute thread.) Only in float32: under autocast TorchScript inserts its casts in an
+  // optimisation pass, and without it a bf16 forward mixes types (layer_norm refuses Float beside
+  // BFloat16), so mixed-precision steps keep the optimised plan and resume is exact in float32 only.
+  std::optional<torch::jit::GraphOptimizerEnabledGuard> unoptimized;
+  if (precision_ == Precision::Float32) unoptimized.emplace(false);
   TrainingRandom::Scope random(random_);
   LossBatch batch;
   batch.targets = step.targets;

@@ -183,7 +183,8 @@ describe('the generic native training step', () => {
     const [still, stillAfter] = await twoSteps(1e-9);
     // The same seeded weights at the start (the head moved by about 1e-9 x its gradient in the first run).
     expect(still).toBeCloseTo(before, 3);
-    expect(stillAfter).toBeCloseTo(still, 5);
+    // Within float32 noise of a loss near 10 (the model and weights moved by about 1e-9 x their gradients).
+    expect(stillAfter).toBeCloseTo(still, 4);
   });
 
   it.each(['SupConLoss', 'ProxyAnchorLoss'] as const)('fit trains labelled images with %s', async (loss) => {
