@@ -209,10 +209,12 @@ describe('optimizers against PyTorch', () => {
 
     for (const c of cases) {
       const r = out[c.name]!;
-      // Each run moved the weights by far more than the tolerance, and as torch.optim would have (on
-      // this machine the weights came out bit for bit equal; the tolerance allows other thread counts).
+      // Each run moved the weights by far more than the tolerance, and as torch.optim would have.
       expect(r.maxChange, c.name).toBeGreaterThan(1e-4);
-      expect(r.maxDiff, `${c.name}: ${r.worst}`).toBeLessThan(1e-6);
+      // Our training step runs TorchScript's unoptimised plan (exact resume) and Python the optimised one:
+      // their gradients differ in the last bits, and Adam's division by sqrt(v) magnifies that on a bias
+      // whose gradient is near zero (measured up to 4.2e-6); a wrong update rule is off by 1e-4 or more.
+      expect(r.maxDiff, `${c.name}: ${r.worst}`).toBeLessThan(1e-5);
     }
     // Clipping: the step is lr x the clipped gradient, so its norm is lr x maxGradNorm (1e-3); the
     // unclipped step's norm is lr x the gradient norm the step reported.
@@ -393,7 +395,7 @@ describe('fit: accumulation, seeds and option checks', () => {
       optimizer: 'rmsprop', momentum: 0.5, rmspropAlpha: 0.9, epsilon: 1e-6, weightDecay: 0.01, decayBiasesAndNorms: true,
       layerDecay: 0.8, maxGradNorm: 1, accumulateSteps: 2, seed: 3,
     });
-    await expect(run('--layer-decay', '1.5')).rejects.toThrow(/option --layer-decay must be a number > 0 and <= 1, got '1.5'/);
+    await expect(run('--layer-decay', '1.5')).rejects.toThrow(/option --layer-decay must be a number in \(0, 1\], got '1.5'/);
     await expect(run('--accumulate-steps', '0')).rejects.toThrow(/option --accumulate-steps must be a positive integer/);
     await expect(run('--momentum', '0.5')).rejects.toThrow(/option --momentum does not apply to optimizer 'adam'/);
   }, 60_000);

@@ -8,7 +8,7 @@ export const arcFaceLoss = {
   targets: 'labels',
   summary: "pytorch-metric-learning's ArcFaceLoss: softmax over learned class weights with an additive angular margin",
   options: [
-    { name: 'numClasses', kind: 'number', default: 0, min: 0, description: 'the number of labels (0: from the training data; computeLoss needs it)' },
+    { name: 'numClasses', kind: 'number', default: 0, min: 0, integer: true, description: 'the number of labels (0: from the training data; computeLoss needs it)' },
     { name: 'lossLearningRate', kind: 'number', default: 0.01, min: 0, minExclusive: true, description: "learning rate of the loss's own weights (follows the schedule)" },
     { name: 'margin', kind: 'number', default: 28.6, min: 0, description: 'ArcFaceLoss: angular margin in degrees (28.6); CosFaceLoss: cosine margin (0.35); ProxyAnchorLoss: 0.1' },
     { name: 'scale', kind: 'number', default: 64, min: 0, minExclusive: true, description: 'scale of the logits' },

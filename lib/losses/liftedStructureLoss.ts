@@ -8,8 +8,8 @@ export const liftedStructureLoss = {
   targets: 'labels',
   summary: "pytorch-metric-learning's LiftedStructureLoss: each positive pair against a soft maximum over the negatives of its two rows",
   options: [
-    { name: 'posMargin', kind: 'number', default: 0, min: -1e9, description: 'positive pairs pay beyond it (l2; below it for cosine)' },
-    { name: 'negMargin', kind: 'number', default: 1, min: -1e9, description: 'negative pairs pay within it (l2; above it for cosine)' },
+    { name: 'posMargin', kind: 'number', default: 0, description: 'positive pairs pay beyond it (l2; below it for cosine)' },
+    { name: 'negMargin', kind: 'number', default: 1, description: 'negative pairs pay within it (l2; above it for cosine)' },
     minerOption('none'),
     distanceOption('l2'),
     ...MINER_OPTIONS,

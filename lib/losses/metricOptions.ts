@@ -45,8 +45,8 @@ export const MINER_OPTIONS = [
     description: 'BatchEasyHardMiner: the negative per anchor',
   },
   { name: 'minerEpsilon', kind: 'number', default: 0.1, min: 0, onlyWhenGiven: true, description: 'MultiSimilarityMiner: epsilon' },
-  { name: 'minerPosMargin', kind: 'number', default: 0.2, min: -1e9, onlyWhenGiven: true, description: 'PairMarginMiner: positive pairs beyond it' },
-  { name: 'minerNegMargin', kind: 'number', default: 0.8, min: -1e9, onlyWhenGiven: true, description: 'PairMarginMiner: negative pairs within it' },
+  { name: 'minerPosMargin', kind: 'number', default: 0.2, onlyWhenGiven: true, description: 'PairMarginMiner: positive pairs beyond it' },
+  { name: 'minerNegMargin', kind: 'number', default: 0.8, onlyWhenGiven: true, description: 'PairMarginMiner: negative pairs within it' },
   {
     name: 'minerDistance', kind: 'choice', default: 'l2', choices: ['l2', 'cosine'], onlyWhenGiven: true,
     description: 'the PML miner\'s distance (default l2; cosine for MultiSimilarityMiner)',

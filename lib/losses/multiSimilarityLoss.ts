@@ -10,7 +10,7 @@ export const multiSimilarityLoss = {
   options: [
     { name: 'alpha', kind: 'number', default: 2, min: 0, minExclusive: true, description: 'MultiSimilarityLoss: weight of the positive pairs (2); ProxyAnchorLoss: scale (32)' },
     { name: 'beta', kind: 'number', default: 50, min: 0, minExclusive: true, description: 'MultiSimilarityLoss: weight of the negative pairs (50); MarginLoss: the boundary (1.2)' },
-    { name: 'base', kind: 'number', default: 0.5, min: -1e9, description: 'similarity the pairs are weighted around' },
+    { name: 'base', kind: 'number', default: 0.5, description: 'similarity the pairs are weighted around' },
     minerOption('none'),
     distanceOption('cosine'),
     ...MINER_OPTIONS,
