@@ -100,9 +100,13 @@ for case in cfg["cases"]:
         opt.step()
     ours = weights(case["after"])
     theirs = {n: p.detach() for n, p in named}
+    # Attention's key bias adds the same q.b to every score of a query, which softmax cancels: its
+    # gradient is 0 in exact arithmetic, so what Adam and Adagrad (which divide by the gradient's own
+    # size) make of it is rounding noise of whichever executor ran the backward. Compared: the rest.
+    compared = [n for n in ours if not n.endswith("attention.self.key.bias")]
     out[case["name"]] = {
-        "maxDiff": max((ours[n] - theirs[n]).abs().max().item() for n in ours),
-        "worst": max(ours, key=lambda n: (ours[n] - theirs[n]).abs().max().item()),
+        "maxDiff": max((ours[n] - theirs[n]).abs().max().item() for n in compared),
+        "worst": max(compared, key=lambda n: (ours[n] - theirs[n]).abs().max().item()),
         "maxChange": max((ours[n] - init[n]).abs().max().item() for n in ours),
         "stepNorm": math.sqrt(sum(((ours[n] - init[n]).double() ** 2).sum().item() for n in ours)),
         "changed": sorted(n for n in ours if not torch.equal(ours[n], init[n])),
@@ -211,9 +215,8 @@ describe('optimizers against PyTorch', () => {
       const r = out[c.name]!;
       // Each run moved the weights by far more than the tolerance, and as torch.optim would have.
       expect(r.maxChange, c.name).toBeGreaterThan(1e-4);
-      // Our training step runs TorchScript's unoptimised plan (exact resume) and Python the optimised one:
-      // their gradients differ in the last bits, and Adam's division by sqrt(v) magnifies that on a bias
-      // whose gradient is near zero (measured up to 4.2e-6); a wrong update rule is off by 1e-4 or more.
+      // Ours runs TorchScript's unoptimised plan (exact resume), Python the optimised one: gradients
+      // differ in the last bits, and Adam's division by sqrt(v) magnifies that (measured 1.03e-6).
       expect(r.maxDiff, `${c.name}: ${r.worst}`).toBeLessThan(1e-5);
     }
     // Clipping: the step is lr x the clipped gradient, so its norm is lr x maxGradNorm (1e-3); the
