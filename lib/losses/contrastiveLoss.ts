@@ -1,5 +1,5 @@
 import type { LossDescriptor } from './descriptor.js';
-import { distanceOption, MINER_OPTIONS, minerOption } from './metricOptions.js';
+import { distanceOption, MINER_OPTIONS, minerOption, PAIR_MARGIN_OPTIONS } from './metricOptions.js';
 
 export const contrastiveLoss = {
   name: 'ContrastiveLoss',
@@ -8,8 +8,7 @@ export const contrastiveLoss = {
   targets: 'labels',
   summary: "pytorch-metric-learning's ContrastiveLoss: positive pairs pay past posMargin, negative pairs within negMargin, each averaged over its non-zero pairs",
   options: [
-    { name: 'posMargin', kind: 'number', default: 0, description: 'positive pairs pay beyond it (l2; below it for cosine)' },
-    { name: 'negMargin', kind: 'number', default: 1, description: 'negative pairs pay within it (l2; above it for cosine)' },
+    ...PAIR_MARGIN_OPTIONS,
     minerOption('none'),
     distanceOption('l2'),
     ...MINER_OPTIONS,

@@ -1,5 +1,5 @@
 import type { LossDescriptor } from './descriptor.js';
-import { distanceOption, MINER_OPTIONS, minerOption } from './metricOptions.js';
+import { distanceOption, MINER_OPTIONS, minerOption, PAIR_MARGIN_OPTIONS } from './metricOptions.js';
 
 export const liftedStructureLoss = {
   name: 'LiftedStructureLoss',
@@ -8,8 +8,7 @@ export const liftedStructureLoss = {
   targets: 'labels',
   summary: "pytorch-metric-learning's LiftedStructureLoss: each positive pair against a soft maximum over the negatives of its two rows",
   options: [
-    { name: 'posMargin', kind: 'number', default: 0, description: 'positive pairs pay beyond it (l2; below it for cosine)' },
-    { name: 'negMargin', kind: 'number', default: 1, description: 'negative pairs pay within it (l2; above it for cosine)' },
+    ...PAIR_MARGIN_OPTIONS,
     minerOption('none'),
     distanceOption('l2'),
     ...MINER_OPTIONS,

@@ -14,6 +14,12 @@ export function distanceOption(fallback: 'l2' | 'cosine') {
   } as const satisfies ChoiceLossOption;
 }
 
+/** ContrastiveLoss's and LiftedStructureLoss's margins (the same names, defaults and meaning in PML). */
+export const PAIR_MARGIN_OPTIONS = [
+  { name: 'posMargin', kind: 'number', default: 0, description: 'positive pairs pay beyond it (l2; below it for cosine)' },
+  { name: 'negMargin', kind: 'number', default: 1, description: 'negative pairs pay within it (l2; above it for cosine)' },
+] as const satisfies readonly LossOptionSpec[];
+
 export const MINER_CHOICES = ['none', ...MINER_NAMES] as const;
 
 export function minerOption<D extends (typeof MINER_CHOICES)[number]>(fallback: D) {
