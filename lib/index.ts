@@ -44,3 +44,6 @@ export type { TextImageInput, TextImageData, TextImagePair } from './data/textIm
 export type { ImageInput, RawImage } from './data/images.js';
 export { runtimeInfo, setNumThreads, defaultThreads, NativeLoadError } from './addonLoader.js';
 export type { RuntimeInfo } from './addonLoader.js';
+export { serve } from './serve/server.js';
+export type { RunningServer } from './serve/server.js';
+export type { ServeOptions } from './serve/options.js';

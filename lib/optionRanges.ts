@@ -45,3 +45,14 @@ export const OPTION_RANGES = {
   everySteps: POSITIVE_INTEGER,
   keep: POSITIVE_INTEGER,
 } as const satisfies Record<string, NumberRange>;
+
+/** The server's numeric options (serve() and `finetuner serve`; described in lib/serve/options.ts). */
+export const SERVE_RANGES = {
+  port: { integer: true, min: 0, max: 65535 },
+  maxBodyBytes: { integer: true, min: 1024 },
+  maxInputs: POSITIVE_INTEGER,
+  maxBatchSize: POSITIVE_INTEGER,
+  maxBatchTokens: POSITIVE_INTEGER,
+  maxWaitMs: NON_NEGATIVE_NUMBER,
+  maxQueue: POSITIVE_INTEGER,
+} as const satisfies Record<string, NumberRange>;

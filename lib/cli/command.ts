@@ -25,10 +25,12 @@ export interface OptionSpec {
   required?: boolean;
   /** Why a required option is needed, appended to the "missing" message. */
   requiredWhy?: string;
+  /** May be given more than once (the value is then a list; read it with stringList). */
+  multiple?: boolean;
 }
 
 export interface ParsedArgs {
-  values: Record<string, string | boolean | undefined>;
+  values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
 }
 
@@ -58,7 +60,7 @@ export function parseCommandArgs(command: Command, argv: string[]): ParsedArgs {
   const options = Object.fromEntries(
     Object.entries({ ...command.options, help: HELP_OPTION }).map(([name, spec]) => [
       name,
-      spec.short ? { type: spec.type, short: spec.short } : { type: spec.type },
+      { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) },
     ]),
   );
   let parsed: ReturnType<typeof parseArgs>;
@@ -150,6 +152,14 @@ export function existingPath(args: ParsedArgs, name: string): string | undefined
   if (path === undefined) return undefined;
   if (!existsSync(path)) throw new Error(`--${name} ${path}: no such file or directory`);
   return path;
+}
+
+/** Every value of an option given more than once (`multiple`), each non-empty. */
+export function stringList(args: ParsedArgs, name: string): string[] {
+  const value = args.values[name];
+  const values = value === undefined ? [] : Array.isArray(value) ? value : [value];
+  for (const v of values) if (typeof v !== 'string' || v === '') throw new UsageError(`option --${name} needs a non-empty value`);
+  return values as string[];
 }
 
 export function flag(args: ParsedArgs, name: string): boolean {

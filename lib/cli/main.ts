@@ -10,10 +10,11 @@ import { evalCommand } from './eval.js';
 import { exportCommand } from './export.js';
 import { fitCommand } from './fit.js';
 import { infoCommand, packageVersion } from './info.js';
+import { serveCommand } from './serve.js';
 import { installInterruptHandlers, InterruptedError } from './interrupt.js';
 
 const COMMANDS: readonly Command[] = [
-  describeCommand, exportCommand, fitCommand, encodeCommand, evalCommand, buildNativeCommand, infoCommand,
+  describeCommand, exportCommand, fitCommand, encodeCommand, evalCommand, serveCommand, buildNativeCommand, infoCommand,
 ];
 const DEMO_SUMMARY =
   'How to run the demos (fine-tuning on Fashion-MNIST and WordNet), which live in the repository, not the package.';
