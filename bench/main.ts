@@ -46,6 +46,7 @@ const MALLOC_POLICIES: readonly MallocPolicy[] = ['auto', 'release', 'one-arena'
 const CHILD_ENV = 'FINETUNER_BENCH_CHILD';
 
 const USAGE = `usage: npm run bench -- [options]
+       npm run bench -- serve [options]   (the server's load test: bench/serve.ts, --help for its options)
 
 Benchmarks the finetuner addon against the same model in PyTorch eager (/usr/bin/python3) on the CPU,
 alternating the two sides round by round, and reports the median of the per-round ratios addon/python
@@ -234,6 +235,8 @@ function prepare(model: BenchModel, settings: Settings): Promise<PreparedBench> 
 }
 
 async function main(argv: string[]): Promise<number> {
+  // `npm run bench -- serve`: the server's load test (bench/serve.ts), its own options.
+  if (argv[0] === 'serve') return (await import('./serve.js')).runServeBench(argv.slice(1));
   let settings: Settings | undefined;
   try {
     settings = parseSettings(argv);
