@@ -7,6 +7,7 @@ import OpenAI from 'openai';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';
+import { writeClipTokenizer } from '../examples/tokenizers/clipBpe.js';
 import { loadModel, serve, type EmbeddingModel, type RunningServer } from '../lib/index.js';
 import type { SearchableIndex, SearchHit } from '../lib/serve/context.js';
 import { exportTiny, maxAbsDiff, PYTHON, REPO_ROOT, tempDir } from './helpers/fixtures.js';
@@ -301,5 +302,42 @@ describe('serve: auth, truncation, queue limits, search', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('serve: a CLIP model', () => {
+  let clip: EmbeddingModel;
+  let server: RunningServer;
+  beforeAll(async () => {
+    const tokenizer = join(work.dir, 'clip-tokenizer.json');
+    await writeClipTokenizer(tokenizer, Array.from({ length: 200 }, (_, i) => sentence(i)), { vocabSize: 600 });
+    const dir = join(work.dir, 'clip');
+    execFileSync(PYTHON, [join(REPO_ROOT, 'scripts', 'export_torchscript'), 'ViT-B-32::openai', '--out', dir, '--size', 'tiny', '--random-init', '--tokenizer', tokenizer], { stdio: ['ignore', 'ignore', 'pipe'] });
+    clip = await loadModel(dir, { device: 'cpu' });
+    server = await serve({ models: { clip: dir }, port: 0, device: 'cpu', log: () => undefined });
+  }, 60_000);
+  afterAll(async () => {
+    await server?.close();
+    clip?.dispose();
+  });
+
+  it('embeds texts and images into the shared space: `kind`, data: URLs and files choose the tower', async () => {
+    const texts = await clip.encodeText([sentence(1), sentence(2)]);
+    const images = await clip.encodeImage([png, jpeg]);
+    const imageRows = rowsOf(images.data, images.dim);
+    const byText = await post(server, '/embed', { inputs: [sentence(1), sentence(2)] });
+    rowsOf(texts.data, texts.dim).forEach((row, i) => expect(maxAbsDiff(Float32Array.from(byText.json[i]), row)).toBeLessThan(1e-5));
+    const byUrl = await post(server, '/embed', { inputs: [`data:image/png;base64,${png.toString('base64')}`] });
+    expect(maxAbsDiff(Float32Array.from(byUrl.json[0]), imageRows[0]!)).toBeLessThan(1e-5);
+    const byKind = await post(server, '/v1/embeddings', { input: [jpeg.toString('base64')], kind: 'image', encoding_format: 'float' });
+    expect(byKind.status).toBe(200);
+    const byKindEmbed = await post(server, '/embed', { inputs: [jpeg.toString('base64')], kind: 'image' });
+    expect(maxAbsDiff(Float32Array.from(byKindEmbed.json[0]), imageRows[1]!)).toBeLessThan(1e-5);
+    const form = new FormData();
+    form.append('inputs', new Blob([new Uint8Array(png)]), 'a.png');
+    const multipart = await fetch(`${server.url}/embed`, { method: 'POST', body: form });
+    expect(maxAbsDiff(Float32Array.from((await multipart.json())[0]), imageRows[0]!)).toBeLessThan(1e-5);
+    const models = await (await fetch(`${server.url}/v1/models`)).json();
+    expect(models.data[0]).toMatchObject({ id: 'clip', modality: 'text-image', dimensions: clip.outputDim });
   });
 });

@@ -31,7 +31,7 @@ export const openaiEmbeddings: Handler = async (request, context) => {
       throw badRequest(`dimensions must be at most ${width} for the model ${served.name} (trained with MatryoshkaLoss at ${served.matryoshkaDims.join(', ')})`, 'dimensions');
     }
   };
-  const { served, kind, embeddings } = await encodeRequest(context, { model: payload.model, value: payload.input, field: 'input', check: checkDimensions });
+  const { served, kind, embeddings } = await encodeRequest(context, { model: payload.model, value: payload.input, field: 'input', kind: payload.kind, check: checkDimensions });
   const dims = dimensions ?? embeddings.dim;
   const cut = dims !== embeddings.dim;
   const data = Array.from({ length: embeddings.rows }, (_, index) => {
