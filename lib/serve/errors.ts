@@ -47,7 +47,8 @@ interface CodedError extends Error {
 export function toHttpError(error: unknown, field = 'input'): HttpError {
   if (error instanceof HttpError) return error;
   const coded = (error ?? {}) as CodedError;
-  const message = error instanceof Error ? error.message : String(error);
+  // The batcher's messages start with `input[i]: `; the answer names the request's own field instead.
+  const message = (error instanceof Error ? error.message : String(error)).replace(/^input\[\d+\]: /, '');
   const at = typeof coded.index === 'number' ? `${field}[${coded.index}]` : field;
   switch (coded.code) {
     case 'QUEUE_FULL': {

@@ -104,7 +104,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       if (auth && !route.open) auth(request);
       reply = await handler(request, { models: ready, index, indexModel, limits: requestLimits, metrics: serverMetrics, signal: aborted.signal } satisfies RouteContext);
     } catch (thrown) {
-      const error = toHttpError(thrown);
+      // A client that went away mid-request (its body cut, its rows no longer wanted) is no server error.
+      const error = aborted.signal.aborted ? new HttpError(499, 'the client closed the request', { code: 'client_closed' }) : toHttpError(thrown);
       if (error.status >= 500 && error.status !== 503) log(`finetuner serve: ${request.method} ${path}: ${thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown)}`);
       for (const [name, value] of Object.entries(error.options.headers ?? {})) response.setHeader(name, value);
       // A body we did not read (refused early, or too large) is not worth draining: close the connection.
