@@ -12,6 +12,7 @@ import { loadModel, serve, type EmbeddingModel, type RunningServer } from '../li
 import type { SearchableIndex, SearchHit } from '../lib/serve/context.js';
 import { exportTiny, maxAbsDiff, PYTHON, REPO_ROOT, tempDir } from './helpers/fixtures.js';
 import { execFileSync } from 'node:child_process';
+import { connect } from 'node:net';
 
 const work = tempDir('serve');
 const WORDS = 'the a red blue green cat dog bird runs jumps sleeps over under quickly slowly house tree river stone light dark small large'.split(' ');
@@ -68,8 +69,9 @@ async function post(server: RunningServer, path: string, body: unknown, headers:
 
 describe('serve: text and image models', () => {
   let server: RunningServer;
+  const logged: string[] = [];
   beforeAll(async () => {
-    server = await serve({ models: { text: textDir, plain: plainTextDir, image: imageDir }, port: 0, device: 'cpu', log: () => undefined });
+    server = await serve({ models: { text: textDir, plain: plainTextDir, image: imageDir }, port: 0, device: 'cpu', log: (line) => logged.push(line) });
   });
   afterAll(() => server?.close());
 
@@ -191,8 +193,20 @@ describe('serve: text and image models', () => {
     expect(method.headers.get('allow')).toBe('POST');
     const form = await fetch(`${server.url}/embed`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x' }, body: 'garbage' });
     expect(form.status).toBe(400);
+    // Clients that go away: one mid-body, one while its texts are queued.
+    const socket = connect(server.port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"inputs": ["half');
+    await new Promise((r) => setTimeout(r, 20));
+    socket.destroy();
+    const gone = new AbortController();
+    const abandoned = fetch(`${server.url}/embed`, { method: 'POST', signal: gone.signal, body: JSON.stringify({ model: 'text', inputs: Array.from({ length: 200 }, (_, i) => sentence(i)) }) });
+    setTimeout(() => gone.abort(), 5);
+    await expect(abandoned).rejects.toThrow();
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
     expect((await post(server, '/embed', { model: 'text', inputs: 'still serving' })).status).toBe(200);
+    // None of it was a server error (those are logged).
+    expect(logged).toEqual([]);
   });
 });
 
