@@ -201,7 +201,7 @@ export class BatchLane<P extends PreparedInput = PreparedInput> {
       rows: inputs.length,
       requests: requests.length,
       encodeMs: 0,
-      queueMs: started - Math.min(...inputs.map((input) => input.enqueuedAt)),
+      queueMs: started - inputs.reduce((oldest, input) => Math.min(oldest, input.enqueuedAt), started),
     };
     try {
       const { batch, paddedTokens, tokens } = this.format.build(inputs.map((input) => input.prepared));
