@@ -7,7 +7,7 @@
 // a part of it. One queue and dispatch loop per input kind (lib/batcherLane.ts): a CLIP model's texts and
 // images queue separately. The input kinds (lib/modalities/) say how their inputs are prepared and grouped.
 
-import { BatcherClosedError } from './batcherErrors.js';
+import { BatcherClosedError, BatcherInputError } from './batcherErrors.js';
 import { BatchLane, type BatchInfo, type LaneRequest } from './batcherLane.js';
 import type { ImageInput } from './data/images.js';
 import type { Embeddings } from './encodePipeline.js';
@@ -153,8 +153,16 @@ export class EncodeBatcher {
       const kinds = [...this.lanes.keys()].map((k) => `'${k}'`).join(' or ');
       throw new TypeError(`option 'kind' must be ${kinds} for ${this.model.name} (${modality.described} model), got ${JSON.stringify(kind)}`);
     }
-    const unit = modality.inputs.length === 1 ? modality.inputs[0]! : modality.inputKindOf!(inputs);
-    return this.lanes.get(unit.kind)!;
+    if (modality.inputs.length === 1 || inputs.length === 0) return this.lanes.get(modality.inputs[0]!.kind)!;
+    // CLIP: the first input's kind, as encode() infers it; a request of both kinds is refused at the
+    // first input of the other kind.
+    const kindOf = (input: unknown) => modality.inputKindOf!([input]).kind;
+    const first = kindOf(inputs[0]);
+    const other = inputs.findIndex((input) => kindOf(input) !== first);
+    if (other >= 0) {
+      throw new BatcherInputError(other, `${first === 'text' ? 'an image among texts' : 'a text among images'}: a request holds one kind of input (option 'kind' says which)`);
+    }
+    return this.lanes.get(first)!;
   }
 
   private async submit(inputs: readonly (string | ImageInput)[], options: BatcherRequestOptions): Promise<Embeddings> {

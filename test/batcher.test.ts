@@ -270,6 +270,28 @@ describe('EncodeBatcher', () => {
     await batcher.close();
   });
 
+  it('tokenizes a large request in chunks, leaving the event loop free', async () => {
+    const batcher = texts.batcher({ maxQueue: 2048 });
+    const many = Array.from({ length: 1200 }, (_, i) => short[i % short.length]!);
+    const native = vi.spyOn(texts, 'encodeBatch');
+    let turns = 0;
+    let stop = false;
+    const spin = () => {
+      if (stop) return;
+      turns++;
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    const pending = batcher.encodeMany(many);
+    await vi.waitFor(() => expect(native).toHaveBeenCalled(), { interval: 1 });
+    const turnsBeforeEncode = turns;
+    const result = await pending;
+    stop = true;
+    expect(turnsBeforeEncode).toBeGreaterThanOrEqual(Math.floor(1200 / 64) - 1); // a turn of the event loop between chunks
+    expect(result.rows).toBe(1200);
+    await batcher.close();
+  });
+
   it('rejects only the request with a bad item, naming its index; truncate: false refuses a text that is too long', async () => {
     const batcher = texts.batcher();
     const good = batcher.encodeMany(sentences.slice(0, 3));
@@ -369,6 +391,7 @@ describe('EncodeBatcher', () => {
     // kind says which tower a string goes to; a kind the model lacks is refused.
     await expect(batcher.encode('a cat', { kind: 'image' })).rejects.toThrow(/input\[0\]/);
     await expect(texts.batcher().encode('a cat', { kind: 'image' })).rejects.toThrow(/option 'kind' must be 'text'/);
+    await expect(batcher.encodeMany(['a cat', 'a dog', pictures[0]!])).rejects.toThrow(/^input\[2\]: an image among texts/);
     await batcher.close();
   });
 });
