@@ -136,6 +136,10 @@ export class EncodeBatcher {
     return done;
   }
 
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   private checkDrained(): void {
     if (!this.closed || !this.drained) return;
     for (const lane of this.lanes.values()) if (!lane.idle) return;
