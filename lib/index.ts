@@ -14,6 +14,8 @@ export { encodeStream, encodeIterator } from './encodeStream.js';
 export type {
   EncodeStreamOptions, EncodeIteratorOptions, EncodeStreamResult, EncodedRows, StreamKind, StreamItem, StreamProgress, StreamSource,
 } from './encodeStream.js';
+export { EncodeBatcher, QueueFullError, InputTooLongError, BatcherInputError, BatcherClosedError, BATCHER_DEFAULTS } from './batcher.js';
+export type { BatcherOptions, BatcherRequestOptions, BatchInfo } from './batcher.js';
 export { NpyWriter } from './npyWriter.js';
 export type { NpyWriterResult } from './npyWriter.js';
 export { loadModel } from './loadModel.js';

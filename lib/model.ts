@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { EncodeBatcher, type BatcherOptions } from './batcher.js';
 import type { NativeBatch, NativeDevice, NativeEmbeddingModel, NativeModality, NativePooling } from './binding.js';
 import { loadImageBatch, type ImageBatch, type ImageInput } from './data/images.js';
 import type { Embeddings } from './encodePipeline.js';
@@ -206,6 +207,16 @@ export class EmbeddingModel {
   /** Encodes a stream batch by batch, yielding { start, rows, dim, data } per batch in input order. */
   encodeIterator(source: StreamSource, options: EncodeIteratorOptions = {}): AsyncGenerator<EncodedRows, void, undefined> {
     return encodeIterator(this, source, options);
+  }
+
+  /**
+   * A dynamic batcher on this model (lib/batcher.ts): its encode / encodeMany may be called from many
+   * places at once, and calls that arrive together are encoded in one native batch, each caller getting
+   * its own rows. For servers and other concurrent callers; one big array is as fast through encode().
+   */
+  batcher(options: BatcherOptions = {}): EncodeBatcher {
+    this.checkAlive();
+    return new EncodeBatcher(this, options);
   }
 
   /** CLIP models: the learned temperature, exp(logit_scale) (100 at most). */

@@ -1,4 +1,4 @@
-// The range of every numeric option of loadModel, fit and evaluate, written once: the library checks
+// The range of every numeric option of loadModel, fit, evaluate and the batcher, written once: the library checks
 // with it (lib/numericOption.ts) and the CLI parses its flags with it, so the two cannot drift. Loss
 // options keep theirs in their descriptors (lib/losses/).
 import {
@@ -19,6 +19,11 @@ export const OPTION_RANGES = {
   // Encoding and evaluation.
   batchSize: POSITIVE_INTEGER,
   k: POSITIVE_INTEGER,
+  // Dynamic batching (model.batcher, lib/batcher.ts).
+  maxBatchSize: POSITIVE_INTEGER,
+  maxBatchTokens: POSITIVE_INTEGER,
+  maxWaitMs: { min: 0, max: 60_000 },
+  maxQueue: POSITIVE_INTEGER,
   // Training.
   epochs: POSITIVE_INTEGER,
   numItemsPerClass: POSITIVE_INTEGER,

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import type { NativeBinding, NativeDevice, NativeEmbeddingModel, NativePooling } from '../binding.js';
 import type { LabelledData } from '../data/csv.js';
 import { imageInputProblem, type ImageInput } from '../data/images.js';
+import { BatcherInputError } from '../batcherErrors.js';
+import type { BatcherFormat, PreparedInput } from '../batcherLane.js';
 import { batchError, encodeArray, itemError, type ArrayJob } from '../encodePipeline.js';
 import { readLabelledInput, type LabelledInput } from '../labelledData.js';
 import type { LoadModelOptions } from '../loadModel.js';
@@ -15,6 +17,25 @@ import { modelFileIn, baseMetadata, checkPooling, checkTrunkFreezing, scaledPrep
 import { checkNumber } from '../numericOption.js';
 import { OPTION_RANGES } from '../optionRanges.js';
 import { labelledRetrieval, type LabelledSet } from './retrieval.js';
+
+/**
+ * Which input of a loadImages call failed and why, from its error ('Cannot load image a.png (inputs[3]):
+ * ...', 'Cannot load image Buffer inputs[3]: ...', 'loadImageBatch: inputs[3]: ...'), or undefined.
+ */
+function failedImage(error: unknown): { index: number; reason: string } | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  const local = /inputs\[(\d+)\]/.exec(message);
+  if (!local) return undefined;
+  const reason = message.replace(/^loadImageBatch: /, '').replace(/ ?\(?inputs\[\d+\]\)?:/, ':').replace(/^:\s*/, '');
+  return { index: Number(local[1]), reason: reason.charAt(0).toLowerCase() + reason.slice(1) };
+}
+
+/** An image decoded for the batcher's queue: its pixels at the model's input size. */
+interface QueuedImage extends PreparedInput {
+  pixels: Uint8Array;
+  height: number;
+  width: number;
+}
 
 /** Images as a kind of input: of image models, and of CLIP's image tower. */
 export const imageInput: InputKindUnit = {
@@ -33,13 +54,9 @@ export const imageInput: InputKindUnit = {
     try {
       return { batch: await model.loadImages(items as ImageInput[]), truncated: 0 };
     } catch (error) {
-      // loadImageBatch names the failing input by its index in the batch: inputs[k].
-      const message = error instanceof Error ? error.message : String(error);
-      const local = /inputs\[(\d+)\]/.exec(message);
-      if (!local) throw batchError(start, items.length, error);
-      // 'Cannot load image a.png (inputs[3]): ...', 'Cannot load image Buffer inputs[3]: ...', 'loadImageBatch: inputs[3]: ...'
-      const reason = message.replace(/^loadImageBatch: /, '').replace(/ ?\(?inputs\[\d+\]\)?:/, ':').replace(/^:\s*/, '');
-      throw itemError(start + Number(local[1]), reason.charAt(0).toLowerCase() + reason.slice(1), error);
+      const failed = failedImage(error);
+      if (!failed) throw batchError(start, items.length, error);
+      throw itemError(start + failed.index, failed.reason, error);
     }
   },
 
@@ -52,6 +69,37 @@ export const imageInput: InputKindUnit = {
       jobs.push({ count: slice.length, indices, prepare: async () => ({ batch: await model.loadImages(slice), truncated: 0 }) });
     }
     return (await encodeArray(model, inputs.length, jobs, onBatch)).data;
+  },
+
+  // The batcher's image queue: each request decoded by sharp when it arrives, to the model's input size,
+  // so any images batch together: first come, first batched.
+  batcherFormat(model, limits): BatcherFormat<QueuedImage> {
+    return {
+      async prepare(inputs) {
+        inputs.forEach((image, i) => {
+          const problem = imageInputProblem(image);
+          if (problem) throw new BatcherInputError(i, problem);
+        });
+        let batch: Awaited<ReturnType<typeof model.loadImages>>;
+        try {
+          batch = await model.loadImages(inputs as ImageInput[]);
+        } catch (error) {
+          const failed = failedImage(error);
+          if (failed) throw new BatcherInputError(failed.index, failed.reason, error);
+          throw error;
+        }
+        const stride = batch.height * batch.width * 3;
+        return inputs.map((_, i) => ({ pixels: batch.pixels.subarray(i * stride, (i + 1) * stride), height: batch.height, width: batch.width, length: 0 }));
+      },
+      select: (queue) => Array.from({ length: Math.min(queue.length, limits.maxBatchSize) }, (_, i) => i),
+      build(images) {
+        const { height, width } = images[0]!;
+        const stride = height * width * 3;
+        const pixels = new Uint8Array(images.length * stride);
+        images.forEach((image, i) => pixels.set(image.pixels, i * stride));
+        return { batch: { pixels, rows: images.length, height, width } };
+      },
+    };
   },
 };
 

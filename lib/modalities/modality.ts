@@ -7,6 +7,7 @@
 // A modality is made of input kinds (images, texts): how one kind of input is checked and prepared for
 // the native encode. CLIP has both; single-modality models have one.
 
+import type { BatcherFormat } from '../batcherLane.js';
 import type { NativeBatch, NativeBinding, NativeDevice, NativeEmbeddingModel, NativeModality, NativePooling } from '../binding.js';
 import type { ImageBatch, ImageInput } from '../data/images.js';
 import type { TextDataKind } from '../data/textCsv.js';
@@ -56,6 +57,8 @@ export interface InputKindUnit {
   prepareItems(model: EncodingModel, items: readonly unknown[], start: number): Promise<PreparedBatch>;
   /** An array to encode, cut into batches (texts: of similar length) whose rows go back in input order. */
   encodeArray(model: EncodingModel, inputs: readonly unknown[], batchSize: number, onBatch: (done: number, truncated: number) => void): Promise<Float32Array>;
+  /** The dynamic batcher's queue of this kind (lib/batcherLane.ts): how requests are prepared and grouped. */
+  batcherFormat(model: EncodingModel, limits: { maxBatchSize: number; maxBatchTokens: number }): BatcherFormat;
 }
 
 export type FrozenPart = 'none' | 'trunk' | 'image' | 'text';

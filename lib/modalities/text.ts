@@ -6,10 +6,12 @@ import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { NativeBinding, NativeDevice, NativeEmbeddingModel, NativePooling } from '../binding.js';
 import { normalizeTextData, readTextData, type MarginData, type ScoredPairData, type TextData, type TextDataInput, type TextPair, type TextPairData } from '../data/textCsv.js';
+import { BatcherInputError, InputTooLongError } from '../batcherErrors.js';
+import type { BatcherFormat, PreparedInput } from '../batcherLane.js';
 import { batchError, describeValue, encodeArray, itemError, type ArrayJob } from '../encodePipeline.js';
 import type { LoadModelOptions } from '../loadModel.js';
 import type { BackboneMetadata, EmbeddingMetadata, TextBackboneMetadata } from '../metadata.js';
-import { lengthSortedBatches } from '../text/batching.js';
+import { lengthSortedBatches, similarLengthBatch } from '../text/batching.js';
 import type { TextTokenizer, TokenizedTexts } from '../text/tokenizer.js';
 import { classSampler, textTask } from '../trainingTasks.js';
 import type { EmbeddingModality, InputKindUnit } from './modality.js';
@@ -27,13 +29,13 @@ import { scoredPairSimilarity } from './similarity.js';
 export async function tokenizeInChunks(
   tokenizer: TextTokenizer,
   texts: readonly string[],
-  options: { chunk: number; source: string; offset?: number },
+  options: { chunk: number; source: string; offset?: number; maxLength?: number },
 ): Promise<TokenizedTexts> {
   const offset = options.offset ?? 0;
   const result: TokenizedTexts = { ids: [], typeIds: [], truncatedMask: new Uint8Array(texts.length), truncated: 0 };
   for (let start = 0; start < texts.length; start += options.chunk) {
     if (start > 0) await yieldToEventLoop();
-    const chunk = tokenizer.encode(texts.slice(start, start + options.chunk), { source: options.source, offset: offset + start });
+    const chunk = tokenizer.encode(texts.slice(start, start + options.chunk), { source: options.source, offset: offset + start, maxLength: options.maxLength });
     result.ids.push(...chunk.ids);
     result.typeIds.push(...chunk.typeIds);
     result.truncatedMask.set(chunk.truncatedMask, start);
@@ -47,6 +49,23 @@ const ARRAY_CHUNK = 64;
 // ...and a quarter of a millisecond for a stream batch, whose encode of the batch before runs meanwhile.
 const STREAM_CHUNK = 8;
 
+/** A text tokenized for the batcher's queue. */
+interface QueuedText extends PreparedInput {
+  ids: Int32Array;
+  typeIds: Int32Array;
+  truncated: number;
+}
+
+// Tokenizing without truncation, to tell how long a text is that must not be truncated.
+const NO_TRUNCATION = Number.MAX_SAFE_INTEGER;
+
+/** Why `text` cannot be encoded, or null. */
+function textProblem(text: unknown): string | null {
+  if (typeof text !== 'string') return `expected a string (a text), got ${describeValue(text)}`;
+  if (text.trim() === '') return `empty text (${text === '' ? 'an empty string' : 'only whitespace'}); every text needs something to embed`;
+  return null;
+}
+
 /** Texts as a kind of input: of text models, and of CLIP's text tower. */
 export const textInput: InputKindUnit = {
   kind: 'text',
@@ -58,10 +77,8 @@ export const textInput: InputKindUnit = {
 
   async prepareItems(model, items, start) {
     items.forEach((text, i) => {
-      if (typeof text !== 'string') throw itemError(start + i, `expected a string (a text), got ${describeValue(text)}`);
-      if (text.trim() === '') {
-        throw itemError(start + i, `empty text (${text === '' ? 'an empty string' : 'only whitespace'}); every text needs something to embed`);
-      }
+      const problem = textProblem(text);
+      if (problem) throw itemError(start + i, problem);
     });
     try {
       const tokenizer = model.tokenizer;
@@ -86,6 +103,36 @@ export const textInput: InputKindUnit = {
       },
     }));
     return (await encodeArray(model, inputs.length, jobs, onBatch)).data;
+  },
+
+  // The batcher's text queue: each request tokenized when it arrives (in chunks), batches of the oldest
+  // queued text and those of the closest lengths, padded to their longest.
+  batcherFormat(model, limits): BatcherFormat<QueuedText> {
+    const tokenizer = model.tokenizer;
+    return {
+      async prepare(inputs, { truncate }) {
+        inputs.forEach((text, i) => {
+          const problem = textProblem(text);
+          if (problem) throw new BatcherInputError(i, problem);
+        });
+        const maxLength = truncate ? undefined : NO_TRUNCATION;
+        const tokenized = await tokenizeInChunks(tokenizer, inputs as string[], { chunk: ARRAY_CHUNK, source: 'input', maxLength });
+        return tokenized.ids.map((ids, i) => {
+          if (ids.length > tokenizer.maxLength) throw new InputTooLongError(i, ids.length, tokenizer.maxLength);
+          return { ids, typeIds: tokenized.typeIds[i]!, truncated: tokenized.truncatedMask[i]!, length: ids.length };
+        });
+      },
+      select: (queue) => similarLengthBatch(queue.map((text) => text.length), { maxRows: limits.maxBatchSize, maxTokens: limits.maxBatchTokens }),
+      build(texts) {
+        const batch = tokenizer.collate({
+          ids: texts.map((text) => text.ids),
+          typeIds: texts.map((text) => text.typeIds),
+          truncatedMask: Uint8Array.from(texts, (text) => text.truncated),
+          truncated: texts.reduce((n, text) => n + text.truncated, 0),
+        });
+        return { batch, paddedTokens: batch.rows * batch.length, tokens: texts.reduce((n, text) => n + text.length, 0) };
+      },
+    };
   },
 };
 

@@ -2,6 +2,14 @@
 // each batch is padded to little more than its own texts (a batch is padded to its longest row), and the
 // results are put back in the caller's order afterwards.
 
+/** Indices of `lengths` sorted by length, ties in input order (so every use is deterministic). */
+export function indicesByLength(lengths: ArrayLike<number>, order: 'descending' | 'ascending' = 'descending'): number[] {
+  const sign = order === 'ascending' ? 1 : -1;
+  const indices = Array.from({ length: lengths.length }, (_, i) => i);
+  indices.sort((a, b) => sign * (lengths[a]! - lengths[b]!) || a - b);
+  return indices;
+}
+
 /**
  * Indices of `lengths` sorted by length (longest first by default, so a batch that does not fit in
  * memory fails at once rather than at the end), cut into batches of `batchSize`. Ties keep input order,
@@ -13,12 +21,70 @@ export function lengthSortedBatches(
   order: 'descending' | 'ascending' = 'descending',
 ): number[][] {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`option \`batchSize\` must be a positive integer (got ${batchSize})`);
-  const sign = order === 'ascending' ? 1 : -1;
-  const indices = Array.from({ length: lengths.length }, (_, i) => i);
-  indices.sort((a, b) => sign * (lengths[a]! - lengths[b]!) || a - b);
+  const indices = indicesByLength(lengths, order);
   const batches: number[][] = [];
   for (let i = 0; i < indices.length; i += batchSize) batches.push(indices.slice(i, i + batchSize));
   return batches;
+}
+
+export interface SimilarLengthLimits {
+  /** Rows of the batch, at most. */
+  maxRows: number;
+  /** Rows x padded length, at most (the first text alone may exceed it: it is always taken). */
+  maxTokens: number;
+  /**
+   * Padding of any row, at most, as a share of the padded length (default 0.5: every text is at least
+   * half the longest)...
+   */
+  maxPaddingShare?: number;
+  /** ...or in tokens (default 16): a few pad tokens cost less than another native call. */
+  paddingSlack?: number;
+}
+
+/**
+ * The next batch of a queue of texts whose token lengths are `lengths`, oldest first (the dynamic
+ * batcher's text queue): the oldest text (index 0) is always in it, so none waits forever, and the others
+ * are taken by length closest to it (a window of the length-sorted queue grown on either side) while the
+ * batch stays within `maxRows` and `maxTokens` and no row is padded by more than the padding limits.
+ * Queued short and long texts so end up in different batches. Returns queue indices in queue order.
+ */
+export function similarLengthBatch(lengths: ArrayLike<number>, limits: SimilarLengthLimits): number[] {
+  if (lengths.length === 0) return [];
+  const share = limits.maxPaddingShare ?? 0.5;
+  const slack = limits.paddingSlack ?? 16;
+  const sorted = indicesByLength(lengths, 'ascending');
+  const anchor = lengths[0]!;
+  let lo = sorted.indexOf(0);
+  let hi = lo;
+  let rows = 1;
+  // Whether the texts at sorted positions `from`..`to` make a batch within the limits.
+  const fits = (from: number, to: number): boolean => {
+    const shortest = lengths[sorted[from]!]!;
+    const longest = lengths[sorted[to]!]!;
+    return rows + 1 <= limits.maxRows && (rows + 1) * longest <= limits.maxTokens && longest - shortest <= Math.max(slack, share * longest);
+  };
+  // A side that fails once stays closed: further texts that way are shorter (more padding) or longer
+  // (more padding and more tokens).
+  let leftOpen = lo > 0;
+  let rightOpen = hi < sorted.length - 1;
+  while (leftOpen || rightOpen) {
+    const left = leftOpen ? anchor - lengths[sorted[lo - 1]!]! : Infinity;
+    const right = rightOpen ? lengths[sorted[hi + 1]!]! - anchor : Infinity;
+    if (left <= right) {
+      if (fits(lo - 1, hi)) {
+        rows++;
+        leftOpen = --lo > 0;
+      } else {
+        leftOpen = false;
+      }
+    } else if (fits(lo, hi + 1)) {
+      rows++;
+      rightOpen = ++hi < sorted.length - 1;
+    } else {
+      rightOpen = false;
+    }
+  }
+  return sorted.slice(lo, hi + 1).sort((a, b) => a - b);
 }
 
 /**
