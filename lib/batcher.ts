@@ -192,6 +192,11 @@ export class EncodeBatcher {
       resolve = res;
       reject = rej;
     });
+    // An abort while the inputs are prepared (tokenized in chunks, decoded by sharp) rejects `result`
+    // before it is returned and awaited: without a handler now, Node reports an unhandled rejection,
+    // which ends a server process (--unhandled-rejections=throw is the default). The caller still gets
+    // the rejection through the returned promise.
+    result.catch(() => undefined);
     const onAbort = () => {
       if (request.settled) return;
       lane.cancel(request);

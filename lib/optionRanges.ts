@@ -56,8 +56,8 @@ export const SERVE_RANGES = {
   port: { integer: true, min: 0, max: 65535 },
   maxBodyBytes: { integer: true, min: 1024 },
   maxInputs: POSITIVE_INTEGER,
-  maxBatchSize: POSITIVE_INTEGER,
-  maxBatchTokens: POSITIVE_INTEGER,
-  maxWaitMs: NON_NEGATIVE_NUMBER,
-  maxQueue: POSITIVE_INTEGER,
+  maxBatchSize: OPTION_RANGES.maxBatchSize,
+  maxBatchTokens: OPTION_RANGES.maxBatchTokens,
+  maxWaitMs: OPTION_RANGES.maxWaitMs,
+  maxQueue: OPTION_RANGES.maxQueue,
 } as const satisfies Record<string, NumberRange>;

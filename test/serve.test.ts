@@ -266,8 +266,8 @@ describe('serve: auth, truncation, queue limits, search', () => {
     });
   }
 
-  it('answers 429 with Retry-After when the queue is full, and serves the rest', async () => {
-    const server = await serve({ models: textDir, port: 0, device: 'cpu', maxQueue: 8, batching: false, log: () => undefined });
+  for (const batching of [true, false]) it(`answers 429 with Retry-After when the queue is full, and serves the rest (batching ${batching})`, async () => {
+    const server = await serve({ models: textDir, port: 0, device: 'cpu', maxQueue: 8, batching, log: () => undefined });
     try {
       const responses = await Promise.all(Array.from({ length: 12 }, (_, i) => post(server, '/embed', { inputs: [sentence(i), sentence(i + 1), sentence(i + 2), sentence(i + 3)] })));
       const statuses = responses.map((r) => r.status);
@@ -275,6 +275,9 @@ describe('serve: auth, truncation, queue limits, search', () => {
       expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(2);
       expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);
       const busy = responses.find((r) => r.status === 429)!;
+      const never = await post(server, '/embed', { inputs: Array.from({ length: 9 }, (_, i) => sentence(i)) });
+      expect(never.status).toBe(413);
+      expect(never.json.error.message).toMatch(/--max-queue/);
       expect(Number(busy.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect(busy.json.error.code).toBe('queue_full');
     } finally {

@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Embeddings } from '../encodePipeline.js';
 import type { InputKind } from './encoder.js';
-import { toHttpError } from './errors.js';
+import { HttpError, toHttpError } from './errors.js';
 import { checkInputs, kindOf, listOf } from './inputs.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ModelSet, ServedModel } from './models.js';
@@ -25,6 +25,8 @@ export interface SearchableIndex {
 export interface RequestLimits {
   maxBodyBytes: number;
   maxInputs: number;
+  /** Inputs the encoder's queue holds per kind: a larger request could never fit (413). */
+  maxQueue: number;
   /** Texts over the model's maximum: cut (true) or 413 (false); TEI's `truncate` field overrides it. */
   truncate: boolean;
 }
@@ -68,6 +70,9 @@ export async function encodeRequest(
   },
 ): Promise<Encoded> {
   const items = listOf(request.value, request.field, context.limits);
+  if (items.length > context.limits.maxQueue) {
+    throw new HttpError(413, `${request.field} has ${items.length} inputs, more than the queue holds (${context.limits.maxQueue}, --max-queue)`, { param: request.field, code: 'too_many_inputs' });
+  }
   const { served, release } = context.models.acquire(request.model, request.modelField);
   try {
     request.check?.(served);

@@ -111,17 +111,7 @@ function asInputError(error: unknown): unknown {
   return new CodedError('BAD_INPUT', message.replace(/^.*?inputs\[\d+\]\)?:?\s*/, ''), { index: Number(match[1]) });
 }
 
-/** The batcher's side of the interface (lib/batcher.ts EncodeBatcher), as the model creates it. */
-interface BatcherLike {
-  encodeMany(inputs: readonly (string | Buffer)[], options: EncodeRequestOptions): Promise<Embeddings>;
-  readonly queued: number;
-  onBatch?: (info: BatchReport) => void;
-  close(): Promise<void>;
-}
-
-/** The model's batcher: concurrent requests share native batches. */
+/** The model's batcher (lib/batcher.ts): concurrent requests share native batches. */
 export function batchedEncoder(model: EmbeddingModel, limits: EncoderLimits): Encoder {
-  const factory = (model as unknown as { batcher?: (options: EncoderLimits) => BatcherLike }).batcher;
-  if (typeof factory !== 'function') return unbatchedEncoder(model, limits);
-  return factory.call(model, limits);
+  return model.batcher(limits);
 }

@@ -2,6 +2,7 @@
 // listed in SERVE_LIMITS with their CLI flag and help text, which `finetuner serve` and its --help read
 // (lib/cli/serve.ts); their ranges are in lib/optionRanges.ts (SERVE_RANGES).
 
+import { BATCHER_DEFAULTS } from '../batcher.js';
 import type { Device } from '../model.js';
 import { checkNumber, type NumberRange } from '../numericOption.js';
 import { SERVE_RANGES } from '../optionRanges.js';
@@ -43,10 +44,11 @@ export type ServeLimit = keyof typeof SERVE_RANGES & keyof ServeOptions;
 export const SERVE_LIMITS: Record<Exclude<ServeLimit, 'port'>, { flag: string; default: number; description: string }> = {
   maxBodyBytes: { flag: 'max-body-bytes', default: 16 * 1024 * 1024, description: 'request bodies larger than this are refused with 413' },
   maxInputs: { flag: 'max-inputs', default: 256, description: 'inputs (texts, images, query vectors) per request; more is a 413' },
-  maxBatchSize: { flag: 'max-batch-size', default: 32, description: 'inputs per native batch' },
-  maxBatchTokens: { flag: 'max-batch-tokens', default: 16384, description: 'texts: rows x padded length per native batch' },
-  maxWaitMs: { flag: 'max-wait-ms', default: 2, description: 'how long a request waits for others to share its batch while the model is idle' },
-  maxQueue: { flag: 'max-queue', default: 1024, description: 'inputs queued per model and kind; a request beyond it gets 429 with Retry-After' },
+  // The batcher's options (lib/batcher.ts), with its defaults.
+  maxBatchSize: { flag: 'max-batch-size', default: BATCHER_DEFAULTS.maxBatchSize, description: 'inputs per native batch' },
+  maxBatchTokens: { flag: 'max-batch-tokens', default: BATCHER_DEFAULTS.maxBatchTokens, description: 'texts: rows x padded length per native batch' },
+  maxWaitMs: { flag: 'max-wait-ms', default: BATCHER_DEFAULTS.maxWaitMs, description: 'how long a request waits for others to share its batch while the model is idle' },
+  maxQueue: { flag: 'max-queue', default: BATCHER_DEFAULTS.maxQueue, description: 'inputs queued per model and kind; a request beyond it gets 429 with Retry-After' },
 };
 
 export const DEFAULT_PORT = 8080;

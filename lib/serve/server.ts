@@ -78,7 +78,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   }
 
   const auth = settings.apiKey !== undefined ? bearerAuth(settings.apiKey) : undefined;
-  const requestLimits = { maxBodyBytes: settings.maxBodyBytes, maxInputs: settings.maxInputs, truncate: settings.truncate };
+  const requestLimits = { maxBodyBytes: settings.maxBodyBytes, maxInputs: settings.maxInputs, maxQueue: settings.maxQueue, truncate: settings.truncate };
   let inFlight = 0;
   let closing: Promise<void> | undefined;
   let idle: (() => void) | undefined;
