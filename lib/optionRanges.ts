@@ -19,6 +19,8 @@ export const OPTION_RANGES = {
   // Encoding and evaluation.
   batchSize: POSITIVE_INTEGER,
   k: POSITIVE_INTEGER,
+  // Search (lib/search.ts, lib/embeddingIndex.ts) and retrieval metrics: embedding width.
+  dim: POSITIVE_INTEGER,
   // Training.
   epochs: POSITIVE_INTEGER,
   numItemsPerClass: POSITIVE_INTEGER,
