@@ -14,7 +14,7 @@ import type { EmbeddingModality, InputKindUnit } from './modality.js';
 import { modelFileIn, baseMetadata, checkPooling, checkTrunkFreezing, scaledPreprocessing, type ModelParts } from './modelParts.js';
 import { checkNumber } from '../numericOption.js';
 import { OPTION_RANGES } from '../optionRanges.js';
-import { labelledRetrieval, type LabelledSet } from './retrieval.js';
+import { labelledRetrieval, searchPrecisionOf, type LabelledSet } from './retrieval.js';
 
 /** Images as a kind of input: of image models, and of CLIP's image tower. */
 export const imageInput: InputKindUnit = {
@@ -122,6 +122,6 @@ export const imageModality: EmbeddingModality = {
   async evaluate(model, options, k) {
     const queries = await readLabelledImages(options.queries, 'queries');
     const readIndex = options.index === undefined ? undefined : () => readLabelledImages(options.index, 'index');
-    return labelledRetrieval((inputs) => model.encode(inputs as ImageInput[], options), queries, readIndex, k);
+    return labelledRetrieval((inputs) => model.encode(inputs as ImageInput[], options), queries, readIndex, k, searchPrecisionOf(model));
   },
 };
