@@ -4,8 +4,8 @@
 #pragma once
 
 #include "errors.h"
+#include "row_parallel.h"
 
-#include <ATen/Parallel.h>
 #include <napi.h>
 #include <torch/torch.h>
 
@@ -66,7 +66,7 @@ inline void normalizeRowsInPlace(torch::Tensor& rows, const std::string& name) {
   const int64_t dim = rows.size(1);
   float* data = rows.data_ptr<float>();
   std::vector<uint8_t> bad(static_cast<size_t>(count), 0);
-  at::parallel_for(0, count, 256, [&](int64_t begin, int64_t end) {
+  parallelRows(count, 256, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       float* row = data + r * dim;
       double sum = 0;

@@ -4,9 +4,10 @@
 //
 // Every metric depends only on the ranks of the relevant items. The rank of the i-th best relevant item
 // is i plus the number of irrelevant items scoring at least as high as it. So: the R relevant scores are
-// sorted (descending); each irrelevant score finds, by binary search, how many relevant scores are
-// strictly above it (p) and counts in ahead[p]; it then ranks before relevant items p+1..R, and a prefix
-// sum over ahead gives each relevant item's rank. O(N log R) per query, and scratch of O(R).
+// sorted (descending); each irrelevant score finds how many relevant scores are strictly above it (p),
+// through a bucket index over the relevant scores' range, and counts in ahead[p]; it then ranks before
+// relevant items p+1..R, and a prefix sum over ahead gives each relevant item's rank. O(N + R log R) per
+// query (a binary search, O(N log R), where the scores' range is too narrow to bucket), scratch of O(R).
 #pragma once
 
 #include <algorithm>
@@ -43,14 +44,13 @@ class RelevantRanks {
     }
     std::sort(relevant_.begin(), relevant_.end(), std::greater<float>());
     ahead_.assign(static_cast<size_t>(relevantCount) + 1, 0);
+    buildBuckets();
     const float lowest = relevant_.back();
     for (int64_t j = 0; j < count; ++j) {
       if (labels[j] == label || j == self) continue;
       const float s = scores[j];
       if (s < lowest) continue;  // behind every relevant item: counts for none (ahead_[R])
-      // relevant scores strictly above s; s ties with or beats the rest, so it ranks before them.
-      auto above = std::lower_bound(relevant_.begin(), relevant_.end(), s, std::greater<float>()) - relevant_.begin();
-      ++ahead_[static_cast<size_t>(above)];
+      ++ahead_[static_cast<size_t>(countAbove(s))];
     }
     int64_t irrelevantAhead = 0, hits = 0, firstRank = 0;
     double dcg = 0, precisionSum = 0;
@@ -75,11 +75,54 @@ class RelevantRanks {
   }
 
  private:
+  // A bucket index over [lowest, highest] relevant score, so that finding an irrelevant score's place
+  // costs a multiply and a look-up rather than a binary search (this runs for most of the index, for
+  // every query). bucketOf never decreases as the score grows, so a relevant score in a higher bucket
+  // than s is above s, and one in a lower bucket is below it. Only those in s's own bucket (about one,
+  // with 4 buckets per relevant score) are compared. firstInBucket_[b] is the number of relevant scores in
+  // buckets above b, and the descending array's index of the first one in bucket b.
+  void buildBuckets() {
+    lowest_ = relevant_.back();
+    highest_ = relevant_.front();
+    const auto count = static_cast<int64_t>(relevant_.size());
+    buckets_ = std::clamp<int64_t>(4 * count, 64, 8192);
+    scale_ = static_cast<float>(buckets_) / (highest_ - lowest_);
+    useBuckets_ = highest_ > lowest_ && std::isfinite(scale_);
+    if (!useBuckets_) return;
+    firstInBucket_.assign(static_cast<size_t>(buckets_), 0);
+    // relevant_ is descending, so its buckets never increase along it: count those above each bucket.
+    int64_t index = 0;
+    for (int64_t bucket = buckets_ - 1; bucket >= 0; --bucket) {
+      firstInBucket_[static_cast<size_t>(bucket)] = index;
+      while (index < count && bucketOf(relevant_[static_cast<size_t>(index)]) == bucket) ++index;
+    }
+  }
+
+  int64_t bucketOf(float score) const {
+    return std::min<int64_t>(static_cast<int64_t>((score - lowest_) * scale_), buckets_ - 1);
+  }
+
+  // How many relevant scores are strictly above s, for lowest_ <= s (s ties with or beats the rest, so it
+  // ranks before them).
+  int64_t countAbove(float s) const {
+    if (s >= highest_) return 0;
+    if (!useBuckets_) {
+      return std::lower_bound(relevant_.begin(), relevant_.end(), s, std::greater<float>()) - relevant_.begin();
+    }
+    int64_t index = firstInBucket_[static_cast<size_t>(bucketOf(s))];
+    while (relevant_[static_cast<size_t>(index)] > s) ++index;  // stops at the last: relevant_.back() = lowest_ <= s
+    return index;
+  }
+
   int64_t k_;
   int64_t candidates_;
   const std::vector<double>& idealDcg_;
   std::vector<float> relevant_;
   std::vector<int64_t> ahead_;
+  std::vector<int64_t> firstInBucket_;
+  float lowest_ = 0, highest_ = 0, scale_ = 0;
+  int64_t buckets_ = 0;
+  bool useBuckets_ = false;
 };
 
 }  // namespace finetuner

@@ -2,7 +2,7 @@
 // mAP; pessimistic ties; queries without a relevant item skipped) computed off the event loop. The
 // embeddings and int32 label ids are copied when the call is made; `index` null means the queries are
 // their own index (copied once). On the compute thread: NaN check and normalisation, then a block of
-// query scores at a time (cosine_scorer.h), each query of the block ranked in parallel (relevant_ranks.h).
+// query scores at a time (cosine_scorer.h), each query of the block ranked in parallel (relevant_ranks.h, row_parallel.h).
 // Resolves to the sums over the judged queries; the caller averages.
 #pragma once
 
@@ -10,9 +10,8 @@
 #include "embedding_rows.h"
 #include "promise_worker.h"
 #include "relevant_ranks.h"
+#include "row_parallel.h"
 #include "search_settings.h"
-
-#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cmath>
@@ -84,7 +83,7 @@ class RetrievalMetricsWorker : public PromiseWorker {
       scorer.scoreInto(queries_.narrow(0, start, blockCount), scores);
       const float* blockScores = scores.data_ptr<float>();
       perQuery.assign(static_cast<size_t>(blockCount), QueryMetrics{});
-      at::parallel_for(0, blockCount, 1, [&](int64_t begin, int64_t end) {
+      parallelRows(blockCount, 8, [&](int64_t begin, int64_t end) {
         RelevantRanks ranks(k_, candidates, idealDcg);
         for (int64_t r = begin; r < end; ++r) {
           const int64_t query = start + r;
