@@ -232,6 +232,22 @@ export interface NativeBinding {
     k: number,
     options?: NativeRetrievalMetricsOptions,
   ): Promise<NativeRetrievalSums>;
+  /** A natively held index of `dim`-wide rows (lib/embeddingIndex.ts wraps it). */
+  SearchIndex: new (dim: number) => NativeSearchIndex;
+}
+
+/**
+ * Rows held natively for repeated exact searches (native/search_index.h): `add` copies the new rows (and
+ * throws a RangeError naming a row with NaN or infinity); each search shares the held rows instead of
+ * copying them, and normalises only rows added since the last search.
+ */
+export interface NativeSearchIndex {
+  readonly dim: number;
+  /** Rows added so far. */
+  readonly rows: number;
+  add(rows: Float32Array): void;
+  /** Exact cosine top-k of each query row, as NativeBinding.searchTopK; rejects on an empty index. */
+  search(queries: Float32Array, k: number, options?: NativeSearchOptions): Promise<NativeSearchResult>;
 }
 
 export interface NativeSearchOptions {

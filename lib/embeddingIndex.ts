@@ -1,5 +1,7 @@
-// EmbeddingIndex: rows of embeddings with string ids, searched exactly by cosine similarity in LibTorch
-// (lib/search.ts), for a small search service without a vector database. Rows are added with their ids,
+// EmbeddingIndex: rows of embeddings with string ids, searched exactly by cosine similarity in LibTorch,
+// for a small search service without a vector database. The rows are held twice: natively, normalised,
+// for searching (native/search_index.h: a search neither copies nor normalises them again), and here as
+// given, for embeddings() and save(). Rows are added with their ids,
 // searched by vector or by inputs encoded through a model or a batcher, and saved as a folder:
 //   embeddings.npy  float32 count x dim (numpy reads it: np.load)
 //   ids.json        the ids, a JSON array of count strings, row order
@@ -15,7 +17,9 @@ import { readNpy, writeNpy } from './npy.js';
 import { checkNumber, numberOr } from './numericOption.js';
 import { OPTION_RANGES } from './optionRanges.js';
 import { stageOutputDir, type StagedOutput } from './outputDir.js';
-import { checkRows, checkSearchPrecision, nativeSearchTopK, type SearchPrecision } from './search.js';
+import { loadBinding } from './addonLoader.js';
+import type { NativeSearchIndex } from './binding.js';
+import { checkRows, checkSearchPrecision, type SearchPrecision } from './search.js';
 
 
 export interface SearchHit {
@@ -64,10 +68,12 @@ export class EmbeddingIndex {
   #ids: string[] = [];
   #rowOf = new Map<string, number>();
   #data: Float32Array;
+  #native: NativeSearchIndex;
 
   constructor(dim: number) {
     this.dim = checkNumber(dim, 'dim', OPTION_RANGES.dim);
     this.#data = new Float32Array(0);
+    this.#native = new (loadBinding().SearchIndex)(this.dim);
   }
 
   /** Rows in the index. */
@@ -104,6 +110,7 @@ export class EmbeddingIndex {
     });
     const bad = firstNonFiniteRow(data, this.dim);
     if (bad >= 0) throw new RangeError(`${caller}: \`embeddings\` row ${bad} (id ${JSON.stringify(ids[bad])}) holds a NaN or infinite value`);
+    this.#native.add(data);
     this.#reserve(this.size + ids.length);
     this.#data.set(data, this.size * this.dim);
     for (const id of ids) {
@@ -120,7 +127,8 @@ export class EmbeddingIndex {
     const precision = checkSearchPrecision(options.precision, caller);
     const rows = data.length / this.dim;
     if (this.size === 0) return Array.from({ length: rows }, () => []);
-    const result = await nativeSearchTopK(data, this.#data.subarray(0, this.size * this.dim), this.dim, k, { precision });
+    // Rows added while the search waits may take part in it; ids only grow, so every index maps.
+    const result = await this.#native.search(data, Math.min(k, 2 ** 31 - 1), { precision });
     const hits: SearchHit[][] = [];
     for (let q = 0; q < result.rows; q++) {
       const row: SearchHit[] = [];

@@ -1,9 +1,9 @@
 // Exact top-k search by cosine similarity, in LibTorch on the compute thread (native/search_top_k_worker.h):
 // a matrix product and torch::topk a block of queries at a time, so memory stays bounded (one block of
 // scores is at most 256 MB) whatever the index size. The arguments are checked here and named; the
-// native side copies both matrices when the call is made, so the caller may reuse them at once.
+// native side copies both matrices when the call is made, so the caller may reuse them at once. To search
+// the same rows again and again, EmbeddingIndex (lib/embeddingIndex.ts) holds them natively instead.
 import { loadBinding } from './addonLoader.js';
-import type { NativeSearchOptions } from './binding.js';
 import { checkNumber } from './numericOption.js';
 import { OPTION_RANGES } from './optionRanges.js';
 
@@ -65,10 +65,6 @@ export async function searchTopK(queries: Float32Array, index: Float32Array, opt
   const precision = checkSearchPrecision(options.precision, caller);
   checkRows(caller, 'queries', queries, dim);
   if (checkRows(caller, 'index', index, dim) === 0) throw new RangeError(`${caller}: \`index\` is empty`);
-  return nativeSearchTopK(queries, index, dim, k, { precision });
-}
-
-/** The native call itself, for callers that checked already (EmbeddingIndex) and tests that force blocks. */
-export function nativeSearchTopK(queries: Float32Array, index: Float32Array, dim: number, k: number, options: NativeSearchOptions): Promise<SearchResult> {
-  return loadBinding().searchTopK(queries, index, dim, Math.min(k, 2 ** 31 - 1), options);
+  // k beyond int32 is clamped to the index size natively anyway.
+  return loadBinding().searchTopK(queries, index, dim, Math.min(k, 2 ** 31 - 1), { precision });
 }

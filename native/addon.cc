@@ -9,6 +9,7 @@
 #include "napi_options.h"
 #include "optimizer_factory.h"
 #include "retrieval_metrics_worker.h"
+#include "search_index.h"
 #include "search_top_k_worker.h"
 #include "thread_settings.h"
 
@@ -77,6 +78,7 @@ FinetunerAddon::FinetunerAddon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod<&FinetunerAddon::ComputeLoss>("computeLoss"),
                            InstanceMethod<&FinetunerAddon::SearchTopK>("searchTopK"),
                            InstanceMethod<&FinetunerAddon::RetrievalMetrics>("retrievalMetrics"),
+                           InstanceValue("SearchIndex", SearchIndex::DefineClass(env), napi_enumerable),
                        });
 }
 

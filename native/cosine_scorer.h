@@ -35,9 +35,10 @@ class CosineScorer {
   // Index rows widened to float32 at a time on the bf16 path.
   static constexpr int64_t kWidenBytes = int64_t{32} << 20;
 
-  // `index`: normalised rows x dim, float32 (not changed; on the bf16 path a rounded copy is kept instead).
+  // `index`: normalised rows x dim, float32 (not changed), or already bfloat16 for the bf16 path (a
+  // float32 index is rounded to a bf16 copy there).
   CosineScorer(const torch::Tensor& index, ScorePrecision precision) : precision_(precision) {
-    index_ = precision == ScorePrecision::Bf16 ? index.to(torch::kBFloat16) : index;
+    index_ = precision == ScorePrecision::Bf16 ? index.to(torch::kBFloat16) : index.to(torch::kFloat32);
   }
 
   int64_t rows() const { return index_.size(0); }

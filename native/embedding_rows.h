@@ -58,10 +58,11 @@ inline torch::Tensor copiedLabels(const Napi::Value& value, const std::string& n
   return copy;
 }
 
-// On the compute thread: refuses a row holding NaN or infinity (naming it), then scales every row to unit
-// length in place. A zero row stays zero, so it scores 0 against everything instead of NaN. One pass per
-// row, summing squares in double (squares of large finite floats overflow float32), no temporary copy.
-inline void normalizeRowsInPlace(torch::Tensor& rows, const std::string& name) {
+// On the compute thread: refuses a row holding NaN or infinity (naming it, numbered from `firstRow`), then
+// scales every row to unit length in place. A zero row stays zero, so it scores 0 against everything
+// instead of NaN. One pass per row, summing squares in double (squares of large finite floats overflow
+// float32), no temporary copy.
+inline void normalizeRowsInPlace(torch::Tensor& rows, const std::string& name, int64_t firstRow = 0) {
   const int64_t count = rows.size(0);
   const int64_t dim = rows.size(1);
   float* data = rows.data_ptr<float>();
@@ -81,8 +82,19 @@ inline void normalizeRowsInPlace(torch::Tensor& rows, const std::string& name) {
     }
   });
   for (int64_t r = 0; r < count; ++r) {
-    if (bad[static_cast<size_t>(r)]) throw std::invalid_argument(name + " row " + std::to_string(r) + " holds a NaN or infinite value");
+    if (bad[static_cast<size_t>(r)]) throw std::invalid_argument(name + " row " + std::to_string(firstRow + r) + " holds a NaN or infinite value");
   }
+}
+
+// The first row of `rows` (n x dim, float32) that holds NaN or infinity, or -1: a check on the main thread
+// where the error must come with the call (SearchIndex.add), before the rows are queued.
+inline int64_t firstNonFiniteRow(const torch::Tensor& rows) {
+  const float* data = rows.data_ptr<float>();
+  const int64_t dim = rows.size(1);
+  for (int64_t i = 0; i < rows.numel(); ++i) {
+    if (!std::isfinite(data[i])) return i / dim;
+  }
+  return -1;
 }
 
 }  // namespace finetuner

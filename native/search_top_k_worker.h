@@ -1,17 +1,20 @@
-// searchTopK: exact cosine top-k of each query row among the index rows, off the event loop. Both
-// matrices are copied when the call is made; on the compute thread they are checked for NaN (naming the
-// row) and normalised, then scored a block of queries at a time (cosine_scorer.h) with torch::topk on
-// each block, so memory stays bounded whatever the index size. k larger than the index is clamped, and
-// the k used comes back with the result.
+// searchTopK: exact cosine top-k of each query row among the index rows, off the event loop. The queries
+// are copied when the call is made; the index is either copied too (the binding's searchTopK) or held
+// natively (SearchIndex, search_index_rows.h). On the compute thread the rows are checked for NaN
+// (naming the row) and normalised, then scored a block of queries at a time (cosine_scorer.h) with
+// torch::topk on each block, so memory stays bounded whatever the index size. k larger than the index is
+// clamped, and the k used comes back with the result.
 #pragma once
 
 #include "cosine_scorer.h"
 #include "embedding_rows.h"
 #include "promise_worker.h"
+#include "search_index_rows.h"
 #include "search_settings.h"
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 
 namespace finetuner {
@@ -20,27 +23,33 @@ class SearchTopKWorker : public PromiseWorker {
  public:
   // searchTopK(queries: Float32Array, index: Float32Array, dim, k, { precision?: 'fp32' | 'bf16', blockRows? }).
   static Napi::Value Start(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
     const int64_t dim = positiveIntegerArgument(info[2], "searchTopK: dim");
-    const int64_t k = positiveIntegerArgument(info[3], "searchTopK: k");
-    auto queries = copiedRows(info[0], "searchTopK: queries", dim);
+    auto rows = std::make_shared<SearchIndexRows>(dim, "searchTopK: `index`");
     auto index = copiedRows(info[1], "searchTopK: index", dim);
-    if (index.size(0) == 0) throwRangeError(env, "searchTopK: index is empty");
+    if (index.size(0) > 0) rows->append(std::move(index));
+    return Start(info.Env(), info[0], rows, info[3], info[4], "searchTopK");
+  }
+
+  // A search of `rows` (which the job shares) by the query rows in `queries`.
+  static Napi::Value Start(Napi::Env env, const Napi::Value& queries, std::shared_ptr<SearchIndexRows> rows, const Napi::Value& k,
+                           const Napi::Value& options, const std::string& caller) {
+    const int64_t wanted = positiveIntegerArgument(k, caller + ": k");
+    auto copied = copiedRows(queries, caller + ": queries", rows->dim());
+    const int64_t indexRows = rows->rows();
+    if (indexRows == 0) throwRangeError(env, caller + ": the index is empty");
     // Indices cross as int32.
-    if (index.size(0) > 2147483647) throwRangeError(env, "searchTopK: index has more than 2^31 - 1 rows");
-    const int64_t kUsed = std::min(k, index.size(0));
-    auto settings = SearchSettings::FromJs(info[4], "searchTopK");
-    auto* worker = new SearchTopKWorker(env, std::move(queries), std::move(index), kUsed, settings);
+    if (indexRows > 2147483647) throwRangeError(env, caller + ": the index has more than 2^31 - 1 rows");
+    auto settings = SearchSettings::FromJs(options, caller);
+    auto* worker = new SearchTopKWorker(env, std::move(copied), std::move(rows), std::min(wanted, indexRows), settings, caller);
     worker->Queue();
     return worker->Promise();
   }
 
  protected:
   void Run() override {
-    normalizeRowsInPlace(queries_, "searchTopK: `queries`");
-    normalizeRowsInPlace(index_, "searchTopK: `index`");
-    CosineScorer scorer(index_, settings_.precision);
-    index_ = torch::Tensor();  // the scorer holds what it needs (a bf16 copy on that path)
+    normalizeRowsInPlace(queries_, caller_ + ": `queries`");
+    CosineScorer scorer(rows_->prepared(settings_.precision), settings_.precision);
+    rows_.reset();  // the scorer holds what it needs
     const int64_t rows = queries_.size(0);
     indices_ = torch::empty({rows, k_}, torch::kInt32);
     scores_ = torch::empty({rows, k_}, torch::kFloat32);
@@ -70,13 +79,16 @@ class SearchTopKWorker : public PromiseWorker {
   }
 
  private:
-  SearchTopKWorker(Napi::Env env, torch::Tensor queries, torch::Tensor index, int64_t k, SearchSettings settings)
-      : PromiseWorker(env, "finetuner:searchTopK"), queries_(std::move(queries)), index_(std::move(index)), k_(k), settings_(settings) {}
+  SearchTopKWorker(Napi::Env env, torch::Tensor queries, std::shared_ptr<SearchIndexRows> rows, int64_t k, SearchSettings settings,
+                   std::string caller)
+      : PromiseWorker(env, "finetuner:searchTopK"), queries_(std::move(queries)), rows_(std::move(rows)), k_(k), settings_(settings),
+        caller_(std::move(caller)) {}
 
   torch::Tensor queries_;
-  torch::Tensor index_;
+  std::shared_ptr<SearchIndexRows> rows_;
   int64_t k_;
   SearchSettings settings_;
+  std::string caller_;
   torch::Tensor indices_;
   torch::Tensor scores_;
 };

@@ -59,6 +59,24 @@ describe('EmbeddingIndex: add and search', () => {
     expect(await new EmbeddingIndex(DIM).search(queries)).toEqual([[], [], [], [], []]);
   });
 
+  it('grows between searches: rows added after a search take part in the next', async () => {
+    const { index, data, ids } = filled(20);
+    const queries = rows(3);
+    await index.search(queries, { k: 3 });
+    const more = rows(50);
+    const moreIds = Array.from({ length: 50 }, (_, i) => `more-${i}`);
+    index.add(moreIds.slice(0, 25), more.subarray(0, 25 * DIM));
+    const pending = index.search(queries, { k: 6 }); // queued before the next add: sees 45 or 70 rows
+    index.add(moreIds.slice(25), more.subarray(25 * DIM));
+    await pending;
+    const all = new Float32Array([...data, ...more]);
+    const allIds = [...ids, ...moreIds];
+    const hits = await index.search(queries, { k: 6 });
+    hits.forEach((row, q) => expect(row.map((hit) => hit.id)).toEqual(ranked(all, allIds, queries.subarray(q * DIM, (q + 1) * DIM)).slice(0, 6).map((hit) => hit.id)));
+    const bf16 = await index.search(queries, { k: 1, precision: 'bf16' });
+    bf16.forEach((row, q) => expect(row[0]!.score).toBeCloseTo(ranked(all, allIds, queries.subarray(q * DIM, (q + 1) * DIM))[0]!.score, 2));
+  });
+
   it('searches through anything with encodeMany, or a model\'s encode / encodeText / encodeImage', async () => {
     const { index, data } = filled(30);
     const calls: string[] = [];

@@ -143,6 +143,45 @@ describe('searchTopK', () => {
   });
 });
 
+describe('SearchIndex (rows held natively)', () => {
+  const dim = 12;
+  const random = mulberry32(77);
+
+  it('searches the rows added so far, growing between searches, as the reference does', async () => {
+    const index = new (loadBinding().SearchIndex)(dim);
+    const first = randomRows(random, 40, dim);
+    const second = randomRows(random, 90, dim);
+    const queries = randomRows(random, 9, dim);
+    index.add(first);
+    expectSameTopK(await index.search(queries, 5), bruteForce(queries, first, dim), 1e-5);
+    index.add(second.subarray(0, 30 * dim));
+    index.add(second.subarray(30 * dim));
+    expect(index.rows).toBe(130);
+    const all = new Float32Array([...first, ...second]);
+    expectSameTopK(await index.search(queries, 5, { blockRows: 2 }), bruteForce(queries, all, dim), 1e-5);
+    expectSameTopK(await index.search(queries, 5, { precision: 'bf16' }), bruteForce(queries, all, dim, 'bf16'), 1e-5);
+    index.add(randomRows(random, 1, dim)); // the bf16 copy is rebuilt after an add
+    expect((await index.search(queries, 500, { precision: 'bf16' })).k).toBe(131);
+  });
+
+  it('refuses NaN rows, partial rows and searches of an empty index, and copies what it is given', async () => {
+    const index = new (loadBinding().SearchIndex)(dim);
+    await expect(async () => index.search(new Float32Array(dim), 1)).rejects.toThrow(/SearchIndex.search: the index is empty/);
+    const rows = randomRows(random, 4, dim);
+    rows[2 * dim + 1] = NaN;
+    expect(() => index.add(rows)).toThrow(/SearchIndex.add: rows row 2 holds a NaN or infinite value/);
+    expect(() => index.add(new Float32Array(dim + 1))).toThrow(/rows has 13 floats, not whole rows of 12/);
+    expect(index.rows).toBe(0);
+    const good = randomRows(random, 4, dim);
+    const query = good.slice(0, dim);
+    const want = bruteForce(query, good, dim);
+    index.add(good);
+    good.fill(0); // the index holds its own copy
+    expectSameTopK(await index.search(query, 4), want, 1e-5);
+    expect(() => new (loadBinding().SearchIndex)(0)).toThrow(/SearchIndex: dim must be a positive integer/);
+  });
+});
+
 // Unit rows of ±1/8 in 64 dimensions: every score is an exact multiple of 1/64 in float32 and double alike,
 // so the native and the JavaScript metrics see the same scores, with many exact ties.
 function signRows(random: () => number, rows: number): Float32Array {

@@ -172,6 +172,7 @@ const trainSteps = [
 ];
 
 let publicModel;
+const searchIndex = new binding.SearchIndex(4);
 
 // What to call: [name, weight, function returning a value or a promise].
 const targets = [
@@ -206,6 +207,11 @@ const targets = [
     const indexRows = index instanceof Float32Array ? index.length / 4 : 3;
     return binding.retrievalMetrics(queries, labels(rows), index, self ? null : labels(indexRows), chance(0.8) ? 4 : junk(), chance(0.7) ? 1 + integer(9) : junk(),
       chance(0.5) ? { excludeSelf: self || chance(0.2), precision: pick(['fp32', 'bf16']), blockRows: 1 + integer(3) } : junk());
+  }],
+  ['binding.SearchIndex', 3, () => {
+    const index = chance(0.9) ? searchIndex : new binding.SearchIndex(junk());
+    if (chance(0.5)) return index.add(searchRows());
+    return index.search(searchRows(), chance(0.7) ? 1 + integer(9) : junk(), chance(0.5) ? { precision: pick(['fp32', 'bf16']), blockRows: 1 + integer(3) } : junk());
   }],
   ['model.encode', 30, () => {
     const batch = chance(0.3) ? (chance(0.5) ? imageBatch() : tokenBatch()) : anyBatch();
