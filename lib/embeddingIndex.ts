@@ -202,8 +202,16 @@ export class EmbeddingIndex {
     const bad = firstNonFiniteRow(data, metadata.dim);
     if (bad >= 0) throw new Error(`${embeddingsFile}: row ${bad} (id ${JSON.stringify(ids[bad])}) holds a NaN or infinite value`);
     const index = new EmbeddingIndex(metadata.dim);
-    index.add(ids as string[], data);
+    index.#adopt(ids as string[], data);
     return index;
+  }
+
+  /** Rows already checked (load): the array read from the file becomes the JavaScript copy as it is. */
+  #adopt(ids: string[], data: Float32Array): void {
+    this.#native.add(data);
+    this.#data = data;
+    this.#ids = ids;
+    ids.forEach((id, row) => this.#rowOf.set(id, row));
   }
 
   #reserve(rows: number): void {
