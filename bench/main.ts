@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadBinding, packageRoot, runtimeInfo } from '../lib/addonLoader.js';
 import { BERT_DEFAULTS, BERT_LENGTH, BERT_MODEL, BERT_ROWS, prepareBertBench } from './bert.js';
+import { BENCH_COMMANDS } from './commands.js';
 import { CLIP_DEFAULTS, CLIP_LABEL, CLIP_LENGTH, CLIP_MODEL, CLIP_ROWS, prepareClipBench } from './clip.js';
 import { ONNX_DEFAULTS, ORT_ROWS, prepareOnnxBench } from './onnx.js';
 import { allPass, writeReport, toMarkdown, type BenchReport } from './report.js';
@@ -63,6 +64,8 @@ alternating the two sides round by round, and reports the median of the per-roun
           (JPEG and PNG, 256-400 px); the addon at precision 'auto' (goal auto/ORT >= ${ORT_GOAL}) and at fp32;
           the ONNX models are exported by /usr/bin/python3 torch from the same weights (scripts/bench/onnx_export.py)
 Encoding is measured before training (a training step makes the addon rebuild its frozen inference module).
+Other benchmarks: npm run bench -- evaluate (retrieval metrics, native against the old JavaScript loop;
+--help lists its options); bench/commands.ts lists them.
 
 options:
   --models LIST      comma-separated: resnet, bert, clip, ort (default: all four)
@@ -235,8 +238,8 @@ function prepare(model: BenchModel, settings: Settings): Promise<PreparedBench> 
 }
 
 async function main(argv: string[]): Promise<number> {
-  // `npm run bench -- serve`: the server's load test (bench/serve.ts), its own options.
-  if (argv[0] === 'serve') return (await import('./serve.js')).runServeBench(argv.slice(1));
+  const command = argv[0] === undefined ? undefined : BENCH_COMMANDS[argv[0]];
+  if (command) return command(argv.slice(1));
   let settings: Settings | undefined;
   try {
     settings = parseSettings(argv);

@@ -211,6 +211,77 @@ export interface NativeBinding {
     options: NativeLossOptions,
     dtype: 'float32' | 'float64',
   ): Promise<NativeComputeLossResult>;
+  /**
+   * Exact cosine top-k (native/search_top_k_worker.h): each row of `queries` against every row of
+   * `index` (both rows x dim float32, copied when the call is made, normalised natively; zero rows score
+   * 0), blocked over queries so one block of scores stays within 256 MB. `k` is clamped to the index rows;
+   * the k used comes back. Rejects naming a row that holds NaN or infinity.
+   */
+  searchTopK(queries: Float32Array, index: Float32Array, dim: number, k: number, options?: NativeSearchOptions): Promise<NativeSearchResult>;
+  /**
+   * Retrieval metrics (native/retrieval_metrics_worker.h; definitions in lib/metrics.ts): resolves to
+   * their SUMS over the queries that have a relevant item. `index` null: the queries are the index.
+   * Labels are int32 ids, one per row.
+   */
+  retrievalMetrics(
+    queries: Float32Array,
+    queryLabels: Int32Array,
+    index: Float32Array | null,
+    indexLabels: Int32Array | null,
+    dim: number,
+    k: number,
+    options?: NativeRetrievalMetricsOptions,
+  ): Promise<NativeRetrievalSums>;
+  /** A natively held index of `dim`-wide rows (lib/embeddingIndex.ts wraps it). */
+  SearchIndex: new (dim: number) => NativeSearchIndex;
+}
+
+/**
+ * Rows held natively for repeated exact searches (native/search_index.h): `add` copies the new rows (and
+ * throws a RangeError naming a row with NaN or infinity); each search shares the held rows instead of
+ * copying them, and normalises only rows added since the last search.
+ */
+export interface NativeSearchIndex {
+  readonly dim: number;
+  /** Rows added so far. */
+  readonly rows: number;
+  add(rows: Float32Array): void;
+  /** Exact cosine top-k of each query row, as NativeBinding.searchTopK; rejects on an empty index. */
+  search(queries: Float32Array, k: number, options?: NativeSearchOptions): Promise<NativeSearchResult>;
+}
+
+export interface NativeSearchOptions {
+  /** 'bf16': both sides rounded to bfloat16, products accumulated in float32. Default 'fp32'. */
+  precision?: 'fp32' | 'bf16';
+  /** Queries per block; default: as many as keep a block of scores within 256 MB. For tests. */
+  blockRows?: number;
+}
+
+export interface NativeRetrievalMetricsOptions extends NativeSearchOptions {
+  /** Leave out of query i's ranking the index row i (needs as many queries as index rows). */
+  excludeSelf?: boolean;
+}
+
+/** rows x k, best first. */
+export interface NativeSearchResult {
+  indices: Int32Array;
+  scores: Float32Array;
+  rows: number;
+  k: number;
+}
+
+/** Per-query metrics summed over the judged queries (queries - skippedQueries). */
+export interface NativeRetrievalSums {
+  queries: number;
+  skippedQueries: number;
+  excludedSelf: boolean;
+  precision: number;
+  recall: number;
+  hit: number;
+  hitAt1: number;
+  reciprocalRank: number;
+  ndcg: number;
+  averagePrecision: number;
 }
 
 export interface NativeComputeLossResult {

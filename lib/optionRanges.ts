@@ -24,6 +24,8 @@ export const OPTION_RANGES = {
   maxBatchTokens: POSITIVE_INTEGER,
   maxWaitMs: { min: 0, max: 60_000 },
   maxQueue: POSITIVE_INTEGER,
+  // Search (lib/search.ts, lib/embeddingIndex.ts) and retrieval metrics: embedding width.
+  dim: POSITIVE_INTEGER,
   // Training.
   epochs: POSITIVE_INTEGER,
   numItemsPerClass: POSITIVE_INTEGER,

@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { loadBinding } from './addonLoader.js';
+import { INDEX_FILE, INDEX_FORMAT } from './embeddingIndexFormat.js';
 import { METADATA_FILE } from './metadata.js';
 
 const STAGING = 'finetuner-staging';
@@ -42,14 +43,20 @@ export function checkPathText(path: unknown, option: string): string {
   return path;
 }
 
-/** Whether `dir` holds a model that finetuner wrote (a saved model or an exported backbone). */
+/**
+ * Whether `dir` holds something finetuner wrote: a model (finetuner.json of a saved model or an exported
+ * backbone) or an embedding index (index.json, lib/embeddingIndex.ts).
+ */
 async function isFinetunerModelDir(dir: string): Promise<boolean> {
-  try {
-    const meta = JSON.parse((await readFile(join(dir, METADATA_FILE), 'utf8')).replace(/^\uFEFF/, '')) as { format?: unknown };
-    return meta?.format === 'finetuner-embedding' || meta?.format === 'finetuner-backbone';
-  } catch {
-    return false;
-  }
+  const formatOf = async (file: string): Promise<unknown> => {
+    try {
+      return (JSON.parse((await readFile(join(dir, file), 'utf8')).replace(/^\uFEFF/, '')) as { format?: unknown })?.format;
+    } catch {
+      return undefined;
+    }
+  };
+  const model = await formatOf(METADATA_FILE);
+  return model === 'finetuner-embedding' || model === 'finetuner-backbone' || (await formatOf(INDEX_FILE)) === INDEX_FORMAT;
 }
 
 function isInside(child: string, parent: string): boolean {

@@ -8,6 +8,9 @@
 #include "miners/miner_registry.h"
 #include "napi_options.h"
 #include "optimizer_factory.h"
+#include "retrieval_metrics_worker.h"
+#include "search_index.h"
+#include "search_top_k_worker.h"
 #include "thread_settings.h"
 
 #include <torch/torch.h>
@@ -73,6 +76,9 @@ FinetunerAddon::FinetunerAddon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod<&FinetunerAddon::LoadEmbeddingModel>("loadEmbeddingModel"),
                            InstanceMethod<&FinetunerAddon::ExchangePaths>("exchangePaths"),
                            InstanceMethod<&FinetunerAddon::ComputeLoss>("computeLoss"),
+                           InstanceMethod<&FinetunerAddon::SearchTopK>("searchTopK"),
+                           InstanceMethod<&FinetunerAddon::RetrievalMetrics>("retrievalMetrics"),
+                           InstanceValue("SearchIndex", SearchIndex::DefineClass(env), napi_enumerable),
                        });
 }
 
@@ -138,6 +144,10 @@ Napi::Value FinetunerAddon::ExchangePaths(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value FinetunerAddon::ComputeLoss(const Napi::CallbackInfo& info) { return ComputeLossWorker::Start(info); }
+
+Napi::Value FinetunerAddon::SearchTopK(const Napi::CallbackInfo& info) { return SearchTopKWorker::Start(info); }
+
+Napi::Value FinetunerAddon::RetrievalMetrics(const Napi::CallbackInfo& info) { return RetrievalMetricsWorker::Start(info); }
 
 }  // namespace finetuner
 

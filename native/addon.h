@@ -19,6 +19,8 @@ class FinetunerAddon : public Napi::Addon<FinetunerAddon> {
   Napi::Value LoadEmbeddingModel(const Napi::CallbackInfo& info);
   Napi::Value ExchangePaths(const Napi::CallbackInfo& info);
   Napi::Value ComputeLoss(const Napi::CallbackInfo& info);
+  Napi::Value SearchTopK(const Napi::CallbackInfo& info);
+  Napi::Value RetrievalMetrics(const Napi::CallbackInfo& info);
 
   Napi::FunctionReference modelConstructor_;
 };

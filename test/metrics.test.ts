@@ -10,8 +10,8 @@ const INDEX = { embeddings: f32([[5, 0], [8, 6], [3, 4], [0, 2], [-1, 0]]), labe
 const LOG2_3 = Math.log2(3);
 
 describe('computeRetrievalMetrics: hand-computed cases', () => {
-  it('one query, relevant items at ranks 1, 3 and 5', () => {
-    const m = computeRetrievalMetrics({ queries: { embeddings: f32([[2, 0]]), labels: ['a'] }, index: INDEX, dim: 2, k: 2 });
+  it('one query, relevant items at ranks 1, 3 and 5', async () => {
+    const m = await computeRetrievalMetrics({ queries: { embeddings: f32([[2, 0]]), labels: ['a'] }, index: INDEX, dim: 2, k: 2 });
     expect(m.precisionAtK).toBeCloseTo(1 / 2, 12);
     expect(m.recallAtK).toBeCloseTo(1 / 3, 12);
     expect(m.hitAtK).toBe(1);
@@ -21,21 +21,21 @@ describe('computeRetrievalMetrics: hand-computed cases', () => {
     expect(m).toMatchObject({ k: 2, queries: 1, skippedQueries: 0, excludedSelf: false });
   });
 
-  it('one query, relevant items at ranks 2 and 4', () => {
-    const m = computeRetrievalMetrics({ queries: { embeddings: f32([[1, 0]]), labels: ['b'] }, index: INDEX, dim: 2, k: 2 });
+  it('one query, relevant items at ranks 2 and 4', async () => {
+    const m = await computeRetrievalMetrics({ queries: { embeddings: f32([[1, 0]]), labels: ['b'] }, index: INDEX, dim: 2, k: 2 });
     expect(m.precisionAtK).toBeCloseTo(1 / 2, 12);
     expect(m.recallAtK).toBeCloseTo(1 / 2, 12);
     expect(m.mrr).toBeCloseTo(1 / 2, 12);
     expect(m.ndcgAtK).toBeCloseTo(1 / LOG2_3 / (1 + 1 / LOG2_3), 12);
     expect(m.map).toBeCloseTo((1 / 2 + 2 / 4) / 2, 12);
 
-    const k1 = computeRetrievalMetrics({ queries: { embeddings: f32([[1, 0]]), labels: ['b'] }, index: INDEX, dim: 2, k: 1 });
+    const k1 = await computeRetrievalMetrics({ queries: { embeddings: f32([[1, 0]]), labels: ['b'] }, index: INDEX, dim: 2, k: 1 });
     expect(k1).toMatchObject({ precisionAtK: 0, recallAtK: 0, hitAtK: 0, ndcgAtK: 0 });
     expect(k1.mrr).toBeCloseTo(1 / 2, 12); // MRR is over the full ranking
   });
 
-  it('averages over queries', () => {
-    const m = computeRetrievalMetrics({
+  it('averages over queries', async () => {
+    const m = await computeRetrievalMetrics({
       queries: { embeddings: f32([[2, 0], [1, 0]]), labels: ['a', 'b'] },
       index: INDEX,
       dim: 2,
@@ -46,8 +46,8 @@ describe('computeRetrievalMetrics: hand-computed cases', () => {
     expect(m.map).toBeCloseTo(((1 + 2 / 3 + 3 / 5) / 3 + 0.5) / 2, 12);
   });
 
-  it('divides precision by the number of candidates when k exceeds it', () => {
-    const m = computeRetrievalMetrics({ queries: { embeddings: f32([[2, 0]]), labels: ['a'] }, index: INDEX, dim: 2, k: 10 });
+  it('divides precision by the number of candidates when k exceeds it', async () => {
+    const m = await computeRetrievalMetrics({ queries: { embeddings: f32([[2, 0]]), labels: ['a'] }, index: INDEX, dim: 2, k: 10 });
     expect(m.precisionAtK).toBeCloseTo(3 / 5, 12);
     expect(m.recallAtK).toBe(1);
     expect(m.ndcgAtK).toBeCloseTo((1 + 1 / 2 + 1 / Math.log2(6)) / (1 + 1 / LOG2_3 + 1 / 2), 12);
@@ -59,55 +59,55 @@ describe('computeRetrievalMetrics: self-exclusion, ties, labels', () => {
   // left out). Same for e1. e2's and e3's relevant item comes second.
   const SET = { embeddings: f32([[1, 0], [0, 1], [1, 0.1], [0.1, 1]]), labels: ['a', 'a', 'b', 'b'] };
 
-  it('leaves each query out of its own ranking when query and index are the same set', () => {
-    const m = computeRetrievalMetrics({ queries: SET, index: SET, dim: 2, k: 1 });
+  it('leaves each query out of its own ranking when query and index are the same set', async () => {
+    const m = await computeRetrievalMetrics({ queries: SET, index: SET, dim: 2, k: 1 });
     expect(m.excludedSelf).toBe(true);
     expect(m.mrr).toBeCloseTo((1 / 3 + 1 / 3 + 1 / 2 + 1 / 2) / 4, 12);
     expect(m.hitAtK).toBe(0);
   });
 
-  it('honours excludeSelf: false and true', () => {
-    const kept = computeRetrievalMetrics({ queries: SET, index: SET, dim: 2, k: 1, excludeSelf: false });
+  it('honours excludeSelf: false and true', async () => {
+    const kept = await computeRetrievalMetrics({ queries: SET, index: SET, dim: 2, k: 1, excludeSelf: false });
     expect(kept.mrr).toBe(1);
     expect(kept.excludedSelf).toBe(false);
     // A copy is not the same set unless the caller says so.
     const copy = { embeddings: SET.embeddings.slice(), labels: [...SET.labels] };
-    expect(computeRetrievalMetrics({ queries: copy, index: SET, dim: 2, k: 1 }).mrr).toBe(1);
-    expect(computeRetrievalMetrics({ queries: copy, index: SET, dim: 2, k: 1, excludeSelf: true }).mrr).toBeCloseTo(5 / 12, 12);
-    expect(() =>
+    expect((await computeRetrievalMetrics({ queries: copy, index: SET, dim: 2, k: 1 })).mrr).toBe(1);
+    expect((await computeRetrievalMetrics({ queries: copy, index: SET, dim: 2, k: 1, excludeSelf: true })).mrr).toBeCloseTo(5 / 12, 12);
+    await expect(
       computeRetrievalMetrics({ queries: { embeddings: f32([[1, 0]]), labels: ['a'] }, index: SET, dim: 2, k: 1, excludeSelf: true }),
-    ).toThrow(/excludeSelf: true.*same count|as many queries as index items/);
+    ).rejects.toThrow(/excludeSelf: true.*same count|as many queries as index items/);
   });
 
-  it('ranks an irrelevant item before a relevant one with the same score', () => {
+  it('ranks an irrelevant item before a relevant one with the same score', async () => {
     const index = { embeddings: f32([[1, 1], [2, 2]]), labels: ['a', 'b'] };
-    const m = computeRetrievalMetrics({ queries: { embeddings: f32([[3, 3]]), labels: ['a'] }, index, dim: 2, k: 1 });
+    const m = await computeRetrievalMetrics({ queries: { embeddings: f32([[3, 3]]), labels: ['a'] }, index, dim: 2, k: 1 });
     expect(m.mrr).toBe(0.5);
     expect(m.hitAtK).toBe(0);
   });
 
-  it('treats zero vectors as cosine 0, and 3 and "3" as the same label', () => {
+  it('treats zero vectors as cosine 0, and 3 and "3" as the same label', async () => {
     const index = { embeddings: f32([[0, 0], [1, 0]]), labels: ['3', '4'] };
-    const m = computeRetrievalMetrics({ queries: { embeddings: f32([[-1, 0]]), labels: [3] }, index, dim: 2, k: 1 });
+    const m = await computeRetrievalMetrics({ queries: { embeddings: f32([[-1, 0]]), labels: [3] }, index, dim: 2, k: 1 });
     expect(m.mrr).toBe(1); // the zero vector (cosine 0) beats the opposite vector (cosine -1)
   });
 
-  it('skips queries with no relevant item in the index', () => {
-    const m = computeRetrievalMetrics({ queries: { embeddings: f32([[2, 0], [1, 0]]), labels: ['a', 'z'] }, index: INDEX, dim: 2, k: 2 });
+  it('skips queries with no relevant item in the index', async () => {
+    const m = await computeRetrievalMetrics({ queries: { embeddings: f32([[2, 0], [1, 0]]), labels: ['a', 'z'] }, index: INDEX, dim: 2, k: 2 });
     expect(m).toMatchObject({ queries: 2, skippedQueries: 1, mrr: 1 });
   });
 });
 
 describe('computeRetrievalMetrics: validation', () => {
   const q = { embeddings: f32([[1, 0]]), labels: ['a'] };
-  it('names the bad option', () => {
-    expect(() => computeRetrievalMetrics({ queries: q, index: INDEX, dim: 3, k: 1 })).toThrow(/`queries.embeddings` has 2 floats, expected .* = 3/);
-    expect(() => computeRetrievalMetrics({ queries: q, index: INDEX, dim: 2, k: 0 })).toThrow(/option 'k' must be a positive integer, got 0/);
-    expect(() => computeRetrievalMetrics({ queries: q, index: INDEX, dim: 0, k: 1 })).toThrow(/option .dim. must be a positive integer/);
-    expect(() => computeRetrievalMetrics({ queries: q, index: { embeddings: new Float32Array(0), labels: [] }, dim: 2, k: 1 })).toThrow(/`index` is empty/);
-    expect(() =>
+  it('names the bad option', async () => {
+    await expect(computeRetrievalMetrics({ queries: q, index: INDEX, dim: 3, k: 1 })).rejects.toThrow(/`queries.embeddings` has 2 floats, expected .* = 3/);
+    await expect(computeRetrievalMetrics({ queries: q, index: INDEX, dim: 2, k: 0 })).rejects.toThrow(/option 'k' must be a positive integer, got 0/);
+    await expect(computeRetrievalMetrics({ queries: q, index: INDEX, dim: 0, k: 1 })).rejects.toThrow(/option .dim. must be a positive integer/);
+    await expect(computeRetrievalMetrics({ queries: q, index: { embeddings: new Float32Array(0), labels: [] }, dim: 2, k: 1 })).rejects.toThrow(/`index` is empty/);
+    await expect(
       computeRetrievalMetrics({ queries: { embeddings: f32([[NaN, 0]]), labels: ['a'] }, index: INDEX, dim: 2, k: 1 }),
-    ).toThrow(/`queries.embeddings` row 0 holds a NaN/);
+    ).rejects.toThrow(/`queries.embeddings` row 0 holds a NaN/);
   });
 });
 
@@ -148,16 +148,16 @@ function reference(qe: Float32Array, ql: number[], ie: Float32Array, il: number[
 describe('computeRetrievalMetrics: agrees with a brute-force reference', () => {
   // Odd counts exercise the 4-query x 2-row blocking's remainders.
   for (const [nq, ni, dim, k, classes] of [[7, 13, 5, 3, 3], [9, 9, 16, 4, 2], [5, 31, 3, 10, 4], [1, 1, 2, 1, 1]] as const) {
-    it(`${nq} queries x ${ni} index items x ${dim} dims, k=${k}`, () => {
+    it(`${nq} queries x ${ni} index items x ${dim} dims, k=${k}`, async () => {
       const random = mulberry32(nq * 1000 + ni);
       const gen = (n: number): Float32Array => Float32Array.from({ length: n * dim }, () => random() * 2 - 1);
       const labels = (n: number): number[] => Array.from({ length: n }, () => Math.floor(random() * classes));
       const qe = gen(nq), ql = labels(nq), ie = gen(ni), il = labels(ni);
-      const got = computeRetrievalMetrics({ queries: { embeddings: qe, labels: ql }, index: { embeddings: ie, labels: il }, dim, k });
+      const got = await computeRetrievalMetrics({ queries: { embeddings: qe, labels: ql }, index: { embeddings: ie, labels: il }, dim, k });
       const want = reference(qe, ql, ie, il, dim, k, false);
       for (const key of Object.keys(want) as Array<keyof typeof want>) expect(got[key], key).toBeCloseTo(want[key] as number, 5);
       if (nq === ni) {
-        const self = computeRetrievalMetrics({ queries: { embeddings: qe, labels: ql }, index: { embeddings: qe, labels: ql }, dim, k });
+        const self = await computeRetrievalMetrics({ queries: { embeddings: qe, labels: ql }, index: { embeddings: qe, labels: ql }, dim, k });
         const wantSelf = reference(qe, ql, qe, ql, dim, k, true);
         for (const key of Object.keys(wantSelf) as Array<keyof typeof wantSelf>) {
           if (Number.isNaN(wantSelf[key])) continue; // no query had a relevant item

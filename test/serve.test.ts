@@ -8,8 +8,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';
 import { writeClipTokenizer } from '../examples/tokenizers/clipBpe.js';
-import { loadModel, serve, type EmbeddingModel, type RunningServer } from '../lib/index.js';
-import type { SearchableIndex, SearchHit } from '../lib/serve/context.js';
+import { EmbeddingIndex, loadModel, serve, type EmbeddingModel, type RunningServer } from '../lib/index.js';
+import type { SearchHit } from '../lib/serve/context.js';
 import { exportTiny, maxAbsDiff, PYTHON, REPO_ROOT, tempDir } from './helpers/fixtures.js';
 import { execFileSync } from 'node:child_process';
 import { connect } from 'node:net';
@@ -296,11 +296,12 @@ describe('serve: auth, truncation, queue limits, search', () => {
         for (let j = 0; j < dim; j++) dot += query[j]! * docs.data[i * dim + j]!;
         return { id, score: dot };
       }).sort((a, b) => b.score - a.score).slice(0, k);
-    const index: SearchableIndex = {
-      dim, size: ids.length,
-      search: async (queries, { k }) => rowsOf(queries, dim).map((q) => bruteForce(normalised(q), k)),
-    };
-    const server = await serve({ models: { text: textDir }, index, port: 0, device: 'cpu', log: () => undefined });
+    // A real EmbeddingIndex saved to a folder, loaded by the server as --index DIR does.
+    const built = new EmbeddingIndex(dim);
+    built.add(ids, docs);
+    const indexDir = join(work.dir, 'index');
+    await built.save(indexDir);
+    const server = await serve({ models: { text: textDir }, index: indexDir, port: 0, device: 'cpu', log: () => undefined });
     try {
       const query = await textModel.encode([sentence(53, 5), sentence(7)]);
       const byText = await post(server, '/search', { query: [sentence(53, 5), sentence(7)], k: 5 });

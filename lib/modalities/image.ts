@@ -16,7 +16,7 @@ import type { EmbeddingModality, InputKindUnit } from './modality.js';
 import { modelFileIn, baseMetadata, checkPooling, checkTrunkFreezing, scaledPreprocessing, type ModelParts } from './modelParts.js';
 import { checkNumber } from '../numericOption.js';
 import { OPTION_RANGES } from '../optionRanges.js';
-import { labelledRetrieval, type LabelledSet } from './retrieval.js';
+import { labelledRetrieval, searchPrecisionOf, type LabelledSet } from './retrieval.js';
 
 /**
  * Which input of a loadImages call failed and why, from its error ('Cannot load image a.png (inputs[3]):
@@ -170,6 +170,6 @@ export const imageModality: EmbeddingModality = {
   async evaluate(model, options, k) {
     const queries = await readLabelledImages(options.queries, 'queries');
     const readIndex = options.index === undefined ? undefined : () => readLabelledImages(options.index, 'index');
-    return labelledRetrieval((inputs) => model.encode(inputs as ImageInput[], options), queries, readIndex, k);
+    return labelledRetrieval((inputs) => model.encode(inputs as ImageInput[], options), queries, readIndex, k, searchPrecisionOf(model));
   },
 };

@@ -5,7 +5,10 @@
 //   text-image pairs (CLIP): text-to-image (each distinct text searches every row's image; the images of
 //     its own rows are relevant) and image-to-text (each row's image searches the distinct texts; its
 //     row's text is relevant), the latter in `imageToText`.
-import { computeRetrievalMetrics } from '../metrics.js';
+//   Scoring runs natively (lib/metrics.ts) in the model's precision: bf16 models are scored on bf16-rounded
+//   embeddings (searchPrecisionOf).
+import { computeRetrievalMetrics, retrievalMetricsWithHitAt1 } from '../metrics.js';
+import type { SearchPrecision } from '../search.js';
 import type { Embeddings } from '../encodePipeline.js';
 import type { RetrievalEvaluation } from '../evaluate.js';
 import type { TextImageData } from '../data/textImageCsv.js';
@@ -22,11 +25,16 @@ export interface PairSet {
 
 type Encode = (inputs: readonly unknown[]) => Promise<Embeddings>;
 
+/** How a model's embeddings are scored: 'bf16' when it runs in bf16, else 'fp32' (fp16 rows are scored in float32). */
+export function searchPrecisionOf(model: { readonly precision: string }): SearchPrecision {
+  return model.precision === 'bf16' ? 'bf16' : 'fp32';
+}
+
 /** Labelled queries against a labelled index, or against themselves without one. */
-export async function labelledRetrieval(encode: Encode, queries: LabelledSet, readIndex: (() => Promise<LabelledSet>) | undefined, k: number): Promise<RetrievalEvaluation> {
+export async function labelledRetrieval(encode: Encode, queries: LabelledSet, readIndex: (() => Promise<LabelledSet>) | undefined, k: number, precision: SearchPrecision): Promise<RetrievalEvaluation> {
   const queryEmbeddings = await encode(queries.inputs);
   if (readIndex === undefined) {
-    return computeRetrievalMetrics({
+    return await computeRetrievalMetrics({
       queries: { embeddings: queryEmbeddings.data, labels: queries.labels },
       index: { embeddings: queryEmbeddings.data, labels: queries.labels },
       dim: queryEmbeddings.dim,
@@ -36,27 +44,29 @@ export async function labelledRetrieval(encode: Encode, queries: LabelledSet, re
   }
   const index = await readIndex();
   const indexEmbeddings = await encode(index.inputs);
-  return computeRetrievalMetrics({
+  return await computeRetrievalMetrics({
     queries: { embeddings: queryEmbeddings.data, labels: queries.labels },
     index: { embeddings: indexEmbeddings.data, labels: index.labels },
     dim: queryEmbeddings.dim,
     k,
+    precision,
     excludeSelf: false,
   });
 }
 
 /** One query per group (its first row); the index holds every row's document, labelled by its group. */
-export async function pairRetrieval(encode: Encode, data: PairSet, k: number): Promise<RetrievalEvaluation> {
+export async function pairRetrieval(encode: Encode, data: PairSet, k: number, precision: SearchPrecision): Promise<RetrievalEvaluation> {
   const firstRow = new Map<number, number>();
   data.groups.forEach((group, row) => firstRow.has(group) || firstRow.set(group, row));
   const queryRows = [...firstRow.values()];
   const queryEmbeddings = await encode(queryRows.map((row) => data.pairs[row]!.query));
   const documentEmbeddings = await encode(data.pairs.map((pair) => pair.document));
-  return computeRetrievalMetrics({
+  return await computeRetrievalMetrics({
     queries: { embeddings: queryEmbeddings.data, labels: queryRows.map((row) => data.groups[row]!) },
     index: { embeddings: documentEmbeddings.data, labels: Array.from(data.groups) },
     dim: queryEmbeddings.dim,
     k,
+    precision,
     excludeSelf: false,
   });
 }
@@ -78,26 +88,28 @@ function groupIds(values: readonly string[]): { ids: Int32Array; firstRows: numb
 }
 
 /** Text-to-image metrics at the top level, image-to-text (with hit@1) in `imageToText`. */
-export async function textImageRetrieval(encodeTexts: Encode, encodeImages: Encode, data: TextImageData, k: number): Promise<RetrievalEvaluation> {
+export async function textImageRetrieval(encodeTexts: Encode, encodeImages: Encode, data: TextImageData, k: number, precision: SearchPrecision): Promise<RetrievalEvaluation> {
   const { ids, firstRows } = groupIds(data.pairs.map((pair) => pair.text));
   const texts = await encodeTexts(firstRows.map((row) => data.pairs[row]!.text));
   const images = await encodeImages(data.pairs.map((pair) => pair.image));
   const textGroups = firstRows.map((row) => ids[row]!);
   const imageGroups = Array.from(ids);
-  const textToImage = computeRetrievalMetrics({
+  const textToImage = await computeRetrievalMetrics({
     queries: { embeddings: texts.data, labels: textGroups },
     index: { embeddings: images.data, labels: imageGroups },
     dim: texts.dim,
     k,
+    precision,
     excludeSelf: false,
   });
-  const imageQueries = {
+  // hit@1 (zero-shot accuracy with one prompt per class) comes from the same pass.
+  const imageToText = await retrievalMetricsWithHitAt1({
     queries: { embeddings: images.data, labels: imageGroups },
     index: { embeddings: texts.data, labels: textGroups },
     dim: texts.dim,
+    k,
+    precision,
     excludeSelf: false,
-  };
-  const imageToText = computeRetrievalMetrics({ ...imageQueries, k });
-  const hitAt1 = computeRetrievalMetrics({ ...imageQueries, k: 1 }).hitAtK;
-  return { ...textToImage, imageToText: { ...imageToText, hitAt1 } };
+  });
+  return { ...textToImage, imageToText };
 }

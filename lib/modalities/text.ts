@@ -18,7 +18,7 @@ import type { EmbeddingModality, InputKindUnit } from './modality.js';
 import { modelFileIn, baseMetadata, checkPooling, checkTrunkFreezing, readTokenizer, type ModelParts } from './modelParts.js';
 import { checkNumber } from '../numericOption.js';
 import { OPTION_RANGES } from '../optionRanges.js';
-import { labelledRetrieval, pairRetrieval, type LabelledSet, type PairSet } from './retrieval.js';
+import { labelledRetrieval, pairRetrieval, searchPrecisionOf, type LabelledSet, type PairSet } from './retrieval.js';
 import { scoredPairSimilarity } from './similarity.js';
 
 /**
@@ -236,13 +236,13 @@ export const textModality: EmbeddingModality = {
     }
     if ('pairs' in queries) {
       if (options.index !== undefined) throw new Error("option 'index' does not apply to query-document pairs: the pairs' documents are the index");
-      return pairRetrieval(encode, queries, k);
+      return pairRetrieval(encode, queries, k, searchPrecisionOf(model));
     }
     const readIndex = options.index === undefined ? undefined : async () => {
       const index = await evaluationSet(options.index, 'index');
       if (!('labels' in index)) throw new Error("option 'index' must hold labelled items, not pairs");
       return index;
     };
-    return labelledRetrieval(encode, queries, readIndex, k);
+    return labelledRetrieval(encode, queries, readIndex, k, searchPrecisionOf(model));
   },
 };

@@ -11,7 +11,7 @@ import { textImageTask, type TrainingTask } from '../trainingTasks.js';
 import { imageInput } from './image.js';
 import type { EmbeddingModality } from './modality.js';
 import { modelFileIn, baseMetadata, readTokenizer, scaledPreprocessing, type ModelParts } from './modelParts.js';
-import { textImageRetrieval } from './retrieval.js';
+import { searchPrecisionOf, textImageRetrieval } from './retrieval.js';
 import { textInput } from './text.js';
 
 /** CLIP's default learning rate: ten times below the others (fine-tuning CLIP is fragile). */
@@ -118,6 +118,7 @@ export const textImageModality: EmbeddingModality = {
       (images) => model.encodeImage(images as TextImageData['pairs'][number]['image'][], options),
       data,
       k,
+      searchPrecisionOf(model),
     );
   },
 };

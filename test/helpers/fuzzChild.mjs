@@ -136,6 +136,13 @@ function savePath() {
   return pick([join(workDir, `saved-${integer(4)}.pt`), join(workDir, 'no-such-dir', 'model.pt'), workDir, files.nul, join(workDir, 'saved-0.pt', 'x')]);
 }
 
+function searchRows() {
+  if (chance(0.1)) return junk();
+  const values = new Float32Array(4 * (1 + integer(6)) + (chance(0.1) ? 1 : 0)).map(() => rand() * 2 - 1);
+  if (chance(0.1)) values[integer(values.length)] = pick([NaN, Infinity, 3e38]);
+  return values;
+}
+
 function labels(rows) {
   return chance(0.7) ? new Int32Array(rows).map(() => integer(2)) : junk();
 }
@@ -165,6 +172,7 @@ const trainSteps = [
 ];
 
 let publicModel;
+const searchIndex = new binding.SearchIndex(4);
 
 // What to call: [name, weight, function returning a value or a promise].
 const targets = [
@@ -182,6 +190,29 @@ const targets = [
   ['binding.loadEmbeddingModel', 4, () => binding.loadEmbeddingModel(chance(0.1) ? junk() : pick([...Object.values(files), join(workDir, 'saved-0.pt')]),
     chance(0.7) ? { device: 'cpu' } : junk())
     .then((model) => model.dispose())],
+  // Search and retrieval metrics: matrices of rows x 4 floats (sometimes junk, detached, NaN or a bad
+  // length), label ids, and options with junk precision and block sizes.
+  ['binding.searchTopK', 3, () => {
+    const queries = searchRows();
+    const result = binding.searchTopK(queries, chance(0.8) ? searchRows() : junk(), chance(0.8) ? 4 : junk(), chance(0.7) ? 1 + integer(9) : junk(),
+      chance(0.5) ? { precision: pick(['fp32', 'bf16']), blockRows: 1 + integer(3) } : junk());
+    if (chance(0.2) && queries instanceof Float32Array && queries.byteLength > 0) detached(queries);
+    return result;
+  }],
+  ['binding.retrievalMetrics', 3, () => {
+    const queries = searchRows();
+    const rows = queries instanceof Float32Array ? queries.length / 4 : 3;
+    const self = chance(0.3);
+    const index = self ? null : chance(0.8) ? searchRows() : junk();
+    const indexRows = index instanceof Float32Array ? index.length / 4 : 3;
+    return binding.retrievalMetrics(queries, labels(rows), index, self ? null : labels(indexRows), chance(0.8) ? 4 : junk(), chance(0.7) ? 1 + integer(9) : junk(),
+      chance(0.5) ? { excludeSelf: self || chance(0.2), precision: pick(['fp32', 'bf16']), blockRows: 1 + integer(3) } : junk());
+  }],
+  ['binding.SearchIndex', 3, () => {
+    const index = chance(0.9) ? searchIndex : new binding.SearchIndex(junk());
+    if (chance(0.5)) return index.add(searchRows());
+    return index.search(searchRows(), chance(0.7) ? 1 + integer(9) : junk(), chance(0.5) ? { precision: pick(['fp32', 'bf16']), blockRows: 1 + integer(3) } : junk());
+  }],
   ['model.encode', 30, () => {
     const batch = chance(0.3) ? (chance(0.5) ? imageBatch() : tokenBatch()) : anyBatch();
     const result = someModel().encode(batch);

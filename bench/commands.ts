@@ -1,0 +1,11 @@
+// Benchmarks run as `npm run bench -- NAME [options]`, apart from the side-by-side model rows that
+// bench/main.ts runs by default. One line per command: main.ts dispatches on the first argument.
+import { runEvaluateBench } from './evaluate.js';
+import { runServeBench } from './serve.js';
+
+export const BENCH_COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  /** Retrieval metrics: native fp32 and bf16 against the old JavaScript loop (bench/evaluate.ts). */
+  evaluate: runEvaluateBench,
+  /** The server's load test with autocannon, batched and unbatched (bench/serve.ts). */
+  serve: runServeBench,
+};
