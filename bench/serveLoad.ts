@@ -63,14 +63,23 @@ export async function scrape(url: string): Promise<Scrape> {
   };
 }
 
-/** Waits until the server has nothing queued or encoding (a run's last requests may still be in it). */
-export async function drained(url: string): Promise<void> {
+/**
+ * Waits until the server has nothing queued and its last native batch is done (a run's last requests may
+ * still be in it). The batcher's queue depth leaves out the batch being encoded, so "done" is read from the
+ * process's CPU time: under 5% of a core over half a second, which a running encode never is.
+ */
+export async function drained(url: string, pid: number): Promise<void> {
   const started = performance.now();
   for (;;) {
     const text = await (await fetch(`${url}/metrics`)).text();
-    if (!/^finetuner_queue_depth\{[^}]*\} [1-9]/m.test(text)) return;
-    if (performance.now() - started > 300_000) throw new Error('the server did not drain its queue within 5 minutes');
-    await new Promise((r) => setTimeout(r, 200));
+    if (!/^finetuner_queue_depth\{[^}]*\} [1-9]/m.test(text)) {
+      const before = await processUsage(pid);
+      await new Promise((r) => setTimeout(r, 500));
+      if ((await processUsage(pid)).cpuSeconds - before.cpuSeconds < 0.025) return;
+    } else {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    if (performance.now() - started > 300_000) throw new Error('the server did not finish its work within 5 minutes');
   }
 }
 
