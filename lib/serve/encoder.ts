@@ -28,7 +28,10 @@ export interface BatchReport {
 
 export interface Encoder {
   encodeMany(inputs: readonly (string | Buffer)[], options: EncodeRequestOptions): Promise<Embeddings>;
-  /** Inputs waiting or being encoded (all kinds). */
+  /**
+   * Inputs accepted and not yet encoding (all kinds): the batcher's queue, inputs not yet in a native
+   * batch. The unbatched encoder has no queue of its own and counts its requests until they finish.
+   */
   readonly queued: number;
   onBatch?: (info: BatchReport) => void;
   /** Stops accepting (later calls reject with code BATCHER_CLOSED), finishes what was accepted. */

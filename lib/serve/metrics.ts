@@ -31,7 +31,7 @@ export function createMetrics(models: () => ModelSet | undefined): ServerMetrics
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers,
   });
   new Gauge({
-    name: 'finetuner_queue_depth', help: 'Inputs waiting or being encoded, per model', labelNames: ['model'] as const, registers,
+    name: 'finetuner_queue_depth', help: 'Inputs accepted and not yet in a native batch, per model', labelNames: ['model'] as const, registers,
     collect() {
       this.reset();
       for (const served of models()?.list() ?? []) this.set({ model: served.name }, served.encoder.queued);
