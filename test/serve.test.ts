@@ -160,6 +160,8 @@ describe('serve: text and image models', () => {
       ['/v1/embeddings', { model: 'text', input: ['a', 'b', 7] }, 400, 'input[2]', /input\[2\] must be a string/],
       ['/v1/embeddings', { model: 'text', input: ['ok', ''] }, 400, 'input[1]', /empty string/],
       ['/v1/embeddings', { model: 'text', input: [[101, 2023]] }, 400, 'input[0]', /token-id arrays/],
+      ['/embed', { model: 'text', inputs: 5 }, 400, 'inputs', /got a number, not text/],
+      ['/v1/embeddings', { model: 'text', input: [101, 2023] }, 400, 'input', /got numbers, not text \(token-id arrays/],
       ['/v1/embeddings', { model: 'text', input: [{ text: 'a' }] }, 400, 'input[0]'],
       ['/v1/embeddings', { model: 'nope', input: 'a' }, 404, 'model', /"nope" does not exist.*"text", "plain", "image"/],
       ['/v1/embeddings', { input: 'a' }, 400, 'model', /model is required/],

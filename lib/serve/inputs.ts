@@ -29,7 +29,9 @@ export function listOf(value: unknown, field: string, limits: InputLimits): unkn
 
 /** Non-empty strings, each checked; token-id arrays (OpenAI's other input form) are refused by name. */
 export function checkTexts(items: readonly unknown[], field: string): string[] {
-  if (items.every((item) => typeof item === 'number')) throw badRequest(`${field}: token-id arrays are not supported; send the text as a string`, field);
+  if (items.every((item) => typeof item === 'number')) {
+    throw badRequest(`${field}: got ${items.length === 1 ? 'a number' : 'numbers'}, not text (token-id arrays are not supported); send the text as a string`, field);
+  }
   return items.map((item, i) => {
     const at = `${field}[${i}]`;
     if (Array.isArray(item) && item.length > 0 && item.every((x) => typeof x === 'number')) {
