@@ -4,12 +4,12 @@
 // Here: which files an export writes, the preprocessing JSON that says how to feed them, and writing them
 // safely: every file is written into a staging folder beside the output first and renamed into place only
 // when all succeeded, and a file already there is replaced only if an earlier export of ours wrote it.
-import { existsSync } from 'node:fs';
-import { copyFile, lstat, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DEFAULT_PYTHON, checkPython, packageRoot, runPythonScript } from './export.js';
 import { METADATA_FILE, isSavedModel, readModelDirMetadata, type EmbeddingMetadata } from './metadata.js';
+import { insideFolder, requireRegularFile } from './jsonFile.js';
 import { checkPathText } from './outputDir.js';
 
 export const ONNX_FORMAT = 'finetuner-onnx';
@@ -140,12 +140,17 @@ export async function exportOnnxFromDir(modelDir: string, out: string, options: 
   if (!isSavedModel(meta)) {
     throw new Error(`${join(modelDir, METADATA_FILE)} is an exported backbone, not a saved model: load it with loadModel and call model.exportOnnx`);
   }
-  const modelFile = join(modelDir, meta.model);
-  if (!existsSync(modelFile)) throw new Error(`${join(modelDir, METADATA_FILE)}: field "model" names ${modelFile}, which does not exist`);
-  const tokenizerSource = meta.text?.tokenizer ? join(modelDir, meta.text.tokenizer) : undefined;
+  // Paths from finetuner.json stay inside the model's folder (docs/DESIGN.md, safety rules).
+  const metadataFile = join(modelDir, METADATA_FILE);
+  const modelFile = await requireRegularFile(insideFolder(modelDir, meta.model, 'model', metadataFile), `${metadataFile}: field "model" names`);
+  const tokenizerSource = meta.text?.tokenizer
+    ? await requireRegularFile(insideFolder(modelDir, meta.text.tokenizer, 'text.tokenizer', metadataFile), `${metadataFile}: field "text.tokenizer" names`)
+    : undefined;
   const files = onnxExportFiles(out, meta.modality, tokenizerSource !== undefined);
   const outDir = dirname(files.preprocessing);
-  if (!existsSync(outDir)) throw new Error(`${option}: the folder ${outDir} does not exist`);
+  await mkdir(outDir, { recursive: true }).catch((error: Error) => {
+    throw new Error(`${option}: cannot create the folder ${outDir}: ${error.message}`, { cause: error });
+  });
   await checkTargets(files, tokenizerSource, option);
 
   const python = options.python ?? process.env.FINETUNER_PYTHON ?? DEFAULT_PYTHON;
@@ -157,9 +162,11 @@ export async function exportOnnxFromDir(modelDir: string, out: string, options: 
     if (files.image) args.push('--image', staged(files.image), '--image-size', String(meta.preprocessing!.crop));
     if (files.text) args.push('--text', staged(files.text));
     if (options.opset !== undefined) args.push('--opset', String(options.opset));
-    await runPythonScript(python, args, { what: `ONNX export of ${meta.name}`, model: meta.name, errorPrefix: ERROR_PREFIX, onProgress: options.onProgress });
+    const stdout = await runPythonScript(python, args, { what: `ONNX export of ${meta.name}`, model: meta.name, errorPrefix: ERROR_PREFIX, onProgress: options.onProgress });
+    // The script's last stdout line is {"ok":true,"opset":N}.
+    const opset = (JSON.parse(stdout.trim().split('\n').pop() || '{}') as { opset?: number }).opset;
     if (files.tokenizer) await copyFile(tokenizerSource!, staged(files.tokenizer));
-    await writeFile(staged(files.preprocessing), `${JSON.stringify(preprocessingJson(meta, files, options.opset), null, 2)}\n`);
+    await writeFile(staged(files.preprocessing), `${JSON.stringify(preprocessingJson(meta, files, opset), null, 2)}\n`);
     // The preprocessing JSON last: it is what marks the other files as ours.
     for (const file of [files.tokenizer, files.image, files.text, files.preprocessing]) {
       if (file !== undefined) await rename(staged(file), file);
@@ -174,13 +181,15 @@ export async function exportOnnxFromDir(modelDir: string, out: string, options: 
  * model.exportOnnx: the model as it is in memory (fine-tuned or not) is saved to a temporary folder, and
  * that saved model exported, so what is exported is exactly what model.save would write.
  */
-export async function exportModelOnnx(model: { save(dir: string): Promise<void> }, out: string, options: OnnxExportOptions = {}): Promise<OnnxExportResult> {
-  checkPathText(out, 'exportOnnx: path');
+export async function exportModelOnnx(
+  model: { save(dir: string): Promise<void> }, out: string, options: OnnxExportOptions = {}, option = 'exportOnnx: path',
+): Promise<OnnxExportResult> {
+  checkPathText(out, option);
   const temp = await mkdtemp(join(tmpdir(), 'finetuner-onnx-'));
   try {
     const dir = join(temp, 'model');
     await model.save(dir);
-    return await exportOnnxFromDir(dir, out, options);
+    return await exportOnnxFromDir(dir, out, options, option);
   } finally {
     await rm(temp, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeClipTokenizer } from '../examples/tokenizers/clipBpe.js';
 import { writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';
 import { mulberry32 } from '../lib/data/sampler.js';
-import { loadModel, type EmbeddingModel } from '../lib/index.js';
+import { exportOnnxFromDir, loadModel, type EmbeddingModel } from '../lib/index.js';
 import { exportTiny, maxAbsDiff, PYTHON, REPO_ROOT, tempDir } from './helpers/fixtures.js';
 
 const work = tempDir('onnx');
@@ -155,6 +155,13 @@ describe('model.exportOnnx', () => {
     await expect(models.bert!.exportOnnx(join(dir, 'model.onnx'))).rejects.toThrow(/tokenizer\.json exists and was not written by a finetuner ONNX export/);
     expect(readdirSync(dir)).toEqual(['tokenizer.json']);
     expect(readFileSync(join(dir, 'tokenizer.json'), 'utf8')).toBe('{"mine": true}');
+  });
+
+  it('a folder that is not a saved model is named', async () => {
+    const out = join(work.dir, 'never.onnx');
+    await expect(exportOnnxFromDir(join(work.dir, 'out-foreign'), out)).rejects.toThrow(/out-foreign\/finetuner\.json not found.*not a finetuner model/);
+    await expect(exportOnnxFromDir(join(work.dir, 'resnet'), out)).rejects.toThrow(/resnet\/finetuner\.json is an exported backbone, not a saved model/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('a missing Python is named', async () => {

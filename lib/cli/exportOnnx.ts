@@ -1,8 +1,8 @@
 // finetuner export-onnx: a saved model (or a backbone, loaded with its default head) to ONNX for
 // onnxruntime and other runtimes (lib/onnxExport.ts), the exporter's progress on stderr.
 import { readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { exportOnnxFromDir, type OnnxExportResult } from '../onnxExport.js';
+import { join } from 'node:path';
+import { exportModelOnnx, exportOnnxFromDir, type OnnxExportResult } from '../onnxExport.js';
 import { EMBEDDING_FORMAT } from '../metadata.js';
 import { existingPath, integerOption, note, out, requiredString, type Command } from './command.js';
 
@@ -44,12 +44,12 @@ export const exportOnnxCommand: Command = {
       const { loadModel } = await import('../loadModel.js');
       const model = await loadModel(modelDir, { device: 'cpu' });
       try {
-        files = await model.exportOnnx(outFile, options);
+        files = await exportModelOnnx(model, outFile, options, '--out');
       } finally {
         model.dispose();
       }
     }
     const written = [files.image, files.text, files.tokenizer, files.preprocessing].filter((f): f is string => f !== undefined);
-    out(`exported ${modelDir} to ONNX: ${written.map((f) => relative(process.cwd(), f) || f).join(', ')}`);
+    out(`exported ${modelDir} to ONNX: ${written.join(', ')}`);
   },
 };

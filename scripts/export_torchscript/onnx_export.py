@@ -20,6 +20,7 @@ Errors are one line ``onnx_export: error: ...`` on stderr, exit code 1.
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -112,7 +113,7 @@ def main(argv):
             axes = {0: "batch", 1: "length"}
             export(torch, TextEncoder(model), (ids, torch.ones_like(ids)), ["input_ids", "attention_mask"],
                    {"input_ids": axes, "attention_mask": axes}, args.text, opset)
-    print('{"ok":true}', flush=True)
+    print(json.dumps({"ok": True, "opset": opset}), flush=True)
     return 0
 
 
