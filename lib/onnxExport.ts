@@ -4,7 +4,7 @@
 // Here: which files an export writes, the preprocessing JSON that says how to feed them, and writing them
 // safely: every file is written into a staging folder beside the output first and renamed into place only
 // when all succeeded, and a file already there is replaced only if an earlier export of ours wrote it.
-import { copyFile, lstat, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DEFAULT_PYTHON, checkPython, packageRoot, runPythonScript } from './export.js';
@@ -127,6 +127,19 @@ async function checkTargets(files: OnnxExportResult, tokenizerSource: string | u
   }
 }
 
+/** Removes staging folders of this output that a killed export left (their process is gone). */
+async function removeDeadStaging(outDir: string, prefix: string): Promise<void> {
+  for (const entry of await readdir(outDir)) {
+    const pid = entry.startsWith(prefix) ? Number(/^(\d+)-/.exec(entry.slice(prefix.length))?.[1]) : NaN;
+    if (!Number.isSafeInteger(pid) || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH') await rm(join(outDir, entry), { recursive: true, force: true });
+    }
+  }
+}
+
 /**
  * Exports the saved model in `modelDir` (model.save / fit output) to ONNX at `out`, with the tokenizer and
  * the preprocessing JSON beside it. Resolves to the files written.
@@ -155,7 +168,9 @@ export async function exportOnnxFromDir(modelDir: string, out: string, options: 
 
   const python = options.python ?? process.env.FINETUNER_PYTHON ?? DEFAULT_PYTHON;
   await checkPython(python);
-  const staging = await mkdtemp(join(outDir, `.${basename(files.preprocessing)}.finetuner-staging-${process.pid}-`));
+  const stagingPrefix = `.${basename(files.preprocessing)}.finetuner-staging-`;
+  await removeDeadStaging(outDir, stagingPrefix);
+  const staging = await mkdtemp(join(outDir, `${stagingPrefix}${process.pid}-`));
   try {
     const staged = (file: string) => join(staging, basename(file));
     const args = [join(packageRoot(), 'scripts', 'export_torchscript', 'onnx_export.py'), '--model-pt', resolve(modelFile)];

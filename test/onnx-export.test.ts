@@ -2,7 +2,7 @@
 // give the addon's embeddings of the same prepared inputs (max abs difference under 1e-4) for tiny ResNet,
 // BERT, DistilBERT and CLIP models with a projection head, at two batch sizes and two text lengths; the
 // files beside them (tokenizer.json, the preprocessing JSON whose mean / std the image check uses); a CLI
-// round trip; and files we did not write are refused, never replaced.
+// round trip; files we did not write are refused, never replaced; a failed export leaves nothing.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -155,6 +155,14 @@ describe('model.exportOnnx', () => {
     await expect(models.bert!.exportOnnx(join(dir, 'model.onnx'))).rejects.toThrow(/tokenizer\.json exists and was not written by a finetuner ONNX export/);
     expect(readdirSync(dir)).toEqual(['tokenizer.json']);
     expect(readFileSync(join(dir, 'tokenizer.json'), 'utf8')).toBe('{"mine": true}');
+  });
+
+  it('an export that fails half-way (CLIP at opset 9: its text tower needs a newer one) leaves nothing', async () => {
+    const dir = join(work.dir, 'out-opset9');
+    // What a killed export leaves (pid 2^22 + 1 is above Linux's pid_max): removed by the next export.
+    mkdirSync(join(dir, `.clip.preprocessing.json.finetuner-staging-${2 ** 22 + 1}-abcdef`), { recursive: true });
+    await expect(models.clip!.exportOnnx(join(dir, 'clip.onnx'), { opset: 9 })).rejects.toThrow(/ONNX export of .* failed: .*opset/);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('a folder that is not a saved model is named', async () => {

@@ -126,4 +126,6 @@ if __name__ == "__main__":
         import traceback
 
         traceback.print_exc()
-        fail(f"ONNX export failed: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}")
+        # torch.onnx appends the whole graph after "[Caused by"; the reason is before it.
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0].split(" [Caused by")[0].strip()
+        fail(f"ONNX export failed: {reason[:400]}")
