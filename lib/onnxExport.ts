@@ -41,7 +41,7 @@ export interface OnnxExportResult {
 /** Where each file of an export to `out` goes: CLIP (two towers) writes OUT-image.onnx and OUT-text.onnx. */
 export function onnxExportFiles(out: string, modality: EmbeddingMetadata['modality'], hasTokenizer: boolean): OnnxExportResult {
   const file = resolve(out);
-  const stem = file.replace(/\.onnx$/i, '');
+  const stem = file.replace(/\.onnx$/i, ''); // callers require the extension
   const files: OnnxExportResult = { preprocessing: `${stem}.preprocessing.json` };
   if (modality === 'image') files.image = file;
   else if (modality === 'text') files.text = file;
@@ -146,6 +146,7 @@ async function removeDeadStaging(outDir: string, prefix: string): Promise<void> 
  */
 export async function exportOnnxFromDir(modelDir: string, out: string, options: OnnxExportOptions = {}, option = 'exportOnnx: path'): Promise<OnnxExportResult> {
   checkPathText(out, option);
+  if (!/\.onnx$/i.test(out)) throw new Error(`${option} must name a .onnx file, got ${JSON.stringify(out)}`);
   if (options.opset !== undefined && !(Number.isSafeInteger(options.opset) && options.opset >= 9)) {
     throw new TypeError(`exportOnnx: option "opset" must be an integer of at least 9, got ${JSON.stringify(options.opset)}`);
   }
@@ -200,6 +201,7 @@ export async function exportModelOnnx(
   model: { save(dir: string): Promise<void> }, out: string, options: OnnxExportOptions = {}, option = 'exportOnnx: path',
 ): Promise<OnnxExportResult> {
   checkPathText(out, option);
+  if (!/\.onnx$/i.test(out)) throw new Error(`${option} must name a .onnx file, got ${JSON.stringify(out)}`);
   const temp = await mkdtemp(join(tmpdir(), 'finetuner-onnx-'));
   try {
     const dir = join(temp, 'model');

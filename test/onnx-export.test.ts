@@ -170,6 +170,7 @@ describe('model.exportOnnx', () => {
     await expect(exportOnnxFromDir(join(work.dir, 'out-foreign'), out)).rejects.toThrow(/out-foreign\/finetuner\.json not found.*not a finetuner model/);
     await expect(exportOnnxFromDir(join(work.dir, 'resnet'), out)).rejects.toThrow(/resnet\/finetuner\.json is an exported backbone, not a saved model/);
     expect(existsSync(out)).toBe(false);
+    await expect(models.resnet!.exportOnnx(join(work.dir, 'model.bin'))).rejects.toThrow(/exportOnnx: path must name a \.onnx file/);
   });
 
   it('a missing Python is named', async () => {
