@@ -112,6 +112,65 @@ function runPythonCheck(python: string): Promise<void> {
   });
 }
 
+export interface PythonRunOptions {
+  /** What runs, for messages: "export of resnet50". */
+  what: string;
+  /** ExportError's `model`. */
+  model: string;
+  /** The script's error line starts with this; the rest of the line is the rejection's message. */
+  errorPrefix: string;
+  onProgress?: (line: string) => void;
+}
+
+/**
+ * Runs a Python script as a child process (off the event loop) and resolves to its stdout. A non-zero exit
+ * rejects with an ExportError holding the script's error line (or its last stderr line); a throwing
+ * onProgress kills the script and is what the promise rejects with.
+ */
+export function runPythonScript(python: string, args: readonly string[], options: PythonRunOptions): Promise<string> {
+  const { what, model, errorPrefix, onProgress } = options;
+  return new Promise<string>((resolvePromise, reject) => {
+    const child = spawn(python, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // No __pycache__ in the package directory, which may be read-only once installed.
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
+    });
+    const stderrLines: string[] = [];
+    let out = '';
+    let callbackError: unknown;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const stderrDone = new Promise<void>((done) => {
+      const lines = createInterface({ input: child.stderr, crlfDelay: Infinity });
+      lines.on('line', (line) => {
+        stderrLines.push(line);
+        if (stderrLines.length > STDERR_LINES_KEPT) stderrLines.shift();
+        if (!onProgress || callbackError !== undefined) return;
+        try {
+          onProgress(line);
+        } catch (e) {
+          callbackError = e; // a throwing callback ends the script and is what the promise rejects with
+          child.kill();
+        }
+      });
+      lines.on('close', done);
+    });
+    child.on('error', (e) => reject(new ExportError(`${what} failed: cannot run ${python}: ${e.message}`, model, null, '')));
+    child.on('close', (code, signal) => {
+      void stderrDone.then(() => {
+        if (callbackError !== undefined) return reject(callbackError);
+        const stderr = stderrLines.join('\n');
+        if (code === 0) return resolvePromise(out);
+        const errorLine = [...stderrLines].reverse().find((l) => l.startsWith(errorPrefix));
+        const detail = errorLine
+          ? errorLine.slice(errorPrefix.length)
+          : (stderrLines.filter((l) => l.trim()).pop() ?? '') +
+            (signal ? ` (killed by ${signal})` : ` (exit code ${code})`);
+        reject(new ExportError(`${what} failed: ${detail}`, model, code, stderr));
+      });
+    });
+  });
+}
+
 function validate(name: unknown, opts: ExportOptions | undefined): void {
   const bad = (option: string, expected: string, got: unknown): never => {
     throw new TypeError(`exportModel: ${option} must be ${expected}, got ${JSON.stringify(got) ?? String(got)}`);
@@ -203,46 +262,7 @@ export async function exportModel(name: string, opts: ExportOptions): Promise<Ba
   if (opts.tokenizer !== undefined) args.push('--tokenizer', resolve(opts.tokenizer));
   if (opts.vocabSize !== undefined) args.push('--vocab-size', String(opts.vocabSize));
 
-  const stdout = await new Promise<string>((resolvePromise, reject) => {
-    const child = spawn(python, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // No __pycache__ in the package directory, which may be read-only once installed.
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
-    });
-    const stderrLines: string[] = [];
-    let out = '';
-    let callbackError: unknown;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    const stderrDone = new Promise<void>((done) => {
-      const lines = createInterface({ input: child.stderr, crlfDelay: Infinity });
-      lines.on('line', (line) => {
-        stderrLines.push(line);
-        if (stderrLines.length > STDERR_LINES_KEPT) stderrLines.shift();
-        if (!opts.onProgress || callbackError !== undefined) return;
-        try {
-          opts.onProgress(line);
-        } catch (e) {
-          callbackError = e; // a throwing callback ends the export and is what the promise rejects with
-          child.kill();
-        }
-      });
-      lines.on('close', done);
-    });
-    child.on('error', (e) => reject(new ExportError(`export of ${name} failed: cannot run ${python}: ${e.message}`, name, null, '')));
-    child.on('close', (code, signal) => {
-      void stderrDone.then(() => {
-        if (callbackError !== undefined) return reject(callbackError);
-        const stderr = stderrLines.join('\n');
-        if (code === 0) return resolvePromise(out);
-        const errorLine = [...stderrLines].reverse().find((l) => l.startsWith(ERROR_PREFIX));
-        const detail = errorLine
-          ? errorLine.slice(ERROR_PREFIX.length)
-          : (stderrLines.filter((l) => l.trim()).pop() ?? '') +
-            (signal ? ` (killed by ${signal})` : ` (exit code ${code})`);
-        reject(new ExportError(`export of ${name} failed: ${detail}`, name, code, stderr));
-      });
-    });
-  });
+  const stdout = await runPythonScript(python, args, { what: `export of ${name}`, model: name, errorPrefix: ERROR_PREFIX, onProgress: opts.onProgress });
   // The script's last stdout line is {"ok":true,"dir":...,"embeddingDim":...}; finetuner.json is the record.
   const last = stdout.trim().split('\n').pop() ?? '';
   let result: { ok?: unknown } | undefined;

@@ -2,6 +2,8 @@
 export { describeModels, listModels, getModel } from './registry.js';
 export type { ModelInfo, Task, DescribeOptions, DescribeRow } from './registry.js';
 export { exportModel } from './export.js';
+export { exportOnnxFromDir, ONNX_FORMAT } from './onnxExport.js';
+export type { OnnxExportOptions, OnnxExportResult } from './onnxExport.js';
 export { readMetadata } from './metadata.js';
 export { isTextBackbone, isClipBackbone } from './metadata.js';
 export type {

@@ -18,6 +18,7 @@ import { checkNumber } from './numericOption.js';
 import { OPTION_RANGES } from './optionRanges.js';
 import { METADATA_FILE, type EmbeddingMetadata, type ImagePreprocessing } from './metadata.js';
 import { inputKindNamed, modalityNamed, type EmbeddingModality, type InputKind, type InputKindUnit } from './modalities/index.js';
+import { exportModelOnnx, type OnnxExportOptions, type OnnxExportResult } from './onnxExport.js';
 import { stageOutputDir, type StagedOutput } from './outputDir.js';
 import { resolvePrecision, type Precision, type ResolvedPrecision } from './precision.js';
 import type { EncodedBatch, TextTokenizer } from './text/tokenizer.js';
@@ -295,6 +296,21 @@ export class EmbeddingModel {
     }
     if (options.training !== undefined) metadata.training = options.training;
     await writeFile(join(staged.staging, METADATA_FILE), `${JSON.stringify(metadata, null, 2)}\n`);
+  }
+
+  /**
+   * Writes the model as ONNX at `path` (CLIP: PATH-image.onnx and PATH-text.onnx), with tokenizer.json
+   * and PATH.preprocessing.json beside it, for onnxruntime and other runtimes (lib/onnxExport.ts; needs
+   * Python with torch). Resolves to the files written.
+   */
+  async exportOnnx(path: string, options: OnnxExportOptions = {}): Promise<OnnxExportResult> {
+    this.checkAlive();
+    const caller = new Error();
+    try {
+      return await exportModelOnnx(this, path, options);
+    } catch (error) {
+      rethrowWithCallerStack(error, caller);
+    }
   }
 
   /** Frees the native model now; safe to call twice. Methods called afterwards throw. */

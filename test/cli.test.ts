@@ -81,7 +81,7 @@ describe('finetuner CLI', () => {
   it('prints help for the CLI and for each verb, with defaults', () => {
     const main = cli('--help');
     expect(main.status).toBe(0);
-    for (const verb of ['describe', 'export', 'fit', 'encode', 'eval', 'build-native', 'info', 'demo']) {
+    for (const verb of ['describe', 'export', 'export-onnx', 'fit', 'encode', 'eval', 'build-native', 'info', 'demo']) {
       expect(main.stdout).toMatch(new RegExp(`^  ${verb} `, 'm'));
     }
     const fit = cli('fit', '--help');

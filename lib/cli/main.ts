@@ -8,13 +8,14 @@ import { describeCommand } from './describe.js';
 import { encodeCommand } from './encode.js';
 import { evalCommand } from './eval.js';
 import { exportCommand } from './export.js';
+import { exportOnnxCommand } from './exportOnnx.js';
 import { fitCommand } from './fit.js';
 import { infoCommand, packageVersion } from './info.js';
 import { serveCommand } from './serve.js';
 import { installInterruptHandlers, InterruptedError } from './interrupt.js';
 
 const COMMANDS: readonly Command[] = [
-  describeCommand, exportCommand, fitCommand, encodeCommand, evalCommand, serveCommand, buildNativeCommand, infoCommand,
+  describeCommand, exportCommand, exportOnnxCommand, fitCommand, encodeCommand, evalCommand, serveCommand, buildNativeCommand, infoCommand,
 ];
 const DEMO_SUMMARY =
   'How to run the demos (fine-tuning on Fashion-MNIST and WordNet), which live in the repository, not the package.';
