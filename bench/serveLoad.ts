@@ -2,12 +2,13 @@
 // /proc figures, and one autocannon run whose responses are timestamped here so the warm-up can be cut off
 // by completion time instead of by a separate unmeasured run against a then idle server.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { spawnServe } from './serveChild.js';
 import type { ResponseSample } from './serveStats.js';
 
 export interface ServerChild {
@@ -18,20 +19,8 @@ export interface ServerChild {
 
 export async function startServer(model: string, batching: boolean, threads: number): Promise<ServerChild> {
   const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'cli', 'main.js');
-  const args = [cli, 'serve', '--model', `m=${model}`, '--port', '0', '--device', 'cpu', '--max-queue', '8192', ...(batching ? [] : ['--no-batching'])];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
-  let stderr = '';
-  let stdout = '';
-  child.stderr.on('data', (d) => { stderr += d; });
-  const exit = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
-  const url = await new Promise<string>((found, failed) => {
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      const match = /listening on (http:\/\/\S+)/.exec(stdout);
-      if (match) found(match[1]!);
-    });
-    void exit.then((code) => failed(new Error(`finetuner serve exited with ${code}: ${stderr}`)));
-  });
+  const args = ['--model', `m=${model}`, '--port', '0', '--device', 'cpu', '--max-queue', '8192', ...(batching ? [] : ['--no-batching'])];
+  const { process: child, url, exit } = await spawnServe(cli, args, threads);
   return {
     url,
     pid: child.pid!,

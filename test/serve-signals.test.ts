@@ -1,11 +1,12 @@
 // `finetuner serve` as a real child process: SIGHUP reloads the models from their folders while requests
 // are in flight (every one succeeds; later requests get the new model's embeddings), and SIGTERM stops
 // accepting, finishes the requests in flight and exits 0.
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';
+import { spawnServe, type ServeChild } from '../bench/serveChild.js';
 import { PYTHON, REPO_ROOT, tempDir } from './helpers/fixtures.js';
 
 const work = tempDir('serve-signals');
@@ -29,37 +30,14 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => work.cleanup());
 
-interface Child {
-  process: ChildProcessWithoutNullStreams;
-  url: string;
-  stderr: () => string;
-  exit: Promise<number | null>;
-}
-
-async function startServer(model: string): Promise<Child> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'cli', 'main.js'), 'serve', '--model', model, '--port', '0', '--device', 'cpu'], {
-    stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, OMP_NUM_THREADS: '1' },
-  });
-  let stderr = '';
-  let stdout = '';
-  child.stderr.on('data', (d) => { stderr += d; });
-  const exit = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
-  const url = await new Promise<string>((found, failed) => {
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      const match = /listening on (http:\/\/\S+)/.exec(stdout);
-      if (match) found(match[1]!);
-    });
-    void exit.then((code) => failed(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
-  return { process: child, url, stderr: () => stderr, exit };
-}
+const startServer = (model: string): Promise<ServeChild> =>
+  spawnServe(join(REPO_ROOT, 'dist', 'cli', 'main.js'), ['--model', model, '--port', '0', '--device', 'cpu'], 1);
 
 const embed = (url: string, i: number) =>
   fetch(`${url}/embed`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: Array.from({ length: 16 }, (_, j) => text(i + j)) }) })
     .then(async (r) => ({ status: r.status, body: (await r.json()) as number[][] }));
 
-async function until(condition: () => boolean, what: string, child: Child): Promise<void> {
+async function until(condition: () => boolean, what: string, child: ServeChild): Promise<void> {
   const started = Date.now();
   while (!condition()) {
     if (Date.now() - started > 30_000) throw new Error(`timed out waiting for ${what}: ${child.stderr()}`);
