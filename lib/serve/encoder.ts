@@ -5,10 +5,13 @@
 // test's baseline, `batching: false`). Its errors carry the batcher's codes, so lib/serve/errors.ts maps
 // both the same way.
 
+import { BatcherClosedError, BatcherInputError, InputTooLongError, QueueFullError } from '../batcherErrors.js';
+import type { BatchInfo } from '../batcherLane.js';
 import type { Embeddings } from '../encodePipeline.js';
+import type { InputKind } from '../modalities/modality.js';
 import type { EmbeddingModel } from '../model.js';
 
-export type InputKind = 'text' | 'image';
+export type { InputKind } from '../modalities/modality.js';
 
 export interface EncodeRequestOptions {
   kind: InputKind;
@@ -17,14 +20,8 @@ export interface EncodeRequestOptions {
   signal?: AbortSignal;
 }
 
-/** One native batch, as the batcher reports it (lib/batcher.ts BatchInfo). */
-export interface BatchReport {
-  kind: InputKind;
-  rows: number;
-  requests: number;
-  encodeMs: number;
-  queueMs: number;
-}
+/** One native batch, as the batcher reports it. */
+export type BatchReport = BatchInfo;
 
 export interface Encoder {
   encodeMany(inputs: readonly (string | Buffer)[], options: EncodeRequestOptions): Promise<Embeddings>;
@@ -47,13 +44,6 @@ export interface EncoderLimits {
   maxQueue: number;
 }
 
-class CodedError extends Error {
-  constructor(readonly code: string, message: string, extra: Record<string, unknown> = {}) {
-    super(message);
-    Object.assign(this, extra);
-  }
-}
-
 /** One native encode per request, in arrival order on the compute thread. */
 export function unbatchedEncoder(model: EmbeddingModel, limits: EncoderLimits): Encoder {
   const queued: Record<InputKind, number> = { text: 0, image: 0 };
@@ -64,10 +54,10 @@ export function unbatchedEncoder(model: EmbeddingModel, limits: EncoderLimits): 
       return queued.text + queued.image;
     },
     async encodeMany(inputs, { kind, truncate, signal }) {
-      if (closed) throw new CodedError('BATCHER_CLOSED', 'the encoder is closed');
+      if (closed) throw new BatcherClosedError();
       signal?.throwIfAborted();
       if (queued[kind] + inputs.length > limits.maxQueue) {
-        throw new CodedError('QUEUE_FULL', `${queued[kind]} ${kind} inputs are queued (maxQueue ${limits.maxQueue})`, { retryAfterMs: 1000 });
+        throw new QueueFullError(`${queued[kind]} ${kind} inputs are queued (maxQueue ${limits.maxQueue})`, 1000);
       }
       if (kind === 'text' && !truncate) checkLengths(model, inputs as readonly string[]);
       queued[kind] += inputs.length;
@@ -99,9 +89,7 @@ function checkLengths(model: EmbeddingModel, texts: readonly string[]): void {
   const { ids, truncatedMask } = tokenizer.encode(texts, { maxLength: Number.MAX_SAFE_INTEGER });
   for (let i = 0; i < texts.length; i++) {
     if (ids[i]!.length > tokenizer.maxLength || truncatedMask[i]) {
-      throw new CodedError('INPUT_TOO_LONG', `the text has ${ids[i]!.length} tokens, more than the model's maximum of ${tokenizer.maxLength}`, {
-        index: i, tokens: ids[i]!.length, maxTokens: tokenizer.maxLength,
-      });
+      throw new InputTooLongError(i, ids[i]!.length, tokenizer.maxLength);
     }
   }
 }
@@ -111,7 +99,7 @@ function asInputError(error: unknown): unknown {
   const message = error instanceof Error ? error.message : '';
   const match = /inputs\[(\d+)\]/.exec(message);
   if (!match || /the model produced/.test(message)) return error;
-  return new CodedError('BAD_INPUT', message.replace(/^.*?inputs\[\d+\]\)?:?\s*/, ''), { index: Number(match[1]) });
+  return new BatcherInputError(Number(match[1]), message.replace(/^.*?inputs\[\d+\]\)?:?\s*/, ''), error);
 }
 
 /** The model's batcher (lib/batcher.ts): concurrent requests share native batches. */

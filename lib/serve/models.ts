@@ -5,6 +5,7 @@
 
 import { basename, resolve } from 'node:path';
 import type { EmbeddingModel } from '../model.js';
+import { modalityNamed } from '../modalities/index.js';
 import type { Encoder, InputKind } from './encoder.js';
 import { HttpError } from './errors.js';
 
@@ -146,7 +147,7 @@ export class ModelSet {
         } catch (error) {
           throw new Error(`model ${name} (${dir}): ${(error as Error).message}`);
         }
-        const kinds: InputKind[] = model.modality === 'text-image' ? ['text', 'image'] : [model.modality === 'text' ? 'text' : 'image'];
+        const kinds = modalityNamed(model.modality).inputs.map((unit) => unit.kind);
         const served: ServedModel = {
           name, dir, model, kinds, encoder: this.makeEncoder(model, name), matryoshkaDims: matryoshkaDimsOf(model), created: Math.floor(Date.now() / 1000),
         };
