@@ -10,7 +10,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { DEFAULT_PYTHON, checkPython, packageRoot, runPythonScript } from './export.js';
 import { METADATA_FILE, isSavedModel, readModelDirMetadata, type EmbeddingMetadata } from './metadata.js';
 import { insideFolder, requireRegularFile } from './jsonFile.js';
-import { checkPathText } from './outputDir.js';
+import { checkPathText, processAlive } from './outputDir.js';
 
 export const ONNX_FORMAT = 'finetuner-onnx';
 export const ONNX_FORMAT_VERSION = 1;
@@ -131,12 +131,7 @@ async function checkTargets(files: OnnxExportResult, tokenizerSource: string | u
 async function removeDeadStaging(outDir: string, prefix: string): Promise<void> {
   for (const entry of await readdir(outDir)) {
     const pid = entry.startsWith(prefix) ? Number(/^(\d+)-/.exec(entry.slice(prefix.length))?.[1]) : NaN;
-    if (!Number.isSafeInteger(pid) || pid === process.pid) continue;
-    try {
-      process.kill(pid, 0);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ESRCH') await rm(join(outDir, entry), { recursive: true, force: true });
-    }
+    if (Number.isSafeInteger(pid) && !processAlive(pid)) await rm(join(outDir, entry), { recursive: true, force: true });
   }
 }
 

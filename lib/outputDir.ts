@@ -99,7 +99,8 @@ export async function checkOutputDir(dir: string, options: OutputCheckOptions): 
   return target;
 }
 
-function processAlive(pid: number): boolean {
+/** Whether process `pid` still runs (this one counts as running); staging it left is litter once it is gone. */
+export function processAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
