@@ -5,6 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { describeRange, isInRange, type NumberRange } from '../numericOption.js';
+import { DEFAULT_ENCODE_PRECISION, DEFAULT_TRAINING_PRECISION, PRECISIONS, TRAINING_PRECISIONS } from '../precision.js';
 
 /** Bad command-line usage: main prints the message and the verb's usage, and exits with code 2. */
 export class UsageError extends Error {
@@ -212,10 +213,14 @@ export function note(text: string): void {
   process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-/** Options of the verbs that load a model and encode with it (encode, eval). */
-export const PRECISIONS = ['auto', 'fp32', 'bf16', 'fp16'] as const;
+/** Options of the verbs that load a model and encode with it (encode, eval, serve). */
+export { PRECISIONS, TRAINING_PRECISIONS };
 export const PRECISION_OPTION: OptionSpec = {
-  type: 'string', value: 'P', description: 'autocast precision: fp32, bf16, fp16 (CUDA) or auto (bf16 where the hardware has it)', default: 'fp32',
+  type: 'string', value: 'P', description: 'encode precision: auto (bf16 where the hardware has it, else fp32), fp32, bf16, fp16 (CUDA) or int8 (quantized linear layers, CPU)', default: DEFAULT_ENCODE_PRECISION,
+};
+/** fit's: the precision of its training forwards (int8 is encode-only). */
+export const TRAINING_PRECISION_OPTION: OptionSpec = {
+  type: 'string', value: 'P', description: `training precision: ${TRAINING_PRECISIONS.join(', ')} (auto: bf16 where the hardware has it)`, default: DEFAULT_TRAINING_PRECISION,
 };
 
 export const ENCODING_OPTIONS: Record<string, OptionSpec> = {

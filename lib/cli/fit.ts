@@ -10,7 +10,7 @@ import { optimizerDefaults, OPTIMIZER_NAMES, OPTIMIZERS } from '../optimizers.js
 import { SCHEDULER_NAMES } from '../schedule.js';
 import { formatTable } from '../table.js';
 import {
-  DEVICE_OPTION, DEVICES, PRECISIONS, PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, note, numberOption, out, requiredString,
+  DEVICE_OPTION, DEVICES, TRAINING_PRECISIONS, TRAINING_PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, note, numberOption, out, requiredString,
   stringOption, type Command, type ParsedArgs,
 } from './command.js';
 import { LOSS_NAMES } from '../losses/index.js';
@@ -102,7 +102,7 @@ export const fitCommand: Command = {
       type: 'string', value: 'N', description: 'text models: tokens per text (longer texts are truncated)', default: "the model's",
     },
     device: DEVICE_OPTION,
-    precision: PRECISION_OPTION,
+    precision: TRAINING_PRECISION_OPTION,
     seed: { type: 'string', value: 'N', description: 'seed of the batch sampler, projection head and dropout (a CPU run repeats bit for bit)', default: '0' },
     'eval-every': { type: 'string', value: 'N', description: 'with --eval-data: evaluate every N steps too', default: 'after each epoch' },
     ...Object.assign({}, ...BUILT_IN_CALLBACKS.map((c) => c.flags)),
@@ -171,7 +171,7 @@ export const fitCommand: Command = {
       imageSize,
       maxLength,
       device: choiceOption(args, 'device', DEVICES),
-      precision: choiceOption(args, 'precision', PRECISIONS),
+      precision: choiceOption(args, 'precision', TRAINING_PRECISIONS),
       seed: numberOption(args, 'seed', OPTION_RANGES.seed),
     };
     const callbacks = callbacksFromFlags(args, options.evalData);
