@@ -3,7 +3,7 @@
 // no worker outliving its launcher. Workers are small `node -e` scripts, except for the CLI tests, which
 // run real verbs (info, fit, serve) in the workers.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -24,9 +24,23 @@ const newDir = (): string => {
 
 /** Writes the worker's environment to DIR/RANK.json (DIR is the script's first argument). */
 const DUMP_ENV = "require('fs').writeFileSync(process.argv[1] + '/' + process.env.RANK + '.json', JSON.stringify(process.env))";
-/** Runs until stopped; on SIGTERM/SIGINT/SIGHUP writes DIR/RANK.SIGNAL and exits 0. */
+/** Runs until stopped; on SIGTERM/SIGINT/SIGHUP writes DIR/RANK.SIGNAL and exits 0. Writes DIR/RANK.ready once its handlers are in place. */
 const WAIT_FOR_SIGNAL =
-  "const fs = require('fs'); for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => { fs.writeFileSync(process.argv[1] + '/' + process.env.RANK + '.' + s, ''); process.exit(0); }); setInterval(() => {}, 1000);";
+  "const fs = require('fs'); for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => { fs.writeFileSync(process.argv[1] + '/' + process.env.RANK + '.' + s, ''); process.exit(0); }); setInterval(() => {}, 1000);" +
+  " fs.writeFileSync(process.argv[1] + '/' + process.env.RANK + '.ready', '');";
+/** Counts the SIGINTs it gets in DIR/RANK.count, exits 300 ms after the first; DIR/RANK.ready as above. */
+const COUNT_SIGINT =
+  "const fs = require('fs'); process.on('SIGINT', () => { fs.appendFileSync(process.argv[1] + '/' + process.env.RANK + '.count', 'x'); setTimeout(() => process.exit(0), 300); }); setInterval(() => {}, 1000);" +
+  " fs.writeFileSync(process.argv[1] + '/' + process.env.RANK + '.ready', '');";
+/** Ignores SIGTERM; DIR/RANK.ready as above. */
+const IGNORE_SIGTERM =
+  "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000); require('fs').writeFileSync(process.argv[1] + '/' + process.env.RANK + '.ready', '');";
+/** Until every worker in `dir` has written RANK.ready; then the .ready files are removed. */
+async function workersReady(dir: string, nproc: number): Promise<void> {
+  const ready = () => Array.from({ length: nproc }, (_, rank) => join(dir, `${rank}.ready`));
+  await until('the workers to be ready', () => ready().every((f) => existsSync(f)));
+  for (const file of ready()) rmSync(file);
+}
 const node = (script: string, ...args: string[]): string[] => [process.execPath, '-e', script, ...args];
 const quiet: Pick<LaunchOptions, 'log' | 'forwardSignals'> = { log: () => {}, forwardSignals: false };
 
@@ -104,13 +118,13 @@ describe('launchWorkers', () => {
 
   it('a worker killed with SIGKILL is named; one that ignores SIGTERM is killed after the grace period', async () => {
     let pids: number[] = [];
-    const stubborn = "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);";
+    const dir = newDir();
     const launch = launchWorkers({
-      nproc: 2, argv: [], command: node(stubborn), ...quiet, gracePeriodMs: 500,
+      nproc: 2, argv: [], command: node(IGNORE_SIGTERM, dir), ...quiet, gracePeriodMs: 500,
       onStart: (workers) => { pids = workers.map((w) => w.pid); },
     });
     await until('the workers to start', () => pids.length === 2);
-    await new Promise((r) => setTimeout(r, 200)); // their SIGTERM handlers installed
+    await workersReady(dir, 2);
     process.kill(pids[0]!, 'SIGKILL');
     const error = (await launch.catch((e: unknown) => e)) as WorkerFailedError;
     expect(error).toBeInstanceOf(WorkerFailedError);
@@ -122,10 +136,9 @@ describe('launchWorkers', () => {
   it('an abort stops every worker with SIGTERM and rejects with LaunchInterruptedError', async () => {
     const dir = newDir();
     const controller = new AbortController();
-    const launch = launchWorkers({
-      nproc: 2, argv: [], command: node(WAIT_FOR_SIGNAL, dir), ...quiet, signal: controller.signal,
-      onStart: () => setTimeout(() => controller.abort(), 300),
-    });
+    const launch = launchWorkers({ nproc: 2, argv: [], command: node(WAIT_FOR_SIGNAL, dir), ...quiet, signal: controller.signal });
+    await workersReady(dir, 2);
+    controller.abort();
     const error = (await launch.catch((e: unknown) => e)) as LaunchInterruptedError;
     expect(error).toBeInstanceOf(LaunchInterruptedError);
     expect(error.exitCode).toBe(143);
@@ -155,32 +168,49 @@ describe('launchWorkers', () => {
   });
 });
 
-describe('a launcher process and signals', () => {
-  // The launcher in a process of its own (the compiled library), started with forwardSignals on.
-  function startLauncher(dir: string): { child: ReturnType<typeof spawn>; pids: Promise<number[]>; exit: Promise<number | null> } {
-    const script = `import { launchWorkers } from ${JSON.stringify(LAUNCHER_JS)};
-      launchWorkers({ nproc: 2, argv: [], command: ${JSON.stringify(node(WAIT_FOR_SIGNAL, dir))}, gracePeriodMs: 10000,
-        onStart: (w) => console.log(JSON.stringify(w.map((x) => x.pid))) })
-        .then(() => process.exit(0), (e) => { console.error(e.message); process.exit(e.exitCode ?? 1); });`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    const pids = new Promise<number[]>((resolve) => child.stdout!.on('data', (d) => { stdout += d; if (stdout.includes('\n')) resolve(JSON.parse(stdout) as number[]); }));
-    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return { child, pids, exit };
-  }
+// The launcher in a process of its own (the compiled library), started with forwardSignals on; in a
+// process group of its own with `group`, as a shell starts a foreground job.
+function startLauncher(dir: string, worker = WAIT_FOR_SIGNAL, group = false): { child: ReturnType<typeof spawn>; pids: Promise<number[]>; exit: Promise<number | null> } {
+  const script = `import { launchWorkers } from ${JSON.stringify(LAUNCHER_JS)};
+    launchWorkers({ nproc: 2, argv: [], command: ${JSON.stringify(node(worker, dir))}, gracePeriodMs: 10000,
+      onStart: (w) => console.log(JSON.stringify(w.map((x) => x.pid))) })
+      .then(() => process.exit(0), (e) => { console.error(e.message); process.exit(e.exitCode ?? 1); });`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], detached: group });
+  let stdout = '';
+  const pids = new Promise<number[]>((resolve) => child.stdout!.on('data', (d) => { stdout += d; if (stdout.includes('\n')) resolve(JSON.parse(stdout) as number[]); }));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, pids, exit };
+}
 
+describe('a launcher process and signals', () => {
   for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130], ['SIGHUP', 129]] as const) {
     it(`${signal} to the launcher reaches both workers once; the launcher exits ${code} after them`, async () => {
       const dir = newDir();
       const launcher = startLauncher(dir);
       const pids = await launcher.pids;
-      await new Promise((r) => setTimeout(r, 300)); // the workers' handlers installed
+      await workersReady(dir, 2);
       launcher.child.kill(signal);
       expect(await launcher.exit).toBe(code);
       expect(readdirSync(dir).sort()).toEqual([`0.${signal}`, `1.${signal}`]);
       expect(pids.filter(alive)).toEqual([]);
     });
   }
+});
+
+describe('a Ctrl-C in the terminal', () => {
+  it("reaches each worker once (the terminal signals the launcher's process group; the launcher forwards)", async () => {
+    const dir = newDir();
+    const launcher = startLauncher(dir, COUNT_SIGINT, true);
+    const pids = await launcher.pids;
+    await workersReady(dir, 2);
+    // Each worker leads a process group of its own, out of the terminal's reach: signals coming at once
+    // to a group and from the launcher may merge into one, so the groups are what guarantees "once".
+    expect(pids.map((pid) => processGroup(pid))).toEqual(pids);
+    expect(processGroup(launcher.child.pid!)).toBe(launcher.child.pid);
+    process.kill(-launcher.child.pid!, 'SIGINT'); // the whole foreground job, as the terminal does
+    expect(await launcher.exit).toBe(130);
+    expect([0, 1].map((rank) => readFileSync(join(dir, `${rank}.count`), 'utf8'))).toEqual(['x', 'x']);
+  });
 });
 
 describe('finetuner launch', () => {
@@ -270,11 +300,18 @@ describe('finetuner launch', () => {
   });
 });
 
-/** Pids whose parent is `pid` (from /proc). */
+/** Fields 3 on of /proc/PID/stat (state, ppid, pgrp, ...): they follow the command name in parentheses, which may hold spaces. */
+function statFields(pid: number | string): string[] {
+  try {
+    const stat = readFileSync(join('/proc', String(pid), 'stat'), 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return []; // gone meanwhile
+  }
+}
+const processGroup = (pid: number): number => Number(statFields(pid)[2]);
+
+/** Pids whose parent is `pid`. */
 function childrenOf(pid: number): number[] {
-  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).filter((name) => {
-    const stat = existsSync(join('/proc', name, 'stat')) ? (() => { try { return readFileSync(join('/proc', name, 'stat'), 'utf8'); } catch { return ''; } })() : '';
-    // Field 4 (ppid) follows the command name in parentheses, which may itself contain spaces.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-  }).map(Number);
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name) && Number(statFields(name)[1]) === pid).map(Number);
 }
