@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { launchWorkers, LaunchInterruptedError, WorkerFailedError, type LaunchOptions } from '../lib/distributed/launcher.js';
+import { freePort, launchWorkers, LaunchInterruptedError, WorkerFailedError, type LaunchOptions } from '../lib/distributed/launcher.js';
 import { copyPrefixedLines } from '../lib/distributed/lineOutput.js';
 import { exportTiny, PYTHON, REPO_ROOT, tempDir } from './helpers/fixtures.js';
 
@@ -59,6 +59,15 @@ const withoutOmp = (): NodeJS.ProcessEnv => {
   delete env.OMP_NUM_THREADS;
   return env;
 };
+/** torchrun (test/reference/torchrun.py) running DUMP_ENV workers that write to `dir`. */
+function torchrun(flags: string[], dir: string): Promise<void> {
+  const child = spawn(PYTHON, [join(REPO_ROOT, 'test', 'reference', 'torchrun.py'), ...flags, '--no_python', ...node(DUMP_ENV, dir)], {
+    env: withoutOmp(), stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000,
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  return new Promise((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`torchrun ${flags.join(' ')}: exit ${code}: ${stderr}`)))));
+}
 const torchAvailable = spawnSync(PYTHON, ['-c', 'import torch.distributed.run'], { stdio: 'ignore' }).status === 0;
 const alive = (pid: number): boolean => {
   try {
@@ -77,21 +86,43 @@ async function until(what: string, check: () => boolean, timeoutMs = 20_000): Pr
 }
 
 describe('launchWorkers', () => {
-  it.skipIf(!torchAvailable)("sets torchrun's variables with torchrun's values (3 workers)", async () => {
+  it.skipIf(!torchAvailable)("sets torchrun's variables with torchrun's values: one machine (3 workers), two machines (2 x 2)", async () => {
+    // References first, all three torchrun agents at once: torch's import is most of their time.
+    const standalone = newDir();
+    const twoNodes = newDir();
+    const [port, referencePort] = [await freePort(), await freePort()];
+    const nodeFlags = (node: number, p: number) => ['--nnodes', '2', '--node_rank', String(node), '--master_addr', '127.0.0.1', '--master_port', String(p), '--nproc_per_node', '2'];
+    await Promise.all([
+      torchrun(['--standalone', '--nproc_per_node', '3'], standalone),
+      torchrun(nodeFlags(0, referencePort), twoNodes),
+      torchrun(nodeFlags(1, referencePort), twoNodes),
+    ]);
+
     const ours = newDir();
     const result = await launchWorkers({ nproc: 3, argv: [], command: node(DUMP_ENV, ours), env: withoutOmp(), ...quiet });
-    const theirs = newDir();
-    execFileSync(PYTHON, [join(REPO_ROOT, 'test', 'reference', 'torchrun.py'), '--standalone', '--nproc_per_node', '3', '--no_python', ...node(DUMP_ENV, theirs)], {
-      env: withoutOmp(), stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000,
-    });
     const launched = readEnvs(ours, 3);
-    const reference = readEnvs(theirs, 3);
+    const reference = readEnvs(standalone, 3);
     expect(launched.map((e) => pick(e, TORCHRUN_KEYS))).toEqual(reference.map((e) => pick(e, TORCHRUN_KEYS)));
     expect(launched[1]).toMatchObject({ RANK: '1', LOCAL_RANK: '1', WORLD_SIZE: '3', OMP_NUM_THREADS: '1' });
     // One rendezvous address for all, the one the launcher reports; torchrun's is localhost.
     for (const env of launched) expect(pick(env, ['MASTER_ADDR', 'MASTER_PORT'])).toEqual({ MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(result.masterPort) });
     expect(new Set(reference.map((e) => e.MASTER_PORT)).size).toBe(1);
     expect(result.workers.map((w) => [w.rank, w.code, w.signal])).toEqual([[0, 0, null], [1, 0, null], [2, 0, null]]);
+
+    // Two machines: a launcher per node rank, the same address and port.
+    const ours2 = newDir();
+    const results = await Promise.all([0, 1].map((nodeRank) =>
+      launchWorkers({ nproc: 2, nnodes: 2, nodeRank, masterAddr: '127.0.0.1', masterPort: port, argv: [], command: node(DUMP_ENV, ours2), env: withoutOmp(), ...quiet })));
+    expect(results.map((r) => r.workers.map((w) => w.rank))).toEqual([[0, 1], [2, 3]]);
+    const keys = [...TORCHRUN_KEYS, 'MASTER_ADDR', 'MASTER_PORT'];
+    const asReference = (env: NodeJS.ProcessEnv) => ({ ...pick(env, keys), MASTER_PORT: env.MASTER_PORT === String(port) ? 'the port' : env.MASTER_PORT });
+    const asOurs = (env: NodeJS.ProcessEnv) => ({ ...pick(env, keys), MASTER_PORT: env.MASTER_PORT === String(referencePort) ? 'the port' : env.MASTER_PORT });
+    expect(readEnvs(ours2, 4).map(asReference)).toEqual(readEnvs(twoNodes, 4).map(asOurs));
+  });
+
+  it('refuses a second machine without the address of the first, and a node rank out of range', async () => {
+    await expect(launchWorkers({ nproc: 2, nnodes: 2, nodeRank: 1, masterPort: 29500, argv: ['info'] })).rejects.toThrow(/'masterAddr' and 'masterPort' are required with nnodes > 1/);
+    await expect(launchWorkers({ nproc: 2, nnodes: 2, nodeRank: 2, masterAddr: 'a', masterPort: 1, argv: ['info'] })).rejects.toThrow(/'nodeRank' must be an integer from 0 to nnodes - 1 = 1, got 2/);
   });
 
   it('keeps an OMP_NUM_THREADS the user set, sets none for one worker, and uses the given port', async () => {
@@ -254,6 +285,8 @@ describe('finetuner launch', () => {
       [['--nproc', '2'], 'missing the command each worker runs'],
       [['--nproc', '2', '--master-port', '65536', 'info'], "option --master-port must be an integer in [1, 65535], got '65536'"],
       [['--nproc', '2', 'launch', '--nproc', '2', 'info'], 'a worker cannot run launch itself'],
+      [['--nproc', '2', '--nnodes', '2', '--master-port', '29500', 'info'], '--nnodes above 1 needs --master-addr and --master-port'],
+      [['--nproc', '2', '--nnodes', '2', '--node-rank', '2', 'info'], "option --node-rank must be an integer in [0, 1], got '2'"],
     ] as const) {
       const run = cli(['launch', ...args]);
       expect(run.status, run.stderr).toBe(2);

@@ -1,6 +1,8 @@
 // `finetuner launch` as a library function: starts N local workers with torchrun's variables set (as
-// `torchrun --standalone --nproc_per_node N` does), forwards signals to them, and when one fails stops
-// the others and says which rank failed and how. Nothing here knows what the workers do: they read the
+// `torchrun --standalone --nproc_per_node N` does, or torchrun's --nnodes/--node_rank on each of several
+// machines), forwards signals to them, and when one fails stops the others and says which rank failed
+// and how. A launcher supervises its own machine's workers only: a failure elsewhere reaches them
+// through the process group's timeouts. Nothing here knows what the workers do: they read the
 // variables themselves (lib/distributed/environment.ts) and meet at MASTER_ADDR:MASTER_PORT.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -22,8 +24,15 @@ export const LAUNCH_DEFAULTS = {
 };
 
 export interface LaunchOptions {
-  /** Worker processes to start, ranks 0 .. nproc - 1 (an integer >= 1). */
+  /** Worker processes to start on this machine (an integer >= 1): ranks nodeRank * nproc .. + nproc - 1. */
   nproc: number;
+  /**
+   * Machines in the run (default 1). Above 1, each machine runs a launcher with the same nproc,
+   * masterAddr and masterPort (both then required) and its own nodeRank.
+   */
+  nnodes?: number;
+  /** This machine's index, 0 .. nnodes - 1 (default 0); the machine at masterAddr is 0. */
+  nodeRank?: number;
   /** Arguments of every worker: a finetuner CLI command line (e.g. ['fit', '--distributed', ...]). */
   argv: readonly string[];
   /**
@@ -31,7 +40,7 @@ export interface LaunchOptions {
    * ([process.execPath, <package>/dist/cli/main.js]).
    */
   command?: readonly string[];
-  /** Default '127.0.0.1' (every worker is local). */
+  /** Default '127.0.0.1' (every worker is local); with nnodes > 1, the address of node 0 that the others reach. */
   masterAddr?: string;
   /** Default: a port that is free on masterAddr when the launch starts. */
   masterPort?: number;
@@ -120,22 +129,25 @@ export function freePort(host = LAUNCH_DEFAULTS.masterAddr): Promise<number> {
 }
 
 /**
- * The variables worker `rank` gets on top of `base`: the ones `torchrun --standalone` sets, with the same
- * values (its TORCHELASTIC_* bookkeeping aside), except MASTER_ADDR: 127.0.0.1 rather than 'localhost',
- * which may resolve to ::1 first.
+ * The variables a worker gets on top of `base`: the ones torchrun sets (`--standalone`, or `--nnodes`
+ * and `--node_rank` on each machine), with torchrun's values (its TORCHELASTIC_* bookkeeping aside; test/
+ * launch.test.ts compares them), except that a standalone MASTER_ADDR is 127.0.0.1 where torchrun's is
+ * 'localhost', which may resolve to ::1 first.
  */
-export function workerEnvironment(base: NodeJS.ProcessEnv, rank: number, nproc: number, masterAddr: string, masterPort: number): NodeJS.ProcessEnv {
+export function workerEnvironment(base: NodeJS.ProcessEnv, worker: WorkerPlace): NodeJS.ProcessEnv {
+  const { localRank, nproc, nnodes, nodeRank, masterAddr, masterPort } = worker;
+  const rank = nodeRank * nproc + localRank;
   const env: NodeJS.ProcessEnv = {
     ...base,
     RANK: String(rank),
-    LOCAL_RANK: String(rank),
-    WORLD_SIZE: String(nproc),
+    LOCAL_RANK: String(localRank),
+    WORLD_SIZE: String(nnodes * nproc),
     LOCAL_WORLD_SIZE: String(nproc),
-    // One machine: node (group) 0 of 1, one role; torchrun sets these too.
-    GROUP_RANK: '0',
-    GROUP_WORLD_SIZE: '1',
+    // torchrun's names for the machine (a group of workers) and the one role every worker has.
+    GROUP_RANK: String(nodeRank),
+    GROUP_WORLD_SIZE: String(nnodes),
     ROLE_RANK: String(rank),
-    ROLE_WORLD_SIZE: String(nproc),
+    ROLE_WORLD_SIZE: String(nnodes * nproc),
     ROLE_NAME: 'default',
     MASTER_ADDR: masterAddr,
     MASTER_PORT: String(masterPort),
@@ -147,9 +159,26 @@ export function workerEnvironment(base: NodeJS.ProcessEnv, rank: number, nproc: 
   return env;
 }
 
+/** Where a worker sits in the run. */
+export interface WorkerPlace {
+  localRank: number;
+  nproc: number;
+  nnodes: number;
+  nodeRank: number;
+  masterAddr: string;
+  masterPort: number;
+}
+
 function checkOptions(options: LaunchOptions): void {
-  const { nproc, masterPort, gracePeriodMs, output, command } = options;
+  const { nproc, nnodes = 1, nodeRank = 0, masterPort, gracePeriodMs, output, command } = options;
   if (!Number.isInteger(nproc) || nproc < 1) throw new RangeError(`option 'nproc' must be an integer >= 1, got ${JSON.stringify(nproc)}`);
+  if (!Number.isInteger(nnodes) || nnodes < 1) throw new RangeError(`option 'nnodes' must be an integer >= 1, got ${JSON.stringify(nnodes)}`);
+  if (!Number.isInteger(nodeRank) || nodeRank < 0 || nodeRank >= nnodes) {
+    throw new RangeError(`option 'nodeRank' must be an integer from 0 to nnodes - 1 = ${nnodes - 1}, got ${JSON.stringify(nodeRank)}`);
+  }
+  if (nnodes > 1 && (options.masterAddr === undefined || masterPort === undefined)) {
+    throw new TypeError(`options 'masterAddr' and 'masterPort' are required with nnodes > 1: every machine must name the same address of node 0`);
+  }
   if (masterPort !== undefined && (!Number.isInteger(masterPort) || masterPort < 1 || masterPort > 65535)) {
     throw new RangeError(`option 'masterPort' must be an integer from 1 to 65535, got ${JSON.stringify(masterPort)}`);
   }
@@ -182,6 +211,8 @@ export async function launchWorkers(options: LaunchOptions): Promise<LaunchResul
   checkOptions(options);
   options.signal?.throwIfAborted();
   const { nproc, argv } = options;
+  const nnodes = options.nnodes ?? 1;
+  const nodeRank = options.nodeRank ?? 0;
   const masterAddr = options.masterAddr ?? LAUNCH_DEFAULTS.masterAddr;
   const masterPort = options.masterPort ?? (await freePort(masterAddr));
   const [program, ...programArgs] = options.command ?? [process.execPath, cliEntry()];
@@ -240,11 +271,12 @@ export async function launchWorkers(options: LaunchOptions): Promise<LaunchResul
   if (options.forwardSignals !== false) for (const signal of FORWARDED_SIGNALS) process.on(signal, onSignal);
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    for (let rank = 0; rank < nproc && !interrupted && !failure; rank++) {
+    for (let localRank = 0; localRank < nproc && !interrupted && !failure; localRank++) {
+      const rank = nodeRank * nproc + localRank;
       // Each worker in a process group of its own: a Ctrl-C in the terminal reaches the launcher alone,
       // which forwards it once (fit stops cleanly on the first SIGINT and quits at once on a second).
       const child = spawn(program!, [...programArgs, ...argv], {
-        env: workerEnvironment(base, rank, nproc, masterAddr, masterPort),
+        env: workerEnvironment(base, { localRank, nproc, nnodes, nodeRank, masterAddr, masterPort }),
         stdio: ['ignore', output === 'prefix' ? 'pipe' : 'inherit', output === 'prefix' ? 'pipe' : 'inherit'],
         detached: true,
       });
