@@ -183,7 +183,7 @@ describe('launchWorkers', () => {
     await expect(launchWorkers({ nproc: 2, argv: ['info'], masterPort: 70000 })).rejects.toThrow(/'masterPort' must be an integer from 1 to 65535, got 70000/);
     await expect(launchWorkers({ nproc: 2, argv: [] })).rejects.toThrow(/'argv' must name the finetuner command/);
     const missing = await launchWorkers({ nproc: 2, argv: [], command: ['/nonexistent/program'], ...quiet }).catch((e: unknown) => e);
-    expect((missing as Error).message).toMatch(/^rank 0 \(pid 0\) could not start \/nonexistent\/program: spawn \/nonexistent\/program ENOENT/);
+    expect((missing as Error).message).toMatch(/^rank 0 could not start \/nonexistent\/program: spawn \/nonexistent\/program ENOENT/);
   });
 
   it('prefixes whole lines, across chunks, carriage returns and a last line without a newline', async () => {

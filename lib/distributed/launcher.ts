@@ -16,6 +16,9 @@ export const LAUNCHER_PID_ENV = 'FINETUNER_LAUNCHER_PID';
 export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 export type ForwardedSignal = (typeof FORWARDED_SIGNALS)[number];
 
+/** How long the launcher waits, after a worker exits, for the rest of its output. */
+const OUTPUT_DRAIN_MS = 5000;
+
 export const LAUNCH_DEFAULTS = {
   masterAddr: '127.0.0.1',
   /** torchrun waits 30 s after SIGTERM before SIGKILL; so do we (a stopping fit writes a checkpoint first). */
@@ -92,7 +95,7 @@ export class WorkerFailedError extends Error {
   constructor(readonly failed: WorkerExit, readonly workers: WorkerExit[], readonly reason?: string) {
     const others = workers.length - 1;
     super(
-      `rank ${failed.rank} (pid ${failed.pid}) ${reason ?? describeExit(failed)}` +
+      `rank ${failed.rank}${failed.pid > 0 ? ` (pid ${failed.pid})` : ''} ${reason ?? describeExit(failed)}` +
         (others > 0 ? `; stopped the other ${others === 1 ? 'worker' : `${others} workers`}` : ''),
     );
     this.name = 'WorkerFailedError';
@@ -290,7 +293,17 @@ export async function launchWorkers(options: LaunchOptions): Promise<LaunchResul
         });
         child.once('exit', (code, signal) => {
           onWorkerExit(worker, { rank, pid: child.pid!, code, signal });
-          void Promise.all(copies).then(() => resolve());
+          // Its output ends when every holder of the pipes closes them; a process the worker left behind
+          // may hold them on, and must not keep the launcher waiting.
+          const drained = setTimeout(() => {
+            child.stdout?.destroy();
+            child.stderr?.destroy();
+            resolve();
+          }, OUTPUT_DRAIN_MS);
+          void Promise.all(copies).then(() => {
+            clearTimeout(drained);
+            resolve();
+          });
         });
       });
       workers.push(worker);
