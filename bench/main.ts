@@ -66,7 +66,8 @@ alternating the two sides round by round, and reports the median of the per-roun
           the ONNX models are exported by /usr/bin/python3 torch from the same weights (scripts/bench/onnx_export.py)
 Encoding is measured before training (a training step makes the addon rebuild its frozen inference module).
 Other benchmarks: npm run bench -- evaluate (retrieval metrics, native against the old JavaScript loop;
---help lists its options); bench/commands.ts lists them.
+--help lists its options), npm run bench -- distributed (data-parallel fit, 1 against 2 processes);
+bench/commands.ts lists them.
 
 options:
   --models LIST      comma-separated: resnet, bert, clip, ort (default: all four)
