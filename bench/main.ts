@@ -86,7 +86,8 @@ options:
   --cache DIR        exported models (default: $FINETUNER_BENCH_CACHE or <tmpdir>/finetuner-bench); bert-base-cased,
                      ${CLIP_MODEL} and their tokenizers are built there once (~1 minute each)
   --omp-wait-policy P  passive (default, or $OMP_WAIT_POLICY when set), active or default (libgomp's own),
-                     set on BOTH sides before LibTorch loads. Why: libgomp spins at barriers for up to 300k
+                     set on BOTH sides before LibTorch loads; the ort rows run at libgomp's own default
+                     unless this is given, as a user who keeps the defaults runs the addon (ORT's pool spins). Why: libgomp spins at barriers for up to 300k
                      iterations unless a process manages more OpenMP threads than CPUs. The addon does (one
                      team per libuv worker), so it spins only ~100; Python does not. On a shared machine
                      that alone made PyTorch eager ~2x slower, so the sides must run under the same policy.
@@ -129,6 +130,8 @@ interface Settings {
   strict: boolean;
   list: boolean;
   ompWaitPolicy: 'passive' | 'active' | 'default';
+  /** Whether --omp-wait-policy or $OMP_WAIT_POLICY chose it (else the ort rows run at libgomp's default). */
+  ompWaitPolicyGiven: boolean;
   malloc: MallocPolicy;
 }
 
@@ -178,6 +181,7 @@ function parseSettings(argv: string[]): Settings | undefined {
     strict: values.strict!,
     list: values.list!,
     ompWaitPolicy: policy,
+    ompWaitPolicyGiven: values['omp-wait-policy'] !== undefined || process.env.OMP_WAIT_POLICY !== undefined,
     malloc,
   };
 }
@@ -282,7 +286,7 @@ async function main(argv: string[]): Promise<number> {
       const modelResults: ComparisonResult[] = [];
       for (const phase of bench.phases) {
         if ('run' in phase) {
-          log(`${phase.rounds} rounds of ${phase.ids.join(' + ')}, three sides in turning order`);
+          log(`${phase.rounds} rounds of ${phase.ids.join(' + ')}, the sides in turning order (a row the model does not have is skipped)`);
           modelResults.push(...(await phase.run(log)));
           continue;
         }
@@ -368,7 +372,7 @@ async function runModelsInChildren(settings: Settings): Promise<number> {
         '--threads', String(settings.threads),
         '--cache', settings.cache,
         '--out', out,
-        '--omp-wait-policy', settings.ompWaitPolicy,
+        '--omp-wait-policy', model === 'ort' && !settings.ompWaitPolicyGiven ? 'default' : settings.ompWaitPolicy,
         '--malloc', settings.malloc,
       ];
       if (settings.rounds !== undefined) args.push('--rounds', String(settings.rounds));
