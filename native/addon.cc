@@ -1,6 +1,7 @@
 #include "addon.h"
 
 #include "compute_loss_worker.h"
+#include "distributed/process_group_handle.h"
 #include "embedding_model.h"
 #include "exchange_paths_worker.h"
 #include "load_worker.h"
@@ -69,6 +70,7 @@ EmbeddingModuleSpec readBuildSpec(const Napi::Object& options) {
 
 FinetunerAddon::FinetunerAddon(Napi::Env env, Napi::Object exports) {
   modelConstructor_ = Napi::Persistent(EmbeddingModel::DefineClass(env));
+  processGroupConstructor_ = Napi::Persistent(ProcessGroupHandle::DefineClass(env));
   DefineAddon(exports, {
                            InstanceMethod<&FinetunerAddon::RuntimeInfo>("runtimeInfo"),
                            InstanceMethod<&FinetunerAddon::SetNumThreads>("setNumThreads"),
@@ -78,6 +80,7 @@ FinetunerAddon::FinetunerAddon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod<&FinetunerAddon::ComputeLoss>("computeLoss"),
                            InstanceMethod<&FinetunerAddon::SearchTopK>("searchTopK"),
                            InstanceMethod<&FinetunerAddon::RetrievalMetrics>("retrievalMetrics"),
+                           InstanceMethod<&FinetunerAddon::JoinProcessGroup>("joinProcessGroup"),
                            InstanceValue("SearchIndex", SearchIndex::DefineClass(env), napi_enumerable),
                        });
 }
@@ -148,6 +151,8 @@ Napi::Value FinetunerAddon::ComputeLoss(const Napi::CallbackInfo& info) { return
 Napi::Value FinetunerAddon::SearchTopK(const Napi::CallbackInfo& info) { return SearchTopKWorker::Start(info); }
 
 Napi::Value FinetunerAddon::RetrievalMetrics(const Napi::CallbackInfo& info) { return RetrievalMetricsWorker::Start(info); }
+
+Napi::Value FinetunerAddon::JoinProcessGroup(const Napi::CallbackInfo& info) { return ProcessGroupHandle::Join(info); }
 
 }  // namespace finetuner
 
