@@ -6,7 +6,7 @@
 // projection head, and a tiny ViT CLIP trained whole (LayerNorm only) with its learned temperature.
 // Plus: environment errors, a bad MASTER_ADDR, a killed worker, resuming on another world size.
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -182,6 +182,29 @@ describe('data parallel equals one process with the global batch', () => {
       expect(a!.communicationSeconds).toBe(0);
     });
   }
+});
+
+describe('finetuner fit --distributed', () => {
+  const cli = (args: string[], env: Record<string, string | undefined>) =>
+    new Promise<{ code: number | null; stderr: string }>((done) => {
+      const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'cli', 'main.js'), 'fit', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+      let stderr = '';
+      child.stderr!.on('data', (chunk) => (stderr += chunk));
+      child.on('close', (code) => done({ code, stderr }));
+    });
+  it('reads the environment (and names what is missing), and checks --distributed-timeout', async () => {
+    const csv = join(work.dir, 'cli.csv');
+    writeFileSync(csv, 'image,label\na.png,x\n');
+    const base = ['--model', backbones.triplet, '--train-data', csv, '--output-dir', join(work.dir, 'cli-out')];
+    const unset = { RANK: undefined, WORLD_SIZE: undefined, LOCAL_RANK: undefined, MASTER_ADDR: undefined, MASTER_PORT: undefined };
+    const missing = await cli([...base, '--distributed'], unset);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/environment variable RANK is not set/);
+    const alone = await cli([...base, '--distributed-timeout', '5'], unset);
+    expect(alone.stderr).toMatch(/--distributed-timeout needs --distributed/);
+    const bad = await cli([...base, '--distributed', '--distributed-timeout=0'], unset);
+    expect(bad.stderr).toMatch(/--distributed-timeout must be a positive number of seconds/);
+  });
 });
 
 describe('faults', () => {
