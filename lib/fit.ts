@@ -228,6 +228,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       signal: options.signal,
       resume: checkpoint?.record,
       agree: parallel && ((flags) => parallel!.group.agree(flags, 'agreement after a step')),
+      checkpointElsewhere: lead ? undefined : `training interrupted on rank ${parallel!.rank} of ${parallel!.worldSize}; rank 0 writes the checkpoint to resume from`,
       writeCheckpoint: writer && ((state) => writer.write(model, { run, ...state }, trainingRecord(state.history))),
       async saveModel(keptNow, history) {
         const staged = output ?? (await stageOutput());

@@ -17,8 +17,8 @@ import type { PreparedStep, TrainingTask } from './trainingTasks.js';
 
 /** fit() stopped by its signal: a checkpoint was written (when it had a place for one) to resume from. */
 export class TrainingInterruptedError extends Error {
-  constructor(readonly checkpoint: string | undefined, readonly reason: unknown) {
-    super(checkpoint ? `training interrupted; resume from the checkpoint ${checkpoint}` : 'training interrupted (no checkpointDir or outputDir: nothing to resume from)');
+  constructor(readonly checkpoint: string | undefined, readonly reason: unknown, elsewhere?: string) {
+    super(checkpoint ? `training interrupted; resume from the checkpoint ${checkpoint}` : elsewhere ?? 'training interrupted (no checkpointDir or outputDir: nothing to resume from)');
     this.name = 'TrainingInterruptedError';
   }
 }
@@ -46,6 +46,8 @@ export interface TrainingLoopSetup {
    * said so) or are interrupted (a signal reached one) at the same update, in lockstep.
    */
   agree?: (flags: [stop: number, interrupted: number]) => Promise<number[]>;
+  /** Distributed ranks other than 0: where the checkpoint of an interruption is, said in its error. */
+  checkpointElsewhere?: string;
 }
 
 const emptyProgress = (): EpochProgress => ({ lossSum: 0, exampleSum: 0, truncated: 0, seconds: 0 });
@@ -171,7 +173,7 @@ export class TrainingLoop {
     const signal = this.setup.signal;
     if (!(this.setup.agree ? this.interruptAgreed : signal?.aborted)) return;
     const checkpoint = this.setup.writeCheckpoint ? await this.checkpoint() : undefined;
-    throw new TrainingInterruptedError(checkpoint, signal?.reason);
+    throw new TrainingInterruptedError(checkpoint, signal?.reason, this.setup.checkpointElsewhere);
   }
 
   private async hook(name: 'onTrainBegin' | 'onBatchEnd' | 'onEpochEnd' | 'onTrainEnd', record?: EpochRecord): Promise<void> {

@@ -243,6 +243,18 @@ describe('faults', () => {
   });
 });
 
+describe('lockstep', () => {
+  it("a callback's stop on rank 0 stops every rank at the same step", async () => {
+    const run = await startRun({ kind: 'mnrl', backbone: backbones.mnrl, batchSize: 4, epochs: 3, stopCallbackAt: 3 }, 2);
+    const [r0, r1] = await Promise.all(run.map((w) => w.done));
+    expect(r0!.ok, r0!.message).toBe(true);
+    expect(r1!.ok, r1!.message).toBe(true);
+    expect(r0!.steps).toBe(3);
+    expect(r1!.steps).toBe(3);
+    expect(maxDiff(r1!.embeddings!, r0!.embeddings!)).toBeLessThan(1e-6);
+  });
+});
+
 describe('checkpoints', () => {
   it("a run resumes from rank 0's checkpoint on another world size", async () => {
     const checkpoints = join(work.dir, 'resume-checkpoints');
@@ -252,6 +264,7 @@ describe('checkpoints', () => {
     expect(s0!.name, s0!.message).toBe('TrainingInterruptedError');
     expect(s1!.name, s1!.message).toBe('TrainingInterruptedError');
     expect(s0!.checkpoint).toBeTruthy();
+    expect(s1!.message).toBe('training interrupted on rank 1 of 2; rank 0 writes the checkpoint to resume from');
     expect(readdirSync(checkpoints).length).toBeGreaterThan(0);
     // One process of 16 (the same global batch) continues it, and ends where an uninterrupted one does.
     const resumedDir = join(work.dir, 'resumed');

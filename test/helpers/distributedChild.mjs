@@ -2,7 +2,7 @@
 // LOCAL_RANK, MASTER_ADDR and MASTER_PORT itself (no launcher), or none for a single-process run.
 // Imports the built library (dist/). Usage: node test/helpers/distributedChild.mjs JSON, with JSON =
 // { kind: 'triplet' | 'mnrl' | 'clip', backbone, batchSize, epochs, distributed?, outputDir?,
-//   checkpointDir?, resumeFrom?, checkpointEvery?, stopAfterSteps?, stepDelayMs?, announceSteps? }.
+//   checkpointDir?, resumeFrom?, checkpointEvery?, stopCallbackAt?, stopAfterSteps?, stepDelayMs?, announceSteps? }.
 // The last stdout line is { ok, rank, losses, history, communicationSeconds, allReduceSeconds, embeddings }
 // or { ok: false, message, seconds }.
 import { fit, loadModel, TrainingCheckpoint } from '../../dist/index.js';
@@ -75,7 +75,11 @@ try {
     resumeFrom: job.resumeFrom,
     distributed: job.distributed,
     signal: controller.signal,
-    callbacks: job.checkpointEvery ? [new TrainingCheckpoint({ everySteps: job.checkpointEvery })] : [],
+    callbacks: [
+      ...(job.checkpointEvery ? [new TrainingCheckpoint({ everySteps: job.checkpointEvery })] : []),
+      // Runs on rank 0 only (the others run no callbacks): the ranks must still stop together.
+      ...(job.stopCallbackAt ? [{ name: 'stopper', onBatchEnd: (context) => ({ stop: context.globalStep >= job.stopCallbackAt }) }] : []),
+    ],
     async onProgress(event) {
       if (event.phase !== 'train') return;
       losses.push(event.loss);
