@@ -102,9 +102,9 @@ const rankEnv = (rank: number, worldSize: number, port: number, addr = '127.0.0.
 });
 
 /** `worldSize` workers of one distributed run. */
-async function startRun(job: object, worldSize: number): Promise<Worker[]> {
+async function startRun(job: object, worldSize: number, timeout = 30): Promise<Worker[]> {
   const port = await freePort();
-  return Array.from({ length: worldSize }, (_, rank) => startWorker({ ...job, distributed: { joinTimeout: 30, timeout: 30 } }, rankEnv(rank, worldSize, port)));
+  return Array.from({ length: worldSize }, (_, rank) => startWorker({ ...job, distributed: { joinTimeout: 30, timeout } }, rankEnv(rank, worldSize, port)));
 }
 
 const maxDiff = (a: number[], b: number[]) => a.reduce((most, value, i) => Math.max(most, Math.abs(value - b[i]!)), 0);
@@ -155,10 +155,12 @@ describe('data parallel equals one process with the global batch', () => {
     it(`${kind}: 2 ranks x B reach the weights of 1 process x 2B`, async () => {
       const B = kind === 'triplet' ? 8 : 4;
       const epochs = 2;
+      // MNRL: 19 pairs make a last global batch of 3, split 1 and 2 (the gather pads uneven slices).
+      const rows = kind === 'mnrl' ? 19 : undefined;
       const single = join(work.dir, `${kind}-single`);
       const pair = join(work.dir, `${kind}-pair`);
-      const one = startWorker({ kind, backbone: backbones[kind], batchSize: 2 * B, epochs, outputDir: single, probeInitial: true });
-      const two = await startRun({ kind, backbone: backbones[kind], batchSize: B, epochs, outputDir: pair }, 2);
+      const one = startWorker({ kind, backbone: backbones[kind], batchSize: 2 * B, epochs, rows, outputDir: single, probeInitial: true });
+      const two = await startRun({ kind, backbone: backbones[kind], batchSize: B, epochs, rows, outputDir: pair }, 2);
       const [a, r0, r1] = await Promise.all([one.done, ...two.map((w) => w.done)]);
       for (const result of [a, r0, r1]) expect(result.ok, `${result.message}\n${result.stderr}`).toBe(true);
       const steps = a.losses.length;
@@ -227,19 +229,43 @@ describe('faults', () => {
     expect(missing.message).toMatch(/environment variable WORLD_SIZE is not set/);
   });
 
-  it('a worker killed mid-run makes the other reject naming its rank and the operation, in bounded time', async () => {
-    const [rank0, rank1] = await startRun({ kind: 'triplet', backbone: backbones.triplet, batchSize: 8, epochs: 20, stepDelayMs: 50, announceSteps: true }, 2);
-    // Once rank 1 has trained a step (it says so on stdout), kill it.
+  for (const killed of [1, 0]) {
+    it(`rank ${killed} killed mid-run makes the other reject naming its rank and the operation, in bounded time`, async () => {
+      const workers = await startRun({ kind: 'triplet', backbone: backbones.triplet, batchSize: 8, epochs: 500, stepDelayMs: 50, announceSteps: true }, 2);
+      const victim = workers[killed]!;
+      // Once the victim has trained a step (it says so on stdout), kill it.
+      await new Promise((done) => victim.child.stdout!.once('data', done));
+      await new Promise((done) => setTimeout(done, 300));
+      const killedAt = performance.now();
+      victim.child.kill('SIGKILL');
+      const survivor = await workers[1 - killed]!.done;
+      const waited = (performance.now() - killedAt) / 1000;
+      expect(survivor.ok).toBe(false);
+      expect(survivor.message).toMatch(new RegExp(`distributed .+ failed on rank ${1 - killed} of 2: .*a worker may have died`));
+      expect(survivor.code).toBe(0); // rejected, not crashed
+      expect(waited).toBeLessThan(30);
+      console.log(`rank ${killed} killed: rank ${1 - killed} rejected ${waited.toFixed(1)} s later: ${survivor.message}`);
+    });
+  }
+
+  it('a worker that stops answering (SIGSTOP) makes the other reject after the operation timeout', async () => {
+    const workers = await startRun({ kind: 'triplet', backbone: backbones.triplet, batchSize: 8, epochs: 500, stepDelayMs: 50, announceSteps: true }, 2, 3);
+    const [rank0, rank1] = workers;
     await new Promise((done) => rank1!.child.stdout!.once('data', done));
-    const killedAt = performance.now();
-    rank1!.child.kill('SIGKILL');
-    const survivor = await rank0!.done;
-    const waited = (performance.now() - killedAt) / 1000;
-    expect(survivor.ok).toBe(false);
-    expect(survivor.message).toMatch(/distributed .+ failed on rank 0 of 2: .*a worker may have died/);
-    expect(survivor.code).toBe(0); // rejected, not crashed
-    expect(waited).toBeLessThan(30);
-    console.log(`killed worker: rank 0 rejected ${waited.toFixed(1)} s later: ${survivor.message}`);
+    const stoppedAt = performance.now();
+    rank1!.child.kill('SIGSTOP');
+    try {
+      const survivor = await rank0!.done;
+      const waited = (performance.now() - stoppedAt) / 1000;
+      expect(survivor.ok).toBe(false);
+      expect(survivor.message).toMatch(/distributed .+ failed on rank 0 of 2: .*operations time out after 3 s/);
+      expect(waited).toBeGreaterThan(2);
+      expect(waited).toBeLessThan(20);
+      console.log(`hung worker: rank 0 rejected ${waited.toFixed(1)} s later: ${survivor.message}`);
+    } finally {
+      rank1!.child.kill('SIGKILL');
+      await rank1!.done;
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 // One process of a distributed fit() for test/distributed.test.ts: the test sets RANK, WORLD_SIZE,
 // LOCAL_RANK, MASTER_ADDR and MASTER_PORT itself (no launcher), or none for a single-process run.
 // Imports the built library (dist/). Usage: node test/helpers/distributedChild.mjs JSON, with JSON =
-// { kind: 'triplet' | 'mnrl' | 'clip', backbone, batchSize, epochs, distributed?, outputDir?,
+// { kind: 'triplet' | 'mnrl' | 'clip', backbone, batchSize, epochs, rows? (mnrl), distributed?, outputDir?,
 //   checkpointDir?, resumeFrom?, checkpointEvery?, stopCallbackAt?, stopAfterSteps?, stepDelayMs?, announceSteps? }.
 // The last stdout line is { ok, rank, losses, history, communicationSeconds, allReduceSeconds, embeddings }
 // or { ok: false, message, seconds }.
@@ -38,7 +38,7 @@ export const TEXTS = Array.from({ length: 40 }, (_, i) => `item ${COLOURS[i % 8]
 
 function data(kind) {
   if (kind === 'triplet') return images(4, 8, 32, 7);
-  if (kind === 'mnrl') return Array.from({ length: 16 }, (_, i) => ({ query: TEXTS[i], document: TEXTS[i + 20] }));
+  if (kind === 'mnrl') return Array.from({ length: job.rows ?? 16 }, (_, i) => ({ query: TEXTS[i], document: TEXTS[i + 20] }));
   const pictures = images(16, 1, 32, 11);
   return pictures.map((item, i) => ({ text: TEXTS[i], image: item.image }));
 }
