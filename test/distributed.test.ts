@@ -155,12 +155,14 @@ describe('data parallel equals one process with the global batch', () => {
     it(`${kind}: 2 ranks x B reach the weights of 1 process x 2B`, async () => {
       const B = kind === 'triplet' ? 8 : 4;
       const epochs = 2;
-      // MNRL: 19 pairs make a last global batch of 3, split 1 and 2 (the gather pads uneven slices).
+      // MNRL: 19 pairs make a last global batch of 3, split 1 and 2 (the gather pads uneven slices), and
+      // gradients accumulate over 2 batches (the all-reduce comes at the update).
       const rows = kind === 'mnrl' ? 19 : undefined;
+      const accumulateSteps = kind === 'mnrl' ? 2 : undefined;
       const single = join(work.dir, `${kind}-single`);
       const pair = join(work.dir, `${kind}-pair`);
-      const one = startWorker({ kind, backbone: backbones[kind], batchSize: 2 * B, epochs, rows, outputDir: single, probeInitial: true });
-      const two = await startRun({ kind, backbone: backbones[kind], batchSize: B, epochs, rows, outputDir: pair }, 2);
+      const one = startWorker({ kind, backbone: backbones[kind], batchSize: 2 * B, epochs, rows, accumulateSteps, outputDir: single, probeInitial: true });
+      const two = await startRun({ kind, backbone: backbones[kind], batchSize: B, epochs, rows, accumulateSteps, outputDir: pair }, 2);
       const [a, r0, r1] = await Promise.all([one.done, ...two.map((w) => w.done)]);
       for (const result of [a, r0, r1]) expect(result.ok, `${result.message}\n${result.stderr}`).toBe(true);
       const steps = a.losses.length;

@@ -1,7 +1,7 @@
 // One process of a distributed fit() for test/distributed.test.ts: the test sets RANK, WORLD_SIZE,
 // LOCAL_RANK, MASTER_ADDR and MASTER_PORT itself (no launcher), or none for a single-process run.
 // Imports the built library (dist/). Usage: node test/helpers/distributedChild.mjs JSON, with JSON =
-// { kind: 'triplet' | 'mnrl' | 'clip', backbone, batchSize, epochs, rows? (mnrl), distributed?, outputDir?,
+// { kind: 'triplet' | 'mnrl' | 'clip', backbone, batchSize, epochs, rows? (mnrl), accumulateSteps?, distributed?, outputDir?,
 //   checkpointDir?, resumeFrom?, checkpointEvery?, stopCallbackAt?, stopAfterSteps?, stepDelayMs?, announceSteps? }.
 // The last stdout line is { ok, rank, losses, history, communicationSeconds, allReduceSeconds, embeddings }
 // or { ok: false, message, seconds }.
@@ -68,6 +68,7 @@ try {
     ...OPTIONS[job.kind],
     epochs: job.epochs,
     batchSize: job.batchSize,
+    accumulateSteps: job.accumulateSteps,
     seed: 5,
     device: 'cpu',
     outputDir: job.outputDir,
