@@ -2,6 +2,7 @@
 // pairs or scored text pairs) and saves it to --output-dir.
 import { BUILT_IN_CALLBACKS, EvaluationCallback, type FlagReader, type TrainingCallback } from '../callbacks/index.js';
 import { SAMPLERS, SAMPLER_NAMES } from '../data/batchSamplers.js';
+import { readDistributedEnvironment } from '../distributed/environment.js';
 import { isSimilarityMetrics, metricsByName, type EvaluationResult } from '../evaluate.js';
 import type { EpochRecord, FitOptions, FitProgress } from '../fit.js';
 import { OPTION_RANGES } from '../optionRanges.js';
@@ -222,6 +223,12 @@ export const fitCommand: Command = {
       progress.finish();
     }
     result.model.dispose();
+    // A distributed run's other ranks trained in step with rank 0, which wrote everything and reports it.
+    const rank = options.distributed ? readDistributedEnvironment().rank : 0;
+    if (rank > 0) {
+      out(`rank ${rank}: done; rank 0 saved the fine-tuned model to ${outputDir}`);
+      return;
+    }
     if (result.evalBefore) out(`before training: eval ${evalSummary(result.evalBefore)}`);
     out(historyTable(result.history));
     if (result.wiseFt) {

@@ -1,5 +1,6 @@
 // Joins a process group off the event loop: the rendezvous waits for every rank (up to joinTimeout) and
-// resolves to a NativeProcessGroup.
+// resolves to a NativeProcessGroup. It waits on a libuv thread, not the compute thread: joining runs no
+// LibTorch computation, and other models' jobs need not wait up to a minute for the other ranks.
 #pragma once
 
 #include "distributed/process_group.h"
@@ -15,6 +16,7 @@ class JoinWorker : public PromiseWorker {
 
  protected:
   void Run() override { group_ = ProcessGroup::join(settings_); }
+  bool onComputeThread() const override { return false; }
 
   Napi::Value Result(Napi::Env env) override { return ProcessGroupHandle::NewInstance(env, std::move(group_)); }
 
