@@ -8,7 +8,10 @@
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
-#ifdef USE_C10D_NCCL
+#ifdef FINETUNER_HAS_NCCL
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL
+#endif
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -33,13 +36,13 @@ bool isLoopback(const std::string& address) {
 c10::intrusive_ptr<c10d::ProcessGroup> makeBackend(const c10::intrusive_ptr<c10d::Store>& store,
                                                    const DistributedSettings& settings) {
   if (settings.backend == "nccl") {
-#ifdef USE_C10D_NCCL
+#ifdef FINETUNER_HAS_NCCL
     auto options = c10d::ProcessGroupNCCL::Options::create();
     options->timeout = settings.timeout;
     return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, settings.rank, settings.worldSize, options);
 #else
-    TORCH_CHECK(false, "distributed training on CUDA needs NCCL, and this LibTorch was built without it "
-                "(USE_C10D_NCCL); train on the CPU (Gloo) or use a LibTorch with NCCL");
+    TORCH_CHECK(false, "distributed training on CUDA needs NCCL, and this finetuner.node was built without it "
+                "(it needs a CUDA LibTorch, libtorch_cuda.so, and NCCL's nccl.h); train on the CPU (Gloo) or rebuild");
 #endif
   }
   TORCH_CHECK(settings.backend == "gloo", "unknown distributed backend '", settings.backend, "': use gloo or nccl");
