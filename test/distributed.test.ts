@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeClipTokenizer } from '../examples/tokenizers/clipBpe.js';
 import { writeBertTokenizer } from '../examples/tokenizers/wordpiece.js';
 import { readDistributedEnvironment } from '../lib/index.js';
-import { rankSlice } from '../lib/distributed/dataParallel.js';
+import { rankSlice, shardTask } from '../lib/distributed/dataParallel.js';
 import { resolveDistributed } from '../lib/distributed/processGroup.js';
 import { exportTiny, PYTHON, REPO_ROOT, tempDir } from './helpers/fixtures.js';
 
@@ -147,6 +147,22 @@ describe('readDistributedEnvironment', () => {
     // Contiguous, covering, in rank order, as the gathered batch is concatenated.
     const slices = [0, 1, 2].map((rank) => rankSlice(10, rank, 3));
     expect(slices).toEqual([{ start: 0, end: 3 }, { start: 3, end: 6 }, { start: 6, end: 10 }]);
+  });
+  it("gives each rank its slice of every global batch, skipping batches too small for every rank to have a row", async () => {
+    const prepared: number[][] = [];
+    const task = {
+      batchesPerEpoch: 3,
+      batches: (epoch: number) => [[9, 8, 7, 6, 5], [4, 3], [epoch, 1, 2]],
+      prepare: async (indices: number[]) => (prepared.push(indices), { inputs: [], targets: new Int32Array(indices), truncated: 0 }),
+    };
+    const rank2 = shardTask(task, 2, 3);
+    expect(rank2.batchesPerEpoch).toBe(2);
+    expect(rank2.batches(4)).toEqual([[9, 8, 7, 6, 5], [4, 1, 2]]);
+    await rank2.prepare([9, 8, 7, 6, 5]);
+    await shardTask(task, 0, 3).prepare([9, 8, 7, 6, 5]);
+    expect(prepared).toEqual([[6, 5], [9]]); // rows [3, 5) and [0, 1) of 5
+    expect(shardTask(task, 0, 1)).toBe(task);
+    expect(() => shardTask(task, 0, 6)).toThrow(/no batch has a row for each of the 6 ranks/);
   });
 });
 
