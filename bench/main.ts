@@ -61,11 +61,13 @@ alternating the two sides round by round, and reports the median of the per-roun
           included) and training steps/s (CLIP's contrastive loss on ${CLIP_ROWS} text-image pairs, adam lr 1e-5)
   ort     the addon against onnxruntime-node (fp32, same threads, graph optimisation 'all') on encode, batch ${ORT_ROWS}, end to end:
           ${BERT_MODEL} from strings (${BERT_LENGTH} tokens), ${RESNET_MODEL} and the ${CLIP_LABEL} image tower from image files
-          (JPEG and PNG, 256-400 px); the addon at precision 'auto' (goal auto/ORT >= ${ORT_GOAL}) and at fp32;
+          (JPEG and PNG, 256-400 px); the addon at its default precision (goal default/ORT >= ${ORT_GOAL}), at fp32
+          where the default is not fp32 (goal >= 1.0) and at int8 (text and ViT); the GEMM peak of each precision;
           the ONNX models are exported by /usr/bin/python3 torch from the same weights (scripts/bench/onnx_export.py)
 Encoding is measured before training (a training step makes the addon rebuild its frozen inference module).
 Other benchmarks: npm run bench -- evaluate (retrieval metrics, native against the old JavaScript loop;
---help lists its options); bench/commands.ts lists them.
+--help lists its options), npm run bench -- distributed (data-parallel fit, 1 against 2 processes);
+bench/commands.ts lists them.
 
 options:
   --models LIST      comma-separated: resnet, bert, clip, ort (default: all four)

@@ -5,12 +5,14 @@
 //   ort-clip-image-encode    CLIP ViT-B-32's image tower, from the same 32 files.
 // The ONNX models are exported by /usr/bin/python3 torch (scripts/bench/onnx_export.py) from the same
 // exported backbones as the other rows, and must give the addon's fp32 embeddings (max |diff| < 1e-3)
-// before anything is timed. Three sides, each round in a rotating order (onnxRounds.ts): the addon at
-// precision 'auto' (bf16 autocast on CPUs with AVX512-BF16 or AMX, as a user chasing throughput would
-// run it), the addon at fp32, and onnxruntime-node at fp32 (2 intra-op threads, graph optimisation
-// 'all'). The goal (issue 5) is auto/ORT >= 1.5; fp32/ORT is reported beside it. Also the mean cosine
-// similarity between the addon's bf16 and fp32 embeddings of the batch, and where each side's time goes
-// (tokenizing or decoding, then the forward).
+// before anything is timed. The sides, each round in a rotating order (onnxRounds.ts): the addon at its
+// default precision ('auto': bf16 on CPUs with AVX512-BF16 or AMX, else fp32), at fp32 where the default
+// is not fp32, at int8 for the transformers (resnet50 has no linear layer left to quantize), and
+// onnxruntime-node at fp32 (its best options: 2 intra-op threads, graph optimisation 'all', sequential,
+// memory arena and pattern on). Goals (issue 13): default/ORT >= 1.3 where the default is bf16, >= 1.0
+// elsewhere; fp32/ORT >= 1.0. Also each reduced precision's cosine to the addon's fp32 embeddings of the
+// batch, each side's share of the GEMM peak of its precision (scripts/bench/gemm_peak.py, measured in the
+// same run), and where each side's time goes (tokenizing or decoding, then the forward).
 //
 // The addon runs in this process (the bench's child for the 'ort' group), onnxruntime-node in a Node
 // process of its own (onnxWorker.ts), as the Python peers do: the two runtimes keep their own thread
@@ -35,11 +37,12 @@ import { loadModel, type LoadModelOptions } from '../lib/loadModel.js';
 import type { EmbeddingModel } from '../lib/model.js';
 import { BERT_LENGTH, BERT_MODEL, exportedModel as exportBert, glosses, longTexts } from './bert.js';
 import { CLIP_LABEL, exportedModel as exportClip } from './clip.js';
-import { runThreeWay } from './onnxRounds.js';
+import { runAgainstOrt, type AddonSide } from './onnxRounds.js';
 import { BENCH_PYTHON, PythonPeer } from './pythonPeer.js';
 import { exportedModel as exportResnet, RESNET_MODEL } from './resnet.js';
-import { FP32_SUFFIX } from './rows.js';
-import type { BenchKind, ModelBenchSettings, PreparedBench, SelfRunPhase } from './shared.js';
+import { FP32_SUFFIX, INT8_SUFFIX } from './rows.js';
+import type { BenchKind, ModelBenchSettings, PreparedBench, RowQuality, SelfRunPhase } from './shared.js';
+import type { Precision, ResolvedPrecision } from '../lib/precision.js';
 import { cpuNow, cpuSince, median, type BenchSide, type ComparisonResult, type CpuUsage } from './sideBySide.js';
 
 export const ORT_LABEL = 'onnxruntime-node';
@@ -69,7 +72,21 @@ interface RowSpec {
   /** The exported backbone directory (exported into the cache on first use, as the other rows do). */
   modelDir(s: ModelBenchSettings, corpus: () => Promise<string[]>): Promise<string>;
   load: LoadModelOptions;
+  /** Floating-point operations of one batch's forward (multiply-adds x 2), for the share of the GEMM peak. */
+  flopsPerBatch: number;
+  /** Whether precision 'int8' changes this model (it quantizes linear layers; a CNN has none left). */
+  int8: boolean;
 }
+
+/**
+ * bert-base at 128 tokens, per token: 12 layers x (4 x 768^2 attention projections + 2 x 768 x 3072
+ * feed-forward) = 84.9M multiply-adds, plus attention scores and mixing 12 x 2 x 128 x 768 = 2.4M.
+ */
+const BERT_FLOPS = 2 * (12 * (4 * 768 ** 2 + 2 * 768 * 3072) + 12 * 2 * 128 * 768) * ORT_ROWS * 128;
+/** resnet50 at 224 px: 4.09 G multiply-adds an image (torchvision's model card). */
+const RESNET_FLOPS = 2 * 4.09e9 * ORT_ROWS;
+/** ViT-B-32's image tower at 224 px: 4.41 G multiply-adds an image (torchvision's vit_b_32 card). */
+const VIT_B_32_FLOPS = 2 * 4.41e9 * ORT_ROWS;
 
 const ROWS: Record<OnnxKind, RowSpec> = {
   'bert-encode': {
@@ -80,6 +97,8 @@ const ROWS: Record<OnnxKind, RowSpec> = {
     workerKind: 'text',
     modelDir: async (s, corpus) => exportBert(s.cache, s.log, await corpus()),
     load: { maxLength: BERT_LENGTH },
+    flopsPerBatch: BERT_FLOPS,
+    int8: true,
   },
   'resnet-encode': {
     id: 'ort-resnet-encode',
@@ -89,6 +108,8 @@ const ROWS: Record<OnnxKind, RowSpec> = {
     workerKind: 'image',
     modelDir: (s) => exportResnet(s.cache, s.log),
     load: {},
+    flopsPerBatch: RESNET_FLOPS,
+    int8: false,
   },
   'clip-image-encode': {
     id: 'ort-clip-image-encode',
@@ -98,29 +119,39 @@ const ROWS: Record<OnnxKind, RowSpec> = {
     workerKind: 'image',
     modelDir: async (s, corpus) => exportClip(s.cache, s.log, await corpus()),
     load: {},
+    flopsPerBatch: VIT_B_32_FLOPS,
+    int8: true,
   },
 };
 
-/** What a row found besides its rates: for the notes, the JSON report and the table's cosine column. */
+/** What a row found besides its rates: for the notes, the JSON report and the table's columns. */
 interface RowFindings {
   id: string;
   title: string;
-  precision: string;
   onnx: { file: string; opset: number | undefined; exportSeconds: number | undefined };
   /** max |ORT - addon fp32| over the batch. */
   maxAbsDiff: number;
-  /** Cosine similarity between the addon's bf16 (precision 'auto') and fp32 embeddings of the batch, per row. */
-  bf16: { meanCosine: number; minCosine: number } | undefined;
-  /** Seconds per batch: preparing the inputs (tokenizing, or decoding and resizing) and the whole encode. */
-  split: {
-    addonPrepare: number;
-    addonAuto: number;
-    addonFp32: number;
-    ortPrepare: number;
-    ortRun: number;
-    ort: number;
-  };
+  /** Per addon side (by result id): its precision, cosine to fp32, seconds per batch and share of the peak. */
+  sides: Record<string, RowQuality & { precision: ResolvedPrecision }>;
+  /** Seconds per batch: preparing the inputs (tokenizing, or decoding and resizing), and ORT's parts. */
+  split: { addonPrepare: number; ortPrepare: number; ortRun: number; ort: number };
   ortInfo: Record<string, unknown>;
+}
+
+/** GFLOP/s of a 2048^3 GEMM per precision on this machine (scripts/bench/gemm_peak.py); null where not measured. */
+export type GemmPeaks = Partial<Record<ResolvedPrecision, number>>;
+
+/** Runs scripts/bench/gemm_peak.py with the bench's threads. */
+async function measureGemmPeaks(threads: number, log: (m: string) => void): Promise<GemmPeaks> {
+  const python = process.env.FINETUNER_PYTHON ?? BENCH_PYTHON;
+  const script = join(packageRoot(), 'scripts', 'bench', 'gemm_peak.py');
+  const answer = await runPython(python, script, ['--threads', String(threads)]);
+  const peaks: GemmPeaks = {};
+  for (const precision of ['fp32', 'bf16', 'int8'] as const) {
+    if (typeof answer[precision] === 'number') peaks[precision] = answer[precision] as number;
+  }
+  log(`GEMM peak, 2048^3, ${threads} threads: ${Object.entries(peaks).map(([p, g]) => `${p} ${g!.toFixed(0)} GFLOP/s`).join(', ')}`);
+  return peaks;
 }
 
 function sha(...parts: (string | Buffer)[]): string {
@@ -132,7 +163,11 @@ function sha(...parts: (string | Buffer)[]): string {
 /** Runs scripts/bench/onnx_export.py; resolves to its JSON line. */
 function runExport(args: string[]): Promise<Record<string, unknown>> {
   const python = process.env.FINETUNER_PYTHON ?? BENCH_PYTHON;
-  const script = join(packageRoot(), 'scripts', 'bench', 'onnx_export.py');
+  return runPython(python, join(packageRoot(), 'scripts', 'bench', 'onnx_export.py'), args);
+}
+
+/** Runs a Python script of scripts/bench; resolves to the JSON of its last stdout line. */
+function runPython(python: string, script: string, args: string[]): Promise<Record<string, unknown>> {
   const child = spawn(python, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
   let stdout = '';
   let stderr = '';
@@ -261,28 +296,49 @@ function ortSeconds(response: Record<string, unknown>, key: string): number {
   return s;
 }
 
+/** The addon sides of a row: the default precision, fp32 where the default is not fp32, int8 where it applies. */
+function addonPrecisions(spec: RowSpec, defaultPrecision: ResolvedPrecision): { suffix: string; precision: Precision; label: string }[] {
+  const sides = [{ suffix: '', precision: 'auto' as Precision, label: `addon default (${defaultPrecision})` }];
+  if (defaultPrecision !== 'fp32') sides.push({ suffix: FP32_SUFFIX, precision: 'fp32', label: 'addon fp32' });
+  if (spec.int8) sides.push({ suffix: INT8_SUFFIX, precision: 'int8', label: 'addon int8' });
+  return sides;
+}
+
 /** One row: loads its models and the worker, checks, measures, and closes them again. */
-async function runRow(kind: OnnxKind, s: ModelBenchSettings & { rounds: number; encodeRepsFlag?: number }, corpus: () => Promise<string[]>, log: (m: string) => void) {
+async function runRow(
+  kind: OnnxKind,
+  s: ModelBenchSettings & { rounds: number; encodeRepsFlag?: number },
+  corpus: () => Promise<string[]>,
+  peaks: () => Promise<GemmPeaks>,
+  log: (m: string) => void,
+) {
   const spec = ROWS[kind];
   const reps = s.encodeRepsFlag ?? ONNX_DEFAULTS.encodeReps(kind, s.quick);
   const modelDir = await spec.modelDir(s, corpus);
   const onnx = await onnxModel(s.cache, spec, modelDir, log);
 
-  log(`${spec.id}: loading ${modelDir} in the addon twice (precision 'auto' and 'fp32', ${s.threads} threads)`);
   const models: EmbeddingModel[] = [];
   let worker: PythonPeer | undefined;
   const killWorker = () => worker?.kill();
   try {
-    const auto = await loadModel(modelDir, { device: 'cpu', precision: 'auto', ...spec.load });
-    models.push(auto);
-    const fp32 = await loadModel(modelDir, { device: 'cpu', precision: 'fp32', ...spec.load });
-    models.push(fp32);
+    // The default: loadModel with no precision option, as a user who keeps the defaults runs it.
+    const byDefault = await loadModel(modelDir, { device: 'cpu', ...spec.load });
+    models.push(byDefault);
+    const wanted = addonPrecisions(spec, byDefault.precision);
+    log(`${spec.id}: loading ${modelDir} in the addon at ${wanted.map((w) => w.label).join(', ')} (${s.threads} threads)`);
+    const addon = [byDefault];
+    for (const side of wanted.slice(1)) {
+      const model = await loadModel(modelDir, { device: 'cpu', precision: side.precision, ...spec.load });
+      models.push(model);
+      addon.push(model);
+    }
+    const fp32 = addon.find((m) => m.precision === 'fp32')!;
 
-    const inputs = spec.workerKind === 'text' ? longTexts(auto, await corpus(), 0, ORT_ROWS).texts : await imageFiles(s.cache, log);
+    const inputs = spec.workerKind === 'text' ? longTexts(byDefault, await corpus(), 0, ORT_ROWS).texts : await imageFiles(s.cache, log);
     const inputsFile = join(s.cache, `ort-inputs-${kind}.json`);
     await writeFile(inputsFile, JSON.stringify(inputs));
     if (spec.workerKind === 'text') {
-      const batch = auto.tokenize(inputs);
+      const batch = byDefault.tokenize(inputs);
       if (batch.rows !== ORT_ROWS || batch.length !== BERT_LENGTH || batch.lengths.some((n) => n !== BERT_LENGTH)) {
         throw new Error(`bench: the ${spec.id} batch is ${batch.rows} x ${batch.length}, expected ${ORT_ROWS} texts of ${BERT_LENGTH} tokens`);
       }
@@ -309,17 +365,20 @@ async function runRow(kind: OnnxKind, s: ModelBenchSettings & { rounds: number; 
     // These first encodes are warm-ups too (the addon freezes its inference modules).
     const encoded = async (model: EmbeddingModel) => (await model.encode(inputs)).data;
     const e32 = await encoded(fp32);
-    const eAuto = await encoded(auto);
     const answer = await ort.request({ cmd: 'encode', reps: 1, embeddings: true });
-    const eOrt = decodeEmbeddings(answer.embeddings);
-    const diff = maxAbsDiff(eOrt, e32);
+    const diff = maxAbsDiff(decodeEmbeddings(answer.embeddings), e32);
     const dim = fp32.outputDim;
-    const bf16 = auto.precision === 'fp32' ? undefined : cosines(eAuto, e32, dim);
-    log(
-      `${spec.id}: onnxruntime-node and the addon (fp32) agree to ${diff.toExponential(2)} (max |diff| over ${ORT_ROWS} x ${dim}); ` +
-        (bf16 ? `addon ${auto.precision} vs fp32: mean cosine ${bf16.meanCosine.toFixed(5)}, min ${bf16.minCosine.toFixed(5)}` : `precision 'auto' is fp32 on this CPU`),
-    );
+    log(`${spec.id}: onnxruntime-node and the addon (fp32) agree to ${diff.toExponential(2)} (max |diff| over ${ORT_ROWS} x ${dim})`);
     if (!(diff < MAX_ABS_DIFF)) throw new Error(`bench: ${spec.id}: onnxruntime-node's embeddings differ from the addon's fp32 ones by up to ${diff}: not the same computation`);
+    const sides: RowFindings['sides'] = {};
+    for (const [i, model] of addon.entries()) {
+      const id = `${spec.id}${wanted[i]!.suffix}`;
+      sides[id] = { precision: model.precision };
+      if (model.precision !== 'fp32') {
+        sides[id] = { ...sides[id]!, ...cosines(await encoded(model), e32, dim) };
+        log(`${spec.id}: addon ${model.precision} vs fp32: mean cosine ${sides[id]!.meanCosine!.toFixed(5)}, min ${sides[id]!.minCosine!.toFixed(5)}`);
+      }
+    }
 
     const addonPrepare: number[] = [];
     const prepareOnce = async (model: EmbeddingModel) => {
@@ -353,35 +412,31 @@ async function runRow(kind: OnnxKind, s: ModelBenchSettings & { rounds: number; 
         return { seconds: ortSeconds(response, 'seconds'), units: reps * ORT_ROWS, cpu: response.cpu as CpuUsage | undefined };
       },
     };
-    const results = await runThreeWay(
-      {
-        id: spec.id,
-        fp32Suffix: FP32_SUFFIX,
-        title: spec.title,
-        unit: spec.unit,
-        auto: addonSide(auto, `addon auto (${auto.precision})`),
-        fp32: addonSide(fp32, 'addon fp32'),
-        ort: ortSide,
-      },
-      s.rounds,
-      log,
-    );
+    const addonSides: AddonSide[] = addon.map((model, i) => ({
+      id: `${spec.id}${wanted[i]!.suffix}`,
+      title: i === 0 ? spec.title : `${spec.title}, addon in ${model.precision}`,
+      side: addonSide(model, wanted[i]!.label),
+    }));
+    const results = await runAgainstOrt({ id: spec.id, unit: spec.unit, addon: addonSides, ort: ortSide }, s.rounds, log);
     const perBatch = (r: ComparisonResult, side: 'a' | 'b') => median(r.rounds.map((round) => round[side].seconds / reps));
+    const peak = await peaks();
+    for (const r of results) {
+      const side = sides[r.id]!;
+      side.addonSeconds = perBatch(r, 'a');
+      side.ortSeconds = perBatch(r, 'b');
+      const gflops = peak[side.precision];
+      if (gflops !== undefined) {
+        side.peakGflops = gflops;
+        side.peakShare = spec.flopsPerBatch / side.addonSeconds / 1e9 / gflops;
+      }
+    }
     const findings: RowFindings = {
       id: spec.id,
       title: spec.title,
-      precision: auto.precision,
       onnx,
       maxAbsDiff: diff,
-      bf16,
-      split: {
-        addonPrepare: median(addonPrepare),
-        addonAuto: perBatch(results[0], 'a'),
-        addonFp32: perBatch(results[1], 'a'),
-        ortPrepare: median(ortPrepare),
-        ortRun: median(ortRun),
-        ort: perBatch(results[0], 'b'),
-      },
+      sides,
+      split: { addonPrepare: median(addonPrepare), ortPrepare: median(ortPrepare), ortRun: median(ortRun), ort: perBatch(results[0]!, 'b') },
       ortInfo: ort.info,
     };
     return { results, findings };
@@ -399,6 +454,8 @@ function ms(seconds: number): string {
 export async function prepareOnnxBench(s: ModelBenchSettings & { rounds: number; encodeRepsFlag?: number }): Promise<PreparedBench> {
   let corpusPromise: Promise<string[]> | undefined;
   const corpus = () => (corpusPromise ??= glosses());
+  let peaksPromise: Promise<GemmPeaks> | undefined;
+  const peaks = () => (peaksPromise ??= measureGemmPeaks(s.threads, s.log));
   const findings: RowFindings[] = [];
   const kinds = (Object.keys(ROWS) as OnnxKind[]).filter((k) => s.kinds.has(k));
   // Read by the report after the rows ran: the worker tells the onnxruntime version.
@@ -406,16 +463,20 @@ export async function prepareOnnxBench(s: ModelBenchSettings & { rounds: number;
     onnxruntime: undefined,
     models: `${BERT_MODEL}, ${RESNET_MODEL}, ${CLIP_LABEL} image tower (full size, random init; the same exports as the rows above)`,
     batch: `${ORT_ROWS} texts of ${BERT_LENGTH} tokens (from strings); ${ORT_ROWS} image files, 256-400 px, JPEG and PNG (from files)`,
-    sides: "addon precision 'auto' and 'fp32' (two instances, this process); onnxruntime-node fp32 in a Node process of its own",
-    sessionOptions: `intraOpNumThreads ${s.threads}, interOpNumThreads 1, graphOptimizationLevel all, sequential; ONNX exported by torch.onnx (opset 17)`,
+    sides:
+      'the addon at its default precision (loadModel with no options), at fp32 where that is not the default, and at int8 for ' +
+      'the transformers (one instance each, this process; from strings or files: tokenizing, or decoding and resizing, counted); ' +
+      'onnxruntime-node fp32 in a Node process of its own (from the same strings or files: the same tokenizer or sharp code, counted)',
+    sessionOptions: `intraOpNumThreads ${s.threads}, interOpNumThreads 1, graphOptimizationLevel all, sequential, memory arena and pattern on; ONNX exported by torch.onnx (opset 17)`,
+    gemmPeak: 'scripts/bench/gemm_peak.py: 2048^3 torch.mm (fp32: OpenBLAS; bf16: oneDNN) and quantized::linear_dynamic (int8, oneDNN), best of 5, same threads',
     rounds: s.rounds,
     encodeRepsPerRound: s.encodeRepsFlag ?? 'bert 1, images 2 (--quick 1)',
   };
   const phases: SelfRunPhase[] = kinds.map((kind) => ({
-    ids: [ROWS[kind].id, `${ROWS[kind].id}${FP32_SUFFIX}`],
+    ids: [ROWS[kind].id, `${ROWS[kind].id}${FP32_SUFFIX}`, `${ROWS[kind].id}${INT8_SUFFIX}`],
     rounds: s.rounds,
     async run(log) {
-      const row = await runRow(kind, s, corpus, log);
+      const row = await runRow(kind, s, corpus, peaks, log);
       findings.push(row.findings);
       settings.onnxruntime = `${String(row.findings.ortInfo.onnxruntime)} (onnxruntime-node, CPU execution provider)`;
       return row.results;
@@ -428,22 +489,21 @@ export async function prepareOnnxBench(s: ModelBenchSettings & { rounds: number;
     finish() {
       const notes: string[] = [];
       for (const f of findings) {
-        notes.push(
-          `${f.id}: before timing, onnxruntime-node's embeddings of the batch match the addon's fp32 ones to ${f.maxAbsDiff.toExponential(1)} (max |diff|)` +
-            (f.bf16
-              ? `; the addon's ${f.precision} embeddings against its fp32 ones: mean cosine ${f.bf16.meanCosine.toFixed(5)} (min ${f.bf16.minCosine.toFixed(5)}, goal >= 0.99).`
-              : `; precision 'auto' is fp32 on this CPU.`),
-        );
+        notes.push(`${f.id}: before timing, onnxruntime-node's embeddings of the batch match the addon's fp32 ones to ${f.maxAbsDiff.toExponential(1)} (max |diff|).`);
         const what = f.id === 'ort-bert-encode' ? 'tokenizing' : 'decoding and resizing';
         const sp = f.split;
+        const sides = Object.values(f.sides).map((side) => `addon ${side.precision} ${ms(side.addonSeconds!)}`).join(', ');
         notes.push(
-          `${f.id} time per batch: addon auto ${ms(sp.addonAuto)}, addon fp32 ${ms(sp.addonFp32)} (${what} ${ms(sp.addonPrepare)} of each); ` +
+          `${f.id} time per batch: ${sides} (${what} ${ms(sp.addonPrepare)} of each); ` +
             `onnxruntime-node ${ms(sp.ort)} = ${what} and converting ${ms(sp.ortPrepare)} + session.run ${ms(sp.ortRun)}.`,
         );
+        const fp32 = Object.values(f.sides).find((side) => side.precision === 'fp32');
+        const int8 = Object.values(f.sides).find((side) => side.precision === 'int8');
+        if (fp32 && int8) notes.push(`${f.id}: int8 encodes ${(fp32.addonSeconds! / int8.addonSeconds!).toFixed(2)}x as fast as fp32 (goal for bert-base >= 2x).`);
       }
       const data: Record<string, unknown> = {};
       for (const f of findings) data[f.id] = f;
-      const quality = Object.fromEntries(findings.filter((f) => f.bf16).map((f) => [f.id, f.bf16!]));
+      const quality = Object.fromEntries(findings.flatMap((f) => Object.entries(f.sides)));
       return { notes, data, quality };
     },
     async close() {

@@ -43,7 +43,7 @@ export interface BenchReport {
   pass: boolean;
 }
 
-/** The onnxruntime-node rows (bench/onnx.ts): `ort-<row>` at precision 'auto', `ort-<row>-fp32` beside it. */
+/** The onnxruntime-node rows (bench/onnx.ts): `ort-<row>` at the default precision, `-fp32` and `-int8` beside it. */
 function isOrtRow(r: ComparisonResult): boolean {
   return r.id.startsWith('ort-');
 }
@@ -82,7 +82,7 @@ function mark(ratio: number, goal: number): string {
 export function toMarkdown(report: BenchReport): string {
   const { machine, libtorch, python } = report;
   const pythonRows = report.results.filter((r) => !isOrtRow(r));
-  const ortRows = report.results.filter((r) => isOrtRow(r) && goalOf(report, r.id) !== null);
+  const ortRows = report.results.filter((r) => isOrtRow(r));
   const lines = [
     `# ${report.title}`,
     '',
@@ -117,28 +117,27 @@ export function toMarkdown(report: BenchReport): string {
     for (const r of pythonRows) lines.push(`| ${r.title} | ${use(r.cpuPerWall?.a)} | ${use(r.cpuPerWall?.b)} |`);
   }
   if (ortRows.length > 0) {
-    const fp32Of = (r: ComparisonResult) => report.results.find((x) => x.id !== r.id && x.id.startsWith(`${r.id}-`));
-    const goals = [...new Set(ortRows.map((r) => goalOf(report, r.id)))];
+    const goals = [...new Set(ortRows.map((r) => goalOf(report, r.id)).filter((g) => g !== null))];
     lines.push(
       '',
-      `| vs onnxruntime-node (fp32) | addon precision auto | addon fp32 | onnxruntime-node | ratio auto/ORT (median) | range | ` +
-        `ratio fp32/ORT (median) | range | rounds | bf16 vs fp32 cosine (mean; min) | goal auto/ORT >= ${goals.join(', ')} |`,
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|',
+      '| vs onnxruntime-node (fp32) | addon precision | addon time / batch | onnxruntime-node time / batch | ratio addon/ORT (median) | range | rounds | ' +
+        `cosine to the addon's fp32 (mean; min) | share of the GEMM peak of its precision | goal (${goals.join(', ')}) |`,
+      '|---|---|---:|---:|---:|---:|---:|---:|---:|:---:|',
     );
     for (const r of ortRows) {
-      const f = fp32Of(r);
       const q = report.rowQuality?.[r.id];
-      // 'addon auto (bf16)': what 'auto' resolved to.
-      const resolved = /\((\w+)\)$/.exec(r.labels.a)?.[1];
+      const goal = goalOf(report, r.id);
+      const seconds = (s: number | undefined) => (s === undefined ? 'n/a' : s < 1 ? `${(s * 1000).toFixed(0)} ms` : `${s.toFixed(2)} s`);
       lines.push(
-        `| ${r.title} | ${fmt(r.medianRate.a)} ${r.unit}${resolved ? ` (${resolved})` : ''} | ${f ? `${fmt(f.medianRate.a)} ${r.unit}` : 'n/a'} | ` +
-          `${fmt(r.medianRate.b)} ${r.unit} | ${r.medianRatio.toFixed(3)} | ${r.minRatio.toFixed(3)} – ${r.maxRatio.toFixed(3)} | ` +
-          `${f ? `${f.medianRatio.toFixed(3)} | ${f.minRatio.toFixed(3)} – ${f.maxRatio.toFixed(3)}` : 'n/a | n/a'} | ${r.rounds.length} | ` +
-          `${q ? `${q.meanCosine.toFixed(5)}; ${q.minCosine.toFixed(5)}` : 'n/a'} | ${mark(r.medianRatio, goalOf(report, r.id)!)} |`,
+        `| ${r.title} | ${q?.precision ?? r.labels.a} | ${seconds(q?.addonSeconds)} (${fmt(r.medianRate.a)} ${r.unit}) | ` +
+          `${seconds(q?.ortSeconds)} (${fmt(r.medianRate.b)} ${r.unit}) | ${r.medianRatio.toFixed(3)} | ${r.minRatio.toFixed(3)} – ${r.maxRatio.toFixed(3)} | ` +
+          `${r.rounds.length} | ${q?.meanCosine !== undefined ? `${q.meanCosine.toFixed(5)}; ${q.minCosine!.toFixed(5)}` : 'n/a'} | ` +
+          `${q?.peakShare !== undefined ? `${(q.peakShare * 100).toFixed(0)}% of ${q.peakGflops!.toFixed(0)} GFLOP/s` : 'n/a'} | ` +
+          `${goal === null ? 'info' : mark(r.medianRatio, goal)} |`,
       );
     }
-    lines.push('', '| vs onnxruntime-node | addon auto CPU use (user+sys / wall; sys) | addon fp32 CPU use | onnxruntime-node CPU use |', '|---|---:|---:|---:|');
-    for (const r of ortRows) lines.push(`| ${r.title} | ${use(r.cpuPerWall?.a)} | ${use(fp32Of(r)?.cpuPerWall?.a)} | ${use(r.cpuPerWall?.b)} |`);
+    lines.push('', '| vs onnxruntime-node | addon CPU use (user+sys / wall; sys) | onnxruntime-node CPU use |', '|---|---:|---:|');
+    for (const r of ortRows) lines.push(`| ${r.title} | ${use(r.cpuPerWall?.a)} | ${use(r.cpuPerWall?.b)} |`);
   }
   lines.push(
     '',
@@ -147,7 +146,7 @@ export function toMarkdown(report: BenchReport): string {
   );
   if (report.notes && report.notes.length > 0) lines.push('', ...report.notes.map((n) => `- ${n}`));
   lines.push('', `**${report.pass ? 'PASS' : 'FAIL'}**: the addon ${report.pass ? 'is' : 'is not'} within its goal on every row that has one.`);
-  lines.push('', 'Rates are medians over the rounds; the ratio is the median of the per-round ratios (the sides alternate A B / B A; with onnxruntime-node, three sides in turning order).');
+  lines.push('', 'Rates are medians over the rounds; the ratio is the median of the per-round ratios (the sides alternate A B / B A; with onnxruntime-node, every side in a turning order).');
   return `${lines.join('\n')}\n`;
 }
 

@@ -47,9 +47,19 @@ export interface PreparedBench {
 }
 
 /** bf16 against fp32 embeddings of the same batch: mean and minimum of the per-row cosine similarities. */
+/** What a row found besides its rates (the onnxruntime-node rows fill the optional fields). */
 export interface RowQuality {
-  meanCosine: number;
-  minCosine: number;
+  /** The addon side's embeddings against its fp32 ones: mean and minimum cosine over the batch. */
+  meanCosine?: number;
+  minCosine?: number;
+  /** The precision the addon side ran at ('auto' resolved). */
+  precision?: string;
+  /** Median seconds per batch of each side. */
+  addonSeconds?: number;
+  ortSeconds?: number;
+  /** The addon side's FLOP/s as a share of the measured GEMM peak of its precision, and that peak. */
+  peakShare?: number;
+  peakGflops?: number;
 }
 
 export interface ComparisonPhase {

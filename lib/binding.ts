@@ -29,6 +29,11 @@ export interface NativeRuntimeInfo {
   optimizers: string[];
   /** The most setNumThreads accepts (1024). */
   maxThreads: number;
+  /**
+   * The caching CPU allocator's counters (native/caching_cpu_allocator.h): freed blocks of 1 MiB or more
+   * kept for reuse, up to FINETUNER_CPU_CACHE_MB (default 2048). null when that variable is 0.
+   */
+  cpuCache: { capBytes: number; cachedBytes: number; liveBytes: number; hits: number; misses: number } | null;
 }
 
 /** Options to build an embedding model from an exported backbone (model.pt + finetuner.json). */
@@ -199,8 +204,8 @@ export interface NativeEmbeddingModel {
   /** CLIP models: the learned log inverse temperature (logit_scale). */
   logitScale(): number;
   /** Autocast precision of every later encode and training forward; weights stay float32. */
-  setPrecision(precision: 'fp32' | 'bf16' | 'fp16'): void;
-  readonly precision: 'fp32' | 'bf16' | 'fp16';
+  setPrecision(precision: 'fp32' | 'bf16' | 'fp16' | 'int8'): void;
+  readonly precision: 'fp32' | 'bf16' | 'fp16' | 'int8';
   /** Writes a self-contained TorchScript embedding model to `path` (temporary name, then rename). */
   save(path: string): Promise<void>;
   /**

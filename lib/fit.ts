@@ -19,6 +19,7 @@ import { METADATA_FILE, readModelDirMetadata, type ModelDirMetadata } from './me
 import { modalityNamed, modalityOfMetadata, type EmbeddingModality } from './modalities/index.js';
 import { resolveOptions, type EpochRecord, type FitOptions, type FitResult, type ResolvedFit } from './fitOptions.js';
 import { EmbeddingModel } from './model.js';
+import { trainingPrecisionOf } from './precision.js';
 import { stageOutputDir, type StagedOutput } from './outputDir.js';
 import { learningRateAt, warmupStepsOf } from './schedule.js';
 import { FitReportRecorder } from './report/fitReport.js';
@@ -83,6 +84,18 @@ async function runIdentity(options: FitOptions, settings: ResolvedFit, lossName:
  */
 export async function fit(options: FitOptions): Promise<FitResult> {
   if (typeof options !== 'object' || options === null) throw new TypeError('fit needs an options object');
+  // A model passed in trains in fit's precision and gets its own (its encode precision) back afterwards.
+  const given = options.model instanceof EmbeddingModel && !options.model.disposed ? options.model : undefined;
+  const encodePrecision = given?.precision;
+  try {
+    return await fitModel(options);
+  } finally {
+    if (given && encodePrecision !== undefined && !given.disposed) given.setPrecision(encodePrecision);
+  }
+}
+
+async function fitModel(options: FitOptions): Promise<FitResult> {
+  const trainingPrecision = trainingPrecisionOf(options.precision);
   const settings = resolveOptions(options);
   if (options.model === undefined) throw new TypeError("option 'model' is required (a model directory or a loaded model)");
   if (options.trainData === undefined) throw new TypeError("option 'trainData' is required (a CSV path or an array)");
@@ -133,7 +146,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
 
   const ownsModel = typeof options.model === 'string' || checkpoint !== undefined;
   const model = checkpoint
-    ? await loadModel(checkpoint.dir, { device: options.device, precision: options.precision })
+    ? await loadModel(checkpoint.dir, { device: options.device, precision: trainingPrecision })
     : typeof options.model === 'string'
       ? await loadModelFromMetadata(options.model, source.metadata!, {
           device: options.device,
@@ -142,10 +155,10 @@ export async function fit(options: FitOptions): Promise<FitResult> {
           imageSize: options.imageSize,
           maxLength: options.maxLength,
           seed: settings.seed,
-          precision: options.precision,
+          precision: trainingPrecision,
         })
       : options.model;
-  if (!ownsModel && options.precision !== undefined) model.setPrecision(options.precision);
+  if (!ownsModel) model.setPrecision(trainingPrecision);
 
   let output: StagedOutput | undefined;
   let parallel: DistributedRun | undefined;
@@ -255,7 +268,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       await writeFileAtomic(file, `${JSON.stringify(metadata, null, 2)}\n`);
       await writeReport(resolve(options.outputDir!), history, { kept });
       if (kept.epoch !== history.at(-1)?.epoch) {
-        const best = await loadModel(options.outputDir!, { device: options.device, precision: options.precision });
+        const best = await loadModel(options.outputDir!, { device: options.device, precision: trainingPrecision });
         if (ownsModel) model.dispose();
         return await finish({ model: best, history, kept, ...done });
       }

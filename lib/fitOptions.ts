@@ -129,7 +129,10 @@ export interface FitOptions extends LossOptions {
   /** Text: tokens per text, when `model` is a directory (see LoadModelOptions.maxLength). */
   maxLength?: number;
   device?: Device;
-  /** Autocast precision of the training forwards (see LoadModelOptions.precision). Default: the model's (fp32 when loaded here). */
+  /**
+   * Precision of the training forwards: 'fp32' (default), 'bf16', 'fp16' (CUDA) or 'auto' ('int8' is
+   * encode-only). A model passed in trains in it and gets its own precision back when fit returns.
+   */
   precision?: Precision;
   /** Where the fine-tuned model is saved after training (written atomically), with report.html beside it. */
   outputDir?: string;

@@ -55,6 +55,8 @@ export type { TextImageInput, TextImageData, TextImagePair } from './data/textIm
 export type { ImageInput, RawImage } from './data/images.js';
 export { runtimeInfo, setNumThreads, defaultThreads, NativeLoadError } from './addonLoader.js';
 export type { RuntimeInfo } from './addonLoader.js';
+export { launchWorkers, WorkerFailedError, LaunchInterruptedError, LAUNCH_DEFAULTS } from './distributed/launcher.js';
+export type { LaunchOptions, LaunchResult, WorkerExit } from './distributed/launcher.js';
 export { serve } from './serve/server.js';
 export type { RunningServer } from './serve/server.js';
 export type { ServeOptions } from './serve/options.js';

@@ -37,9 +37,9 @@ export interface LoadModelOptions {
   /** Seed of the projection head's initialisation. Default 0. */
   seed?: number;
   /**
-   * Autocast precision of encode and training: 'fp32' (default), 'bf16', 'fp16' (CUDA only) or 'auto'
-   * (bf16 on CUDA and on CPUs with AVX512-BF16 or AMX, else fp32). Weights stay float32; change it
-   * later with model.setPrecision.
+   * Precision of encode: 'auto' (default: bf16 on CUDA and on CPUs with AVX512-BF16 or AMX, else fp32),
+   * 'fp32', 'bf16', 'fp16' (CUDA only) or 'int8' (CPU: linear layers dynamically quantized). Weights stay
+   * float32; change it later with model.setPrecision. fit trains in its own `precision` (default fp32).
    */
   precision?: Precision;
 }

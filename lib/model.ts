@@ -98,7 +98,7 @@ export class EmbeddingModel {
     return this.native.disposed;
   }
 
-  /** Autocast precision of encode and training forwards ('fp32', 'bf16' or 'fp16'). */
+  /** Precision of encode and training forwards ('fp32', 'bf16', 'fp16' or 'int8', which trains in fp32). */
   get precision(): ResolvedPrecision {
     this.checkAlive();
     return this.native.precision;
@@ -106,7 +106,8 @@ export class EmbeddingModel {
 
   /**
    * Switches encode and training to another precision: 'bf16' / 'fp16' autocast (matrix multiplies and
-   * convolutions in the reduced type, losses in float32), 'fp32', or 'auto'.
+   * convolutions in the reduced type, losses in float32), 'int8' (encode only: linear layers dynamically
+   * quantized on the CPU; training forwards stay float32), 'fp32', or 'auto'.
    */
   setPrecision(precision: Precision): void {
     this.checkAlive();

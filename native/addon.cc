@@ -1,5 +1,6 @@
 #include "addon.h"
 
+#include "caching_cpu_allocator.h"
 #include "compute_loss_worker.h"
 #include "distributed/process_group_handle.h"
 #include "embedding_model.h"
@@ -66,9 +67,24 @@ EmbeddingModuleSpec readBuildSpec(const Napi::Object& options) {
   return spec;
 }
 
+// The caching CPU allocator's counters (caching_cpu_allocator.h), or null where FINETUNER_CPU_CACHE_MB=0.
+Napi::Value cpuCacheInfo(Napi::Env env) {
+  auto* allocator = cachingCpuAllocator();
+  if (allocator == nullptr) return env.Null();
+  auto stats = allocator->stats();
+  auto info = Napi::Object::New(env);
+  info.Set("capBytes", static_cast<double>(stats.capBytes));
+  info.Set("cachedBytes", static_cast<double>(stats.cachedBytes));
+  info.Set("liveBytes", static_cast<double>(stats.liveBytes));
+  info.Set("hits", static_cast<double>(stats.hits));
+  info.Set("misses", static_cast<double>(stats.misses));
+  return info;
+}
+
 }  // namespace
 
 FinetunerAddon::FinetunerAddon(Napi::Env env, Napi::Object exports) {
+  installCachingCpuAllocator();
   modelConstructor_ = Napi::Persistent(EmbeddingModel::DefineClass(env));
   processGroupConstructor_ = Napi::Persistent(ProcessGroupHandle::DefineClass(env));
   DefineAddon(exports, {
@@ -98,6 +114,7 @@ Napi::Value FinetunerAddon::RuntimeInfo(const Napi::CallbackInfo& info) {
   result.Set("miners", namesArray(env, minerRegistry().names()));
   result.Set("optimizers", namesArray(env, optimizerRegistry().names()));
   result.Set("maxThreads", kMaxThreads);
+  result.Set("cpuCache", cpuCacheInfo(env));
   return result;
 }
 

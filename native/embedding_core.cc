@@ -1,6 +1,7 @@
 #include "embedding_core.h"
 
 #include "distributed/gather_with_grad.h"
+#include "dynamic_quantization.h"
 #include "grad_cache.h"
 #include "losses/loss_registry.h"
 #include "model_file.h"
@@ -87,20 +88,35 @@ torch::jit::Module& EmbeddingCore::inferenceModule() {
   setTrainingMode(false);
   Precision precision = precision_;
   if (inference_ && inferencePrecision_ == precision) return *inference_;
+  TORCH_CHECK(!(inferenceFailed_ && precision == Precision::Int8),
+              "int8 needs a frozen inference graph, and this model's graph cannot be frozen; use fp32 or bf16");
   if (inferenceFailed_) return module_;
+  auto methods = modality_->encodeMethodNames();
+  std::optional<torch::jit::Module> frozen;
   try {
     // freeze() copies the module; the original keeps training. Only the encode methods are needed.
-    auto methods = modality_->encodeMethodNames();
-    auto frozen = torch::jit::freeze(module_, methods);
-    bool optimize = modality_->optimizeForInference(precision);
-    inference_ = optimize ? torch::jit::optimize_for_inference(frozen, methods) : frozen;
-    inferencePrecision_ = precision;
-    return *inference_;
+    frozen = torch::jit::freeze(module_, methods);
   } catch (const c10::Error&) {
     // Some graphs cannot be frozen; encoding with the training module is slower but equivalent.
     inferenceFailed_ = true;
+    TORCH_CHECK(precision != Precision::Int8,
+                "int8 needs a frozen inference graph, and this model's graph cannot be frozen; use fp32 or bf16");
     return module_;
   }
+  if (precision == Precision::Int8) {
+    // Before any optimize_for_inference, which would split linear layers into matmul + add. A failure
+    // here is an error: a caller who asked for int8 must not silently get float32.
+    quantizeLinearLayers(*frozen, methods);
+  } else if (modality_->optimizeForInference(precision)) {
+    try {
+      frozen = torch::jit::optimize_for_inference(*frozen, methods);
+    } catch (const c10::Error&) {
+      // The frozen graph is still a valid (if slower) inference plan.
+    }
+  }
+  inference_ = std::move(frozen);
+  inferencePrecision_ = precision;
+  return *inference_;
 }
 
 torch::Tensor EmbeddingCore::encode(const ModelInput& input) {
@@ -120,6 +136,8 @@ torch::Tensor EmbeddingCore::encode(const ModelInput& input) {
 void EmbeddingCore::setPrecision(Precision precision) {
   TORCH_CHECK(precision != Precision::Float16 || device_.is_cuda(),
               "fp16 needs a CUDA device (float16 autocast on the CPU is slow and loses range); use bf16");
+  TORCH_CHECK(precision != Precision::Int8 || !device_.is_cuda(),
+              "int8 runs on the CPU (LibTorch's quantized kernels are CPU-only); on CUDA use fp16 or bf16");
   precision_ = precision;
 }
 
@@ -294,7 +312,7 @@ TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, 
   // optimisation pass, and without it a bf16 forward mixes types (layer_norm refuses Float beside
   // BFloat16), so mixed-precision steps keep the optimised plan and resume is exact in float32 only.
   std::optional<torch::jit::GraphOptimizerEnabledGuard> unoptimized;
-  if (precision_ == Precision::Float32) unoptimized.emplace(false);
+  if (autocastPrecision(precision_) == Precision::Float32) unoptimized.emplace(false);
   TrainingRandom::Scope random(random_);
   LossBatch batch;
   batch.targets = step.targets;

@@ -15,13 +15,21 @@
 
 namespace finetuner {
 
-enum class Precision { Float32, BFloat16, Float16 };
+// Int8 is an encode-only precision: the linear layers of the inference copy run as dynamically quantized
+// int8 (dynamic_quantization.h); training forwards under it run in float32.
+enum class Precision { Float32, BFloat16, Float16, Int8 };
+
+// The autocast type a forward runs under: int8 changes the inference graph, not autocast.
+inline Precision autocastPrecision(Precision precision) {
+  return precision == Precision::Int8 ? Precision::Float32 : precision;
+}
 
 inline Precision parsePrecision(const std::string& name) {
   if (name == "fp32") return Precision::Float32;
   if (name == "bf16") return Precision::BFloat16;
   if (name == "fp16") return Precision::Float16;
-  TORCH_CHECK(false, "precision must be 'fp32', 'bf16' or 'fp16' (or 'auto' in JS), got '", name, "'");
+  if (name == "int8") return Precision::Int8;
+  TORCH_CHECK(false, "precision must be 'fp32', 'bf16', 'fp16' or 'int8' (or 'auto' in JS), got '", name, "'");
 }
 
 inline const char* precisionName(Precision precision) {
@@ -32,6 +40,8 @@ inline const char* precisionName(Precision precision) {
       return "bf16";
     case Precision::Float16:
       return "fp16";
+    case Precision::Int8:
+      return "int8";
   }
   return "fp32";
 }
@@ -43,6 +53,7 @@ class AutocastScope {
         gpuEnabled_(at::autocast::is_enabled()),
         cpuType_(at::autocast::get_autocast_cpu_dtype()),
         gpuType_(at::autocast::get_autocast_gpu_dtype()) {
+    precision = autocastPrecision(precision);
     if (precision == Precision::Float32) return;
     active_ = true;
     auto type = precision == Precision::BFloat16 ? at::kBFloat16 : at::kHalf;

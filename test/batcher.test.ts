@@ -46,9 +46,9 @@ beforeAll(async () => {
   await writeBertTokenizer(bertTokenizer, sentences, { vocabSize: 200, lowercase: true });
   const clipTokenizer = join(work.dir, 'clip-tokenizer.json');
   await writeClipTokenizer(clipTokenizer, sentences, { vocabSize: 600 });
-  texts = await loadModel(exportWithTokenizer('bert-base-cased', join(work.dir, 'bert'), bertTokenizer), { device: 'cpu', maxLength: MAX_LENGTH });
-  images = await loadModel(exportTiny('resnet50', join(work.dir, 'resnet50')), { device: 'cpu', imageSize: 32 });
-  clip = await loadModel(exportWithTokenizer('ViT-B-16::openai', join(work.dir, 'clip'), clipTokenizer), { device: 'cpu' });
+  texts = await loadModel(exportWithTokenizer('bert-base-cased', join(work.dir, 'bert'), bertTokenizer), { precision: 'fp32', device: 'cpu', maxLength: MAX_LENGTH });
+  images = await loadModel(exportTiny('resnet50', join(work.dir, 'resnet50')), { precision: 'fp32', device: 'cpu', imageSize: 32 });
+  clip = await loadModel(exportWithTokenizer('ViT-B-16::openai', join(work.dir, 'clip'), clipTokenizer), { precision: 'fp32', device: 'cpu' });
 });
 afterEach(() => {
   vi.restoreAllMocks();
@@ -347,7 +347,7 @@ describe('EncodeBatcher', () => {
     expect((ten as { rows: number }).rows).toBe(10);
     expect(batcher.queued).toBe(0);
 
-    const copy = await loadModel(join(work.dir, 'bert'), { device: 'cpu', maxLength: MAX_LENGTH });
+    const copy = await loadModel(join(work.dir, 'bert'), { precision: 'fp32', device: 'cpu', maxLength: MAX_LENGTH });
     const orphan = copy.batcher();
     copy.dispose();
     await expect(orphan.encode('a cat')).rejects.toThrow(/has been disposed/);

@@ -2,6 +2,7 @@
 // no native code.
 import { describe, expect, it } from 'vitest';
 import { allPass, toMarkdown, type BenchReport } from '../bench/report.js';
+import { cpuHasBf16 } from '../lib/precision.js';
 import { rowGoal, rowRank, selectedRowIds, selectRows, UsageError, type BenchModel } from '../bench/rows.js';
 import { summarise, type RoundResult } from '../bench/sideBySide.js';
 
@@ -34,10 +35,11 @@ describe('bench row selection', () => {
     expect(() => selectRows('tensorflow', undefined)).toThrow(/unknown model/);
   });
 
-  it('gives the onnxruntime rows their own goal, and none to the fp32 rows beside them', () => {
+  it('gives the onnxruntime rows their own goals: 1.3 at the default where it is bf16 (else 1.0), 1.0 in fp32, none in int8', () => {
     expect(rowGoal('bert-base-encode')).toBe(0.95);
-    expect(rowGoal('ort-bert-encode')).toBe(1.5);
-    expect(rowGoal('ort-bert-encode-fp32')).toBeNull();
+    expect(rowGoal('ort-bert-encode')).toBe(cpuHasBf16() ? 1.3 : 1.0);
+    expect(rowGoal('ort-bert-encode-fp32')).toBe(1.0);
+    expect(rowGoal('ort-bert-encode-int8')).toBeNull();
     expect(rowRank('ort', 'ort-clip-image-encode-fp32')).toBe(2);
     expect(rowRank('resnet', 'resnet50-train')).toBeLessThan(rowRank('resnet', 'resnet50-encode'));
   });
@@ -55,7 +57,8 @@ describe('bench report', () => {
     const results = [
       result('resnet50-encode', 'addon', 'python', [[10, 9], [10, 10]]),
       result('ort-resnet-encode', 'addon auto (bf16)', 'onnxruntime-node', [[20, 10], [18, 10]]),
-      result('ort-resnet-encode-fp32', 'addon fp32', 'onnxruntime-node', [[9, 10], [8, 10]]),
+      result('ort-resnet-encode-fp32', 'addon fp32', 'onnxruntime-node', [[11, 10], [10, 10]]),
+      result('ort-resnet-encode-int8', 'addon int8', 'onnxruntime-node', [[9, 10], [8, 10]]),
     ];
     const report: BenchReport = {
       title: 't',
@@ -65,17 +68,21 @@ describe('bench report', () => {
       python: { torch: '1.13.0' },
       goalRatio: 0.95,
       rowGoals: Object.fromEntries(results.map((r) => [r.id, rowGoal(r.id)])),
-      rowQuality: { 'ort-resnet-encode': { meanCosine: 0.99991, minCosine: 0.9998 } },
+      rowQuality: {
+        'ort-resnet-encode': { precision: 'bf16', meanCosine: 0.99991, minCosine: 0.9998, addonSeconds: 1.6, ortSeconds: 3.2, peakShare: 0.61, peakGflops: 410 },
+        'ort-resnet-encode-fp32': { precision: 'fp32', addonSeconds: 3.05, ortSeconds: 3.2 },
+      },
       settings: {},
       results,
       pass: false,
     };
     expect(allPass(report)).toBe(true);
     const markdown = toMarkdown({ ...report, pass: true });
-    expect(markdown).toMatch(/\| ort-resnet-encode \| 19\.00 images\/s \(bf16\) \| 8\.50 images\/s \| 10\.00 images\/s \| 1\.900 \| 1\.800 – 2\.000 \| 0\.850 \| 0\.800 – 0\.900 \| 2 \| 0\.99991; 0\.99980 \| PASS \|/);
-    expect(markdown).not.toMatch(/\| ort-resnet-encode-fp32 \|/);
+    expect(markdown).toMatch(/\| ort-resnet-encode \| bf16 \| 1\.60 s \(19\.00 images\/s\) \| 3\.20 s \(10\.00 images\/s\) \| 1\.900 \| 1\.800 – 2\.000 \| 2 \| 0\.99991; 0\.99980 \| 61% of 410 GFLOP\/s \| PASS \|/);
+    expect(markdown).toMatch(/\| ort-resnet-encode-fp32 \| fp32 \| 3\.05 s \(10\.50 images\/s\) \| 3\.20 s \(10\.00 images\/s\) \| 1\.050 \| 1\.000 – 1\.100 \| 2 \| n\/a \| n\/a \| PASS \|/);
+    expect(markdown).toMatch(/\| ort-resnet-encode-int8 \| addon int8 \| n\/a \(8\.50 images\/s\) .* \| info \|/);
     expect(markdown).toMatch(/\| resnet50-encode \| 10\.00 images\/s \| 9\.50 images\/s/);
-    const slow = result('ort-bert-encode', 'addon auto (bf16)', 'onnxruntime-node', [[14, 10]]);
+    const slow = result('ort-bert-encode', 'addon default (fp32)', 'onnxruntime-node', [[9, 10]]);
     expect(allPass({ ...report, results: [slow], rowGoals: { [slow.id]: rowGoal(slow.id) } })).toBe(false);
   });
 });

@@ -66,7 +66,7 @@ function tensorData(file: string): Map<string, Buffer> {
 }
 
 async function embeddings(dir: string): Promise<Buffer> {
-  const model = await loadModel(dir);
+  const model = await loadModel(dir, { precision: 'fp32' });
   try {
     return Buffer.from((await model.encodeBatch(await model.loadImages(syntheticImages(3, 2, 32, 5).map((item) => item.image)))).buffer);
   } finally {

@@ -110,7 +110,7 @@ describe('CLIP models', () => {
     ['XLM-R', () => xlmrDir],
   ] as const) {
     it(`${label}: both towers encode into one L2-normalised space, equal to Python's`, async () => {
-      const model = await loadModel(dir(), { device: 'cpu' });
+      const model = await loadModel(dir(), { precision: 'fp32', device: 'cpu' });
       try {
         expect(model.modality).toBe('text-image');
         expect(model.outputDim).toBe(32);
@@ -128,7 +128,7 @@ describe('CLIP models', () => {
   }
 
   it('encode() takes texts or images and refuses a mix', async () => {
-    const model = await loadModel(vitDir, { device: 'cpu' });
+    const model = await loadModel(vitDir, { precision: 'fp32', device: 'cpu' });
     try {
       const png = join(work.dir, 'grey.png');
       await sharp(Buffer.from(heldOut[0]!.image.pixels), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(png);
@@ -144,7 +144,7 @@ describe('CLIP models', () => {
   });
 
   it('converts grey and 4-channel images, and truncates texts to the context length keeping end-of-text', async () => {
-    const model = await loadModel(vitDir, { device: 'cpu' });
+    const model = await loadModel(vitDir, { precision: 'fp32', device: 'cpu' });
     try {
       const grey = heldOut[1]!.image;
       const rgb: RawImage = { width: 28, height: 28, channels: 3, pixels: Uint8Array.from({ length: 28 * 28 * 3 }, (_, i) => grey.pixels[Math.floor(i / 3)]!) };
@@ -163,15 +163,15 @@ describe('CLIP models', () => {
       let truncated = 0;
       await model.encodeText([long, 'a tee'], { onProgress: (p) => (truncated = p.truncated) });
       expect(truncated).toBe(1);
-      await expect(loadModel(vitDir, { device: 'cpu', maxLength: 40 })).rejects.toThrow(/maxLength.*exceeds ViT-B-16::openai's context length of 16/);
-      await expect(loadModel(vitDir, { device: 'cpu', outputDim: 8 })).rejects.toThrow(/'outputDim' does not apply to CLIP models/);
+      await expect(loadModel(vitDir, { precision: 'fp32', device: 'cpu', maxLength: 40 })).rejects.toThrow(/maxLength.*exceeds ViT-B-16::openai's context length of 16/);
+      await expect(loadModel(vitDir, { precision: 'fp32', device: 'cpu', outputDim: 8 })).rejects.toThrow(/'outputDim' does not apply to CLIP models/);
     } finally {
       model.dispose();
     }
   });
 
   it('fine-tuning with the contrastive loss improves held-out text-to-image retrieval; save, reload and Python agree', async () => {
-    const model = await loadModel(vitDir, { device: 'cpu' });
+    const model = await loadModel(vitDir, { precision: 'fp32', device: 'cpu' });
     const saved = join(work.dir, 'vit-fine-tuned');
     try {
       const before = await evaluate(model, { queries: heldOut, k: 10 });
@@ -184,7 +184,7 @@ describe('CLIP models', () => {
       expect(after.imageToText!.hitAt1).toBeGreaterThan(before.imageToText!.hitAt1 + 0.15);
       expect(model.temperature).not.toBe(temperature); // the temperature is learned
 
-      const reloaded = await loadModel(saved, { device: 'cpu' });
+      const reloaded = await loadModel(saved, { precision: 'fp32', device: 'cpu' });
       try {
         expect(reloaded.modality).toBe('text-image');
         expect(reloaded.metadata.training).toMatchObject({ loss: 'CLIPLoss' });
@@ -205,7 +205,7 @@ describe('CLIP models', () => {
     const sample = heldOut.slice(0, 4);
     const texts = sample.map((p) => p.text);
     const images = sample.map((p) => p.image);
-    const frozenImage = await loadModel(vitDir, { device: 'cpu' });
+    const frozenImage = await loadModel(vitDir, { precision: 'fp32', device: 'cpu' });
     try {
       const imageBefore = await frozenImage.encodeImage(images);
       const textBefore = await frozenImage.encodeText(texts);
@@ -216,7 +216,7 @@ describe('CLIP models', () => {
     } finally {
       frozenImage.dispose();
     }
-    const frozenText = await loadModel(vitDir, { device: 'cpu' });
+    const frozenText = await loadModel(vitDir, { precision: 'fp32', device: 'cpu' });
     try {
       const textBefore = await frozenText.encodeText(texts);
       const imageBefore = await frozenText.encodeImage(images);
@@ -228,12 +228,12 @@ describe('CLIP models', () => {
     }
 
     // alpha 0 gives back the pretrained model exactly; 0.5 lands between the two.
-    const pretrained = await loadModel(vitDir, { device: 'cpu' });
+    const pretrained = await loadModel(vitDir, { precision: 'fp32', device: 'cpu' });
     const [initial, full, half, zero] = await (async () => {
       try {
         const initial = await pretrained.encodeText(texts);
         const run = async (wiseFt: number | undefined) => {
-          const model = await loadModel(vitDir, { device: 'cpu' });
+          const model = await loadModel(vitDir, { precision: 'fp32', device: 'cpu' });
           try {
             const result = await fit({ model, trainData: train.slice(0, 256), epochs: 1, batchSize: 64, learningRate: 1e-3, wiseFt });
             if (wiseFt !== undefined) expect(result.wiseFt).toEqual({ alpha: wiseFt });

@@ -32,8 +32,8 @@ beforeAll(async () => {
   execFileSync(PYTHON, [join(REPO_ROOT, 'scripts', 'export_torchscript'), 'bert-base-cased', '--out', textDir, '--size', 'tiny', '--random-init', '--tokenizer', tokenizer], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  images = await loadModel(imageDir, { device: 'cpu', imageSize: 32 });
-  texts = await loadModel(textDir, { device: 'cpu', maxLength: 24 });
+  images = await loadModel(imageDir, { precision: 'fp32', device: 'cpu', imageSize: 32 });
+  texts = await loadModel(textDir, { precision: 'fp32', device: 'cpu', maxLength: 24 });
 });
 afterAll(() => {
   images?.dispose();

@@ -42,7 +42,7 @@ beforeAll(async () => {
 describe('scored pairs: spearman and pearson of the cosines', () => {
   it('equal scipy.stats on the same embeddings, ties in the scores included', async () => {
     const data = scoredPairs(pairs.slice(0, 60), 1);
-    const model = await loadModel(bert, { device: 'cpu', outputDim: 16 });
+    const model = await loadModel(bert, { precision: 'fp32', device: 'cpu', outputDim: 16 });
     try {
       const result = await evaluate(model, { queries: data });
       expect(isSimilarityMetrics(result)).toBe(true);
@@ -228,7 +228,7 @@ describe('the CLI', () => {
     const json = cli('eval', '--model', out, '--queries', 'scored.csv', '--json', '--device', 'cpu');
     expect(json.status, json.stderr).toBe(0);
     const metrics = JSON.parse(json.stdout);
-    const model = await loadModel(out, { device: 'cpu' });
+    const model = await loadModel(out, { precision: 'fp32', device: 'cpu' });
     try {
       const direct = (await evaluate(model, { queries: join(work.dir, 'scored.csv') })) as SimilarityMetrics;
       expect(metrics).toEqual({ spearman: expect.closeTo(direct.spearman, 6), pearson: expect.closeTo(direct.pearson, 6), pairs: 30 });

@@ -121,7 +121,7 @@ function referenceTripletLoss(embeddings: Float32Array, dim: number, labels: Int
 describe('the generic native training step', () => {
   let model: EmbeddingModel;
   beforeAll(async () => {
-    model = await loadModel(resnetDir, { device: 'cpu', outputDim: 8, imageSize: 32 });
+    model = await loadModel(resnetDir, { precision: 'fp32', device: 'cpu', outputDim: 8, imageSize: 32 });
   });
   afterAll(() => model?.dispose());
 

@@ -28,20 +28,20 @@ const images = [10, 200, 90].map((v) => ({ pixels: new Uint8Array(16 * 16 * 3).f
 
 describe('finetuner.json that does not match model.pt', () => {
   it('a trunk cut short is an error, not rows of zeros', async () => {
-    const model = await loadModel(edited('short-trunk', (m) => { m.trunk = m.trunk.slice(0, -1); }), { device: 'cpu', imageSize: 16 });
+    const model = await loadModel(edited('short-trunk', (m) => { m.trunk = m.trunk.slice(0, -1); }), { precision: 'fp32', device: 'cpu', imageSize: 16 });
     await expect(model.encode(images)).rejects.toThrow(/produced 256-dim embeddings, but its finetuner\.json says 512 \(embeddingDim or trunk does not match model\.pt/);
     model.dispose();
   });
 
   it('a wrong embeddingDim is an error naming it', async () => {
-    const model = await loadModel(edited('wrong-dim', (m) => { m.embeddingDim = 256; }), { device: 'cpu', imageSize: 16 });
+    const model = await loadModel(edited('wrong-dim', (m) => { m.embeddingDim = 256; }), { precision: 'fp32', device: 'cpu', imageSize: 16 });
     await expect(model.encode(images)).rejects.toThrow(/produced 512-dim embeddings, but its finetuner\.json says 256/);
     model.dispose();
   });
 
   it('with a projection the error is one line, not the TorchScript traceback', async () => {
     const dir = edited('projected', (m) => { m.embeddingDim = 256; });
-    const model = await loadModel(dir, { device: 'cpu', imageSize: 16, outputDim: 8 });
+    const model = await loadModel(dir, { precision: 'fp32', device: 'cpu', imageSize: 16, outputDim: 8 });
     const error = await model.encode(images).then(() => undefined, (e: Error) => e);
     model.dispose();
     expect(error?.message).toBe('mat1 and mat2 shapes cannot be multiplied (3x512 and 256x8) (in TorchScript encode_pixels > forward)');

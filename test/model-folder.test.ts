@@ -16,7 +16,7 @@ let saved: string;
 beforeAll(async () => {
   backbone = exportTiny('resnet50', join(work.dir, 'resnet50-tiny'));
   saved = join(work.dir, 'saved');
-  const model = await loadModel(backbone, { device: 'cpu', outputDim: 8, imageSize: 16 });
+  const model = await loadModel(backbone, { precision: 'fp32', device: 'cpu', outputDim: 8, imageSize: 16 });
   await model.save(saved);
   model.dispose();
 });
@@ -37,15 +37,15 @@ describe('paths named by finetuner.json', () => {
     mkdirSync(join(work.dir, 'x'));
     copyFileSync(join(saved, 'model.pt'), join(work.dir, 'x', 'model.pt'));
     const dir = editedCopy('escaping', (m) => { m.model = '../x/model.pt'; });
-    await expect(loadModel(dir)).rejects.toThrow(/field "model" names "\.\.\/x\/model\.pt", which is outside/);
+    await expect(loadModel(dir, { precision: 'fp32' })).rejects.toThrow(/field "model" names "\.\.\/x\/model\.pt", which is outside/);
     const absolute = editedCopy('absolute', (m) => { m.model = join(work.dir, 'x', 'model.pt'); });
-    await expect(loadModel(absolute)).rejects.toThrow(/field "model" .* which is outside/);
+    await expect(loadModel(absolute, { precision: 'fp32' })).rejects.toThrow(/field "model" .* which is outside/);
   });
 
   it('saves under a fixed name, whatever name the loaded folder used', async () => {
     const dir = editedCopy('renamed', (m) => { m.model = 'weights.pt'; });
     copyFileSync(join(dir, 'model.pt'), join(dir, 'weights.pt'));
-    const model = await loadModel(dir);
+    const model = await loadModel(dir, { precision: 'fp32' });
     const out = join(work.dir, 'renamed-out');
     await model.save(out);
     model.dispose();
@@ -58,7 +58,7 @@ describe('paths named by finetuner.json', () => {
     mkdirSync(dir);
     copyFileSync(join(saved, 'model.pt'), join(dir, 'model.pt'));
     writeFileSync(join(dir, 'finetuner.json'), `\uFEFF${readFileSync(join(saved, 'finetuner.json'), 'utf8')}`);
-    const model = await loadModel(dir);
+    const model = await loadModel(dir, { precision: 'fp32' });
     expect(model.outputDim).toBe(8);
     model.dispose();
   });
@@ -71,14 +71,14 @@ describe('files that are not regular files', () => {
     const fifo = join(dir, 'model.pt');
     spawnSync('rm', [fifo]);
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    await expect(loadModel(dir)).rejects.toThrow(/model\.pt is a FIFO \(named pipe\), not a regular file/);
+    await expect(loadModel(dir, { precision: 'fp32' })).rejects.toThrow(/model\.pt is a FIFO \(named pipe\), not a regular file/);
     const backboneFifo = join(work.dir, 'backbone-fifo');
     mkdirSync(backboneFifo);
     copyFileSync(join(backbone, 'finetuner.json'), join(backboneFifo, 'finetuner.json'));
     expect(spawnSync('mkfifo', [join(backboneFifo, 'model.pt')]).status).toBe(0);
-    await expect(loadModel(backboneFifo)).rejects.toThrow(/FIFO/);
+    await expect(loadModel(backboneFifo, { precision: 'fp32' })).rejects.toThrow(/FIFO/);
     // The compute thread is not blocked: a real model still loads and encodes.
-    const model = await loadModel(saved);
+    const model = await loadModel(saved, { precision: 'fp32' });
     expect((await model.encode([{ pixels: new Uint8Array(16 * 16 * 3), width: 16, height: 16, channels: 3 }])).rows).toBe(1);
     model.dispose();
   });
@@ -86,7 +86,7 @@ describe('files that are not regular files', () => {
   it('a directory as finetuner.json is named as such', async () => {
     const dir = join(work.dir, 'dir-meta');
     mkdirSync(join(dir, 'finetuner.json'), { recursive: true });
-    await expect(loadModel(dir)).rejects.toThrow(/finetuner\.json is a directory, not a regular file/);
+    await expect(loadModel(dir, { precision: 'fp32' })).rejects.toThrow(/finetuner\.json is a directory, not a regular file/);
   });
 });
 
@@ -100,7 +100,7 @@ describe('errors about broken JSON', () => {
     expect(error?.message).not.toMatch(/root:x|daemon/);
     const meta = editedCopy('passwd-meta', () => undefined);
     writeFileSync(join(meta, 'finetuner.json'), '{"format": "finetuner-embedding", secret-token-123');
-    const metaError = await loadModel(meta).then(() => undefined, (e: Error) => e);
+    const metaError = await loadModel(meta, { precision: 'fp32' }).then(() => undefined, (e: Error) => e);
     expect(metaError?.message).toMatch(/finetuner\.json: not a finetuner\.json: invalid JSON/);
     expect(metaError?.message).not.toContain('secret-token');
   });

@@ -60,7 +60,7 @@ describe('head removal and pooling', () => {
   ] as const) {
     for (const pooling of ['avg', 'max', 'gem'] as const) {
       it(`${family}: ${pooling} pooling of the trunk matches Python`, async () => {
-        const model = await loadModel(dir(), { device: 'cpu', pooling, normalize: false });
+        const model = await loadModel(dir(), { precision: 'fp32', device: 'cpu', pooling, normalize: false });
         try {
           const meta = model.metadata.backbone;
           expect(model.outputDim).toBe(meta.embeddingDim);
@@ -78,7 +78,7 @@ describe('head removal and pooling', () => {
   }
 
   it('adds a projection head and L2-normalises', async () => {
-    const model = await loadModel(resnetDir, { device: 'cpu', outputDim: 16 });
+    const model = await loadModel(resnetDir, { precision: 'fp32', device: 'cpu', outputDim: 16 });
     try {
       expect(model.outputDim).toBe(16);
       const { rows, dim, data } = await model.encode((await syntheticImages(4, 1, 40, 3)).map((i) => i.image));
@@ -102,7 +102,7 @@ describe('fine-tuning', () => {
   const heldOut = syntheticImages(8, 8, 32, 2);
 
   it('improves retrieval on held-out images, and the saved model loads in Python with the same embeddings', async () => {
-    const model = await loadModel(resnetDir, { device: 'cpu', outputDim: 32, imageSize: 32 });
+    const model = await loadModel(resnetDir, { precision: 'fp32', device: 'cpu', outputDim: 32, imageSize: 32 });
     const out = join(work.dir, 'fine-tuned');
     try {
       const before = await evaluate(model, { queries: heldOut, k: 5 });
@@ -130,7 +130,7 @@ describe('fine-tuning', () => {
       // Reload in Node: identical embeddings.
       const batch = await model.loadImages(heldOut.slice(0, 6).map((i) => i.image));
       const original = await model.encodeBatch(batch);
-      const reloaded = await loadModel(out, { device: 'cpu' });
+      const reloaded = await loadModel(out, { precision: 'fp32', device: 'cpu' });
       try {
         expect(maxAbsDiff(await reloaded.encodeBatch(batch), original)).toBeLessThan(1e-6);
       } finally {
@@ -159,7 +159,7 @@ with torch.no_grad():
   });
 
   it('freezes the trunk: only the projection head trains', async () => {
-    const model = await loadModel(resnetDir, { device: 'cpu', outputDim: 8, imageSize: 32 });
+    const model = await loadModel(resnetDir, { precision: 'fp32', device: 'cpu', outputDim: 8, imageSize: 32 });
     try {
       await fit({ model, trainData: train.slice(0, 32), epochs: 1, batchSize: 8, numItemsPerClass: 4, freeze: true });
       expect(model.parameterCount().trainable).toBe(512 * 8 + 8);
@@ -169,7 +169,7 @@ with torch.no_grad():
   });
 
   it('keeps the event loop responsive while a training step runs', async () => {
-    const model = await loadModel(resnetDir, { device: 'cpu', imageSize: 64 });
+    const model = await loadModel(resnetDir, { precision: 'fp32', device: 'cpu', imageSize: 64 });
     try {
       model.nativeModel.configureTraining({
         optimizer: 'sgd', learningRate: 1e-3, weightDecay: 0, momentum: 0.9, freeze: 'none',
@@ -200,8 +200,8 @@ with torch.no_grad():
 // reported as skipped elsewhere.
 describe.skipIf(!runtimeInfo().cudaAvailable)('CUDA', () => {
   it('encodes and trains on the GPU with the same embeddings as the CPU', async () => {
-    const cpu = await loadModel(resnetDir, { device: 'cpu', outputDim: 8 });
-    const gpu = await loadModel(resnetDir, { device: 'cuda', outputDim: 8 });
+    const cpu = await loadModel(resnetDir, { precision: 'fp32', device: 'cpu', outputDim: 8 });
+    const gpu = await loadModel(resnetDir, { precision: 'fp32', device: 'cuda', outputDim: 8 });
     try {
       expect(gpu.device).toBe('cuda');
       const batch = await pixelBatch(cpu, 4, 21);
@@ -216,7 +216,7 @@ describe.skipIf(!runtimeInfo().cudaAvailable)('CUDA', () => {
 
 describe('lifetime and bad input', () => {
   it('dispose is safe twice and later calls throw', async () => {
-    const model = await loadModel(resnetDir, { device: 'cpu' });
+    const model = await loadModel(resnetDir, { precision: 'fp32', device: 'cpu' });
     model.dispose();
     model.dispose();
     expect(model.disposed).toBe(true);
@@ -228,18 +228,18 @@ describe('lifetime and bad input', () => {
     try {
       writeFileSync(join(dir, 'finetuner.json'), readFileSync(join(resnetDir, 'finetuner.json')));
       writeFileSync(join(dir, 'model.pt'), 'this is not a TorchScript archive');
-      await expect(loadModel(dir, { device: 'cpu' })).rejects.toThrow(new RegExp(`${join(dir, 'model.pt')}.*(corrupt|TorchScript)`));
+      await expect(loadModel(dir, { precision: 'fp32', device: 'cpu' })).rejects.toThrow(new RegExp(`${join(dir, 'model.pt')}.*(corrupt|TorchScript)`));
     } finally {
       cleanup();
     }
   });
 
   it('refuses CUDA where there is none', async () => {
-    await expect(loadModel(resnetDir, { device: 'cuda' })).rejects.toThrow(/CUDA is not available/);
+    await expect(loadModel(resnetDir, { precision: 'fp32', device: 'cuda' })).rejects.toThrow(/CUDA is not available/);
   });
 
   it('names a missing image file', async () => {
-    const model = await loadModel(resnetDir, { device: 'cpu' });
+    const model = await loadModel(resnetDir, { precision: 'fp32', device: 'cpu' });
     try {
       await expect(model.encode(['/nonexistent/cat.png'])).rejects.toThrow(/\/nonexistent\/cat\.png/);
     } finally {
@@ -265,6 +265,6 @@ describe('lifetime and bad input', () => {
   });
 
   it('rejects a missing model directory with the path in the message', async () => {
-    await expect(loadModel(join(work.dir, 'no-such-model'))).rejects.toThrow(/no-such-model.*finetuner\.json/);
+    await expect(loadModel(join(work.dir, 'no-such-model'), { precision: 'fp32' })).rejects.toThrow(/no-such-model.*finetuner\.json/);
   });
 });

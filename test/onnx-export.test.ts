@@ -34,12 +34,12 @@ beforeAll(async () => {
   await writeBertTokenizer(bertTokenizer, corpus, { vocabSize: 200, lowercase: true });
   await writeClipTokenizer(clipTokenizer, corpus, { vocabSize: 600 });
   // A projection head (outputDim 16) so that the export is shown to carry it.
-  models.resnet = await loadModel(exportTiny('resnet50', join(work.dir, 'resnet')), { device: 'cpu', outputDim: 16 });
-  models.bert = await loadModel(exportText('bert-base-cased', join(work.dir, 'bert'), bertTokenizer), { device: 'cpu', outputDim: 16 });
+  models.resnet = await loadModel(exportTiny('resnet50', join(work.dir, 'resnet')), { precision: 'fp32', device: 'cpu', outputDim: 16 });
+  models.bert = await loadModel(exportText('bert-base-cased', join(work.dir, 'bert'), bertTokenizer), { precision: 'fp32', device: 'cpu', outputDim: 16 });
   models.distilbert = await loadModel(
-    exportText('sentence-transformers/msmarco-distilbert-base-v3', join(work.dir, 'distil'), bertTokenizer), { device: 'cpu', outputDim: 16 },
+    exportText('sentence-transformers/msmarco-distilbert-base-v3', join(work.dir, 'distil'), bertTokenizer), { precision: 'fp32', device: 'cpu', outputDim: 16 },
   );
-  models.clip = await loadModel(exportText('ViT-B-16::openai', join(work.dir, 'clip'), clipTokenizer), { device: 'cpu' });
+  models.clip = await loadModel(exportText('ViT-B-16::openai', join(work.dir, 'clip'), clipTokenizer), { precision: 'fp32', device: 'cpu' });
 });
 afterAll(() => {
   for (const model of Object.values(models)) model.dispose();

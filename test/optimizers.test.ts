@@ -144,7 +144,7 @@ describe('optimizers against PyTorch', () => {
   const reported: Record<string, number[]> = {};
 
   beforeAll(async () => {
-    model = await loadModel(noDropoutDir, { device: 'cpu', outputDim: 8, seed: 3 });
+    model = await loadModel(noDropoutDir, { precision: 'fp32', device: 'cpu', outputDim: 8, seed: 3 });
     await model.nativeModel.save(init);
     for (let s = 0; s < 3; s++) {
       const pairs = scoredPairs(6, 10 + s);

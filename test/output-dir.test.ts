@@ -16,7 +16,7 @@ let backbone: string;
 let model: EmbeddingModel;
 beforeAll(async () => {
   backbone = exportTiny('resnet50', join(work.dir, 'resnet50-tiny'));
-  model = await loadModel(backbone, { device: 'cpu', outputDim: 8, imageSize: 16 });
+  model = await loadModel(backbone, { precision: 'fp32', device: 'cpu', outputDim: 8, imageSize: 16 });
 });
 afterAll(() => {
   model?.dispose();

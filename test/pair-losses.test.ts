@@ -204,7 +204,7 @@ describe('GradCache and short fits on a tiny BERT', () => {
   });
 
   /** Loads the tiny BERT: the projection head's init reseeds LibTorch's generator (seed 0). */
-  const load = (seed = 0) => loadModel(bertDir, { device: 'cpu', outputDim: 16, seed, maxLength: 16 });
+  const load = (seed = 0) => loadModel(bertDir, { precision: 'fp32', device: 'cpu', outputDim: 16, seed, maxLength: 16 });
 
   /** One step of `loss` on 8 pairs from a freshly loaded model; returns the loss and embeddings after it. */
   async function stepOnce(model: EmbeddingModel, loss: Loss, options: NativeLossOptions, freeze: 'none' | 'trunk') {

@@ -32,12 +32,12 @@ beforeAll(async () => {
   plainTextDir = join(work.dir, 'bert');
   execFileSync(PYTHON, [join(REPO_ROOT, 'scripts', 'export_torchscript'), 'bert-base-cased', '--out', plainTextDir, '--size', 'tiny', '--random-init', '--tokenizer', tokenizer], { stdio: ['ignore', 'ignore', 'pipe'] });
   textDir = join(work.dir, 'matryoshka');
-  const backbone = await loadModel(plainTextDir, { device: 'cpu' });
+  const backbone = await loadModel(plainTextDir, { precision: 'fp32', device: 'cpu' });
   await backbone.save(textDir, { training: { loss: 'MultipleNegativesRankingLoss', matryoshkaDims: [16, 8], history: [] } });
   backbone.dispose();
   imageDir = exportTiny('resnet50', join(work.dir, 'resnet'));
-  textModel = await loadModel(textDir, { device: 'cpu' });
-  imageModel = await loadModel(imageDir, { device: 'cpu' });
+  textModel = await loadModel(textDir, { precision: 'fp32', device: 'cpu' });
+  imageModel = await loadModel(imageDir, { precision: 'fp32', device: 'cpu' });
   png = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 20, b: 90 } } }).png().toBuffer();
   jpeg = await sharp({ create: { width: 30, height: 50, channels: 3, background: { r: 10, g: 120, b: 240 } } }).jpeg().toBuffer();
 }, 60_000);
@@ -333,7 +333,7 @@ describe('serve: a CLIP model', () => {
     await writeClipTokenizer(tokenizer, Array.from({ length: 200 }, (_, i) => sentence(i)), { vocabSize: 600 });
     const dir = join(work.dir, 'clip');
     execFileSync(PYTHON, [join(REPO_ROOT, 'scripts', 'export_torchscript'), 'ViT-B-32::openai', '--out', dir, '--size', 'tiny', '--random-init', '--tokenizer', tokenizer], { stdio: ['ignore', 'ignore', 'pipe'] });
-    clip = await loadModel(dir, { device: 'cpu' });
+    clip = await loadModel(dir, { precision: 'fp32', device: 'cpu' });
     server = await serve({ models: { clip: dir }, port: 0, device: 'cpu', log: () => undefined });
   }, 60_000);
   afterAll(async () => {

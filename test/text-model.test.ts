@@ -56,7 +56,7 @@ describe('text models', () => {
   ] as const) {
     for (const pooling of ['mean', 'cls', 'max'] as const) {
       it(`${family}: ${pooling} pooling over the attention mask matches Python`, async () => {
-        const model = await loadModel(dir(), { device: 'cpu', pooling, normalize: false });
+        const model = await loadModel(dir(), { precision: 'fp32', device: 'cpu', pooling, normalize: false });
         try {
           expect(model.modality).toBe('text');
           const texts = ['a short one', heldOut[0]!.query, 'the cat sat on the mat, quietly and for a long while'];
@@ -87,7 +87,7 @@ x.numpy().astype(np.float32).tofile(sys.argv[4])`, join(dir(), 'model.pt'), pref
   }
 
   it('encodes in length-sorted batches and returns rows in input order', async () => {
-    const model = await loadModel(bertDir, { device: 'cpu' });
+    const model = await loadModel(bertDir, { precision: 'fp32', device: 'cpu' });
     try {
       const texts = heldOut.slice(0, 9).map((p) => p.query).concat(['x', 'tiny']);
       const together = await model.encode(texts, { batchSize: 4 });
@@ -102,7 +102,7 @@ x.numpy().astype(np.float32).tofile(sys.argv[4])`, join(dir(), 'model.pt'), pref
   });
 
   it('fine-tunes on query-document pairs: MRR on held-out pairs improves; the saved model matches in Python', async () => {
-    const model = await loadModel(bertDir, { device: 'cpu', outputDim: 32 });
+    const model = await loadModel(bertDir, { precision: 'fp32', device: 'cpu', outputDim: 32 });
     const out = join(work.dir, 'bert-fine-tuned');
     try {
       const before = await evaluate(model, { queries: heldOut, k: 10 });
@@ -129,7 +129,7 @@ x.numpy().astype(np.float32).tofile(sys.argv[4])`, join(dir(), 'model.pt'), pref
 
       const texts = heldOut.slice(0, 5).map((p) => p.query);
       const original = (await model.encode(texts)).data;
-      const reloaded = await loadModel(out, { device: 'cpu' });
+      const reloaded = await loadModel(out, { precision: 'fp32', device: 'cpu' });
       try {
         expect(maxAbsDiff((await reloaded.encode(texts)).data, original)).toBeLessThan(1e-5);
         const prefix = join(work.dir, 'parity');
@@ -150,7 +150,7 @@ with torch.no_grad():
   });
 
   it('trains on labelled texts (triplet loss) and on scored pairs (cosine similarity loss)', async () => {
-    const model = await loadModel(distilDir, { device: 'cpu' });
+    const model = await loadModel(distilDir, { precision: 'fp32', device: 'cpu' });
     try {
       const labelled = train.slice(0, 64).flatMap((p, i) => [
         { text: p.query, label: `s${i % 8}` },
@@ -168,7 +168,7 @@ with torch.no_grad():
   });
 
   it('freezes all but the top N transformer layers', async () => {
-    const model = await loadModel(bertDir, { device: 'cpu', outputDim: 8 });
+    const model = await loadModel(bertDir, { precision: 'fp32', device: 'cpu', outputDim: 8 });
     try {
       await fit({ model, trainData: train.slice(0, 16), epochs: 1, batchSize: 8, freeze: { trainableLayers: 1 } });
       const total = model.parameterCount();
@@ -185,7 +185,7 @@ with torch.no_grad():
   });
 
   it('reports truncated texts in the progress of fit', async () => {
-    const model = await loadModel(bertDir, { device: 'cpu', maxLength: 8 });
+    const model = await loadModel(bertDir, { precision: 'fp32', device: 'cpu', maxLength: 8 });
     try {
       let truncated = 0;
       await fit({ model, trainData: train.slice(0, 16), epochs: 1, batchSize: 8, onProgress: (e) => e.phase === 'train' && (truncated = e.truncated) });
@@ -198,7 +198,7 @@ with torch.no_grad():
 
 describe('text models: bad input', () => {
   it('rejects an empty text, naming its index', async () => {
-    const model = await loadModel(bertDir, { device: 'cpu' });
+    const model = await loadModel(bertDir, { precision: 'fp32', device: 'cpu' });
     try {
       await expect(model.encode(['fine', ''])).rejects.toThrow(/texts\[1\]: empty text/);
     } finally {
@@ -208,14 +208,14 @@ describe('text models: bad input', () => {
 
   it('a backbone without tokenizer.json is refused with the fix', async () => {
     const dir = exportText('bert-base-cased', join(work.dir, 'no-tokenizer'), []);
-    await expect(loadModel(dir, { device: 'cpu' })).rejects.toThrow(/no tokenizer\.json.*--tokenizer FILE/);
+    await expect(loadModel(dir, { precision: 'fp32', device: 'cpu' })).rejects.toThrow(/no tokenizer\.json.*--tokenizer FILE/);
   });
 
   it('a missing tokenizer.json file is named', async () => {
     const dir = join(work.dir, 'lost-tokenizer');
     exportText('bert-base-cased', dir, ['--tokenizer', join(work.dir, 'tokenizer.json')]);
     rmSync(join(dir, 'tokenizer.json'));
-    await expect(loadModel(dir, { device: 'cpu' })).rejects.toThrow(/tokenizer\.json.*not found|not found.*tokenizer\.json/);
+    await expect(loadModel(dir, { precision: 'fp32', device: 'cpu' })).rejects.toThrow(/tokenizer\.json.*not found|not found.*tokenizer\.json/);
   });
 
   it('a tokenizer whose vocabulary does not fit the embedding table is refused', async () => {
@@ -225,10 +225,10 @@ describe('text models: bad input', () => {
     const meta = JSON.parse(readFileSync(metaFile, 'utf8'));
     meta.text.tokenizer = 'tokenizer.json';
     writeFileSync(metaFile, JSON.stringify(meta));
-    await expect(loadModel(dir, { device: 'cpu' })).rejects.toThrow(/vocabulary|embedding/);
+    await expect(loadModel(dir, { precision: 'fp32', device: 'cpu' })).rejects.toThrow(/vocabulary|embedding/);
   });
 
   it('an image option on a text model is refused', async () => {
-    await expect(loadModel(bertDir, { device: 'cpu', imageSize: 32 })).rejects.toThrow(/imageSize.*text model/);
+    await expect(loadModel(bertDir, { precision: 'fp32', device: 'cpu', imageSize: 32 })).rejects.toThrow(/imageSize.*text model/);
   });
 });

@@ -5,6 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { describeRange, isInRange, type NumberRange } from '../numericOption.js';
+import { DEFAULT_ENCODE_PRECISION, DEFAULT_TRAINING_PRECISION, PRECISIONS, TRAINING_PRECISIONS } from '../precision.js';
 
 /** Bad command-line usage: main prints the message and the verb's usage, and exits with code 2. */
 export class UsageError extends Error {
@@ -44,19 +45,50 @@ export interface Command {
   options: Record<string, OptionSpec>;
   /** How many positional arguments the verb takes (default none), and what the first is called. */
   positionals?: { min: number; max: number; name?: string };
+  /**
+   * The verb runs another command line (launch): its own options come first, and the first argument
+   * that is not one of them (or everything after `--`) is passed on untouched, in `positionals`.
+   */
+  passThrough?: boolean;
   run(args: ParsedArgs): Promise<void>;
 }
 
 const HELP_OPTION: OptionSpec = { type: 'boolean', short: 'h', description: 'show this help' };
 
-/** argv asks for help (before any `--`, after which everything is a positional). */
-export function wantsHelp(argv: readonly string[]): boolean {
-  const end = argv.indexOf('--');
-  return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h');
+/** argv asks for help (before any `--`, after which everything is a positional; a pass-through verb: among its own options). */
+export function wantsHelp(argv: readonly string[], command?: Command): boolean {
+  const own = command?.passThrough ? splitPassThrough(command, argv).own : argv;
+  const end = own.indexOf('--');
+  return (end < 0 ? own : own.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
+/**
+ * A pass-through verb's argv cut in two: its own options (each string option's value included), and the
+ * command line it passes on, from the first other argument or after `--`.
+ */
+export function splitPassThrough(command: Command, argv: readonly string[]): { own: string[]; rest: string[] } {
+  const specs: Record<string, OptionSpec> = { ...command.options, help: HELP_OPTION };
+  const takesValue = (arg: string): boolean => {
+    if (arg.includes('=')) return false;
+    const spec = arg.startsWith('--') ? specs[arg.slice(2)] : Object.values(specs).find((s) => s.short !== undefined && `-${s.short}` === arg);
+    return spec?.type === 'string';
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return { own: argv.slice(0, i), rest: argv.slice(i + 1) };
+    if (!arg.startsWith('-') || arg === '-') return { own: argv.slice(0, i), rest: argv.slice(i) };
+    if (takesValue(arg)) i++;
+  }
+  return { own: [...argv], rest: [] };
 }
 
 /** Parses a verb's argv; every problem becomes a UsageError naming the option or argument. */
 export function parseCommandArgs(command: Command, argv: string[]): ParsedArgs {
+  if (command.passThrough) {
+    const { own, rest } = splitPassThrough(command, argv);
+    const parsed = parseCommandArgs({ ...command, passThrough: false, positionals: { min: 0, max: 0 } }, own);
+    return { values: parsed.values, positionals: rest };
+  }
   const options = Object.fromEntries(
     Object.entries({ ...command.options, help: HELP_OPTION }).map(([name, spec]) => [
       name,
@@ -212,10 +244,14 @@ export function note(text: string): void {
   process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-/** Options of the verbs that load a model and encode with it (encode, eval). */
-export const PRECISIONS = ['auto', 'fp32', 'bf16', 'fp16'] as const;
+/** Options of the verbs that load a model and encode with it (encode, eval, serve). */
+export { PRECISIONS, TRAINING_PRECISIONS };
 export const PRECISION_OPTION: OptionSpec = {
-  type: 'string', value: 'P', description: 'autocast precision: fp32, bf16, fp16 (CUDA) or auto (bf16 where the hardware has it)', default: 'fp32',
+  type: 'string', value: 'P', description: 'encode precision: auto (bf16 where the hardware has it, else fp32), fp32, bf16, fp16 (CUDA) or int8 (quantized linear layers, CPU)', default: DEFAULT_ENCODE_PRECISION,
+};
+/** fit's: the precision of its training forwards (int8 is encode-only). */
+export const TRAINING_PRECISION_OPTION: OptionSpec = {
+  type: 'string', value: 'P', description: `training precision: ${TRAINING_PRECISIONS.join(', ')} (auto: bf16 where the hardware has it)`, default: DEFAULT_TRAINING_PRECISION,
 };
 
 export const ENCODING_OPTIONS: Record<string, OptionSpec> = {

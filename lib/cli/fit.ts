@@ -11,7 +11,7 @@ import { optimizerDefaults, OPTIMIZER_NAMES, OPTIMIZERS } from '../optimizers.js
 import { SCHEDULER_NAMES } from '../schedule.js';
 import { formatTable } from '../table.js';
 import {
-  DEVICE_OPTION, DEVICES, PRECISIONS, PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, note, numberOption, out, requiredString,
+  DEVICE_OPTION, DEVICES, TRAINING_PRECISIONS, TRAINING_PRECISION_OPTION, UsageError, choiceOption, existingFile, flag, note, numberOption, out, requiredString,
   stringOption, type Command, type ParsedArgs,
 } from './command.js';
 import { LOSS_NAMES } from '../losses/index.js';
@@ -103,7 +103,7 @@ export const fitCommand: Command = {
       type: 'string', value: 'N', description: 'text models: tokens per text (longer texts are truncated)', default: "the model's",
     },
     device: DEVICE_OPTION,
-    precision: PRECISION_OPTION,
+    precision: TRAINING_PRECISION_OPTION,
     seed: { type: 'string', value: 'N', description: 'seed of the batch sampler, projection head and dropout (a CPU run repeats bit for bit)', default: '0' },
     distributed: {
       type: 'boolean',
@@ -179,7 +179,7 @@ export const fitCommand: Command = {
       imageSize,
       maxLength,
       device: choiceOption(args, 'device', DEVICES),
-      precision: choiceOption(args, 'precision', PRECISIONS),
+      precision: choiceOption(args, 'precision', TRAINING_PRECISIONS),
       seed: numberOption(args, 'seed', OPTION_RANGES.seed),
       distributed: distributedFlags(args),
     };

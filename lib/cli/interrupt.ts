@@ -17,6 +17,12 @@ export class InterruptedError extends Error {
 
 let controller: AbortController | undefined;
 let stopping = 'stopping and removing partial output';
+let handedOver = false;
+
+/** From now on the verb handles SIGINT and SIGTERM itself (launch forwards them to its workers). */
+export function handOverInterrupts(): void {
+  handedOver = true;
+}
 
 /**
  * An AbortSignal that the first SIGINT or SIGTERM aborts with an InterruptedError; `what` says what the
@@ -31,6 +37,7 @@ export function interruptSignal(what?: string): AbortSignal {
 export function installInterruptHandlers(): void {
   for (const signal of Object.keys(SIGNAL_NUMBERS) as HandledSignal[]) {
     process.on(signal, () => {
+      if (handedOver) return;
       if (!controller || controller.signal.aborted) process.exit(128 + SIGNAL_NUMBERS[signal]);
       process.stderr.write(`\nfinetuner: ${signal}: ${stopping} (again to quit at once)\n`);
       controller.abort(new InterruptedError(signal));

@@ -11,11 +11,15 @@ import { exportCommand } from './export.js';
 import { exportOnnxCommand } from './exportOnnx.js';
 import { fitCommand } from './fit.js';
 import { infoCommand, packageVersion } from './info.js';
+import { launchCommand } from './launch.js';
+import { watchLauncher } from '../distributed/launcherWatch.js';
+import { LaunchInterruptedError, WorkerFailedError } from '../distributed/launcher.js';
 import { serveCommand } from './serve.js';
 import { installInterruptHandlers, InterruptedError } from './interrupt.js';
 
 const COMMANDS: readonly Command[] = [
-  describeCommand, exportCommand, exportOnnxCommand, fitCommand, encodeCommand, evalCommand, serveCommand, buildNativeCommand, infoCommand,
+  describeCommand, exportCommand, exportOnnxCommand, fitCommand, encodeCommand, evalCommand, serveCommand, launchCommand, buildNativeCommand,
+  infoCommand,
 ];
 const DEMO_SUMMARY =
   'How to run the demos (fine-tuning on Fashion-MNIST and WordNet), which live in the repository, not the package.';
@@ -80,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
     if (!command) {
       throw new UsageError(verb.startsWith('-') ? `unknown option '${verb}' (a verb comes first)` : `unknown verb '${verb}'`);
     }
-    if (wantsHelp(rest)) {
+    if (wantsHelp(rest, command)) {
       process.stdout.write(commandHelp(command));
       return 0;
     }
@@ -92,7 +96,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function reportError(error: unknown, command: Command | undefined): number {
-  if (error instanceof InterruptedError) {
+  if (error instanceof InterruptedError || error instanceof WorkerFailedError || error instanceof LaunchInterruptedError) {
     process.stderr.write(`finetuner${command ? ` ${command.name}` : ''}: ${error.message}\n`);
     return error.exitCode;
   }
@@ -108,4 +112,5 @@ function reportError(error: unknown, command: Command | undefined): number {
 }
 
 installInterruptHandlers();
+watchLauncher();
 process.exitCode = await main(process.argv.slice(2));
