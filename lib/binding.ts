@@ -100,6 +100,10 @@ export interface NativeTrainStepResult {
   examples: number;
   /** When the optimizer stepped: the total gradient norm before clipping. */
   gradNorm?: number;
+  /** Distributed steps: seconds in collectives (the gathers, their backward, the gradient all-reduce). */
+  communicationSeconds?: number;
+  /** Distributed steps that updated: seconds in the all-reduce of the gradients. */
+  allReduceSeconds?: number;
 }
 
 /** Gradient accumulation: how a step's gradient counts, and whether the optimizer steps after it. */
@@ -108,6 +112,38 @@ export interface NativeStepOptions {
   lossScale?: number;
   /** false: only add this step's gradients; true (default): then step the optimizer and start afresh. */
   update?: boolean;
+  /**
+   * Data parallel (lib/distributed/): the loss sees every rank's rows (gathered with their gradients),
+   * targets included, and the gradients are averaged across the ranks before the optimizer steps.
+   */
+  group?: NativeProcessGroup;
+}
+
+/** Joining settings of joinProcessGroup (lib/distributed/processGroup.ts reads them from the environment). */
+export interface NativeJoinOptions {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  /** 'gloo' (CPU) or 'nccl' (CUDA; only where LibTorch was built with NCCL). */
+  backend: 'gloo' | 'nccl';
+  /** How long joining waits for every rank (the rendezvous at masterAddr:masterPort). */
+  joinTimeoutMs: number;
+  /** How long one collective waits for the others before it fails. */
+  timeoutMs: number;
+}
+
+/** A joined c10d process group (native/distributed/). Every rank must call the same collectives in the same order. */
+export interface NativeProcessGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly closed: boolean;
+  /** Resolves once every rank has reached it; `what` names it in errors. */
+  barrier(what?: string): Promise<number[]>;
+  /** The elementwise maximum of every rank's `values` (agreeing on flags such as "stop"). */
+  agree(values: number[], what?: string): Promise<number[]>;
+  /** Releases the group; safe twice. */
+  close(): Promise<number[]>;
 }
 
 /** One parameter group of the optimizer (weight decay and layer decay make several). */
@@ -237,6 +273,12 @@ export interface NativeBinding {
     k: number,
     options?: NativeRetrievalMetricsOptions,
   ): Promise<NativeRetrievalSums>;
+  /**
+   * Joins a c10d process group off the event loop: rank 0 hosts a TCPStore at masterAddr:masterPort, every
+   * rank connects and the backend (Gloo or NCCL) connects all ranks. Rejects after joinTimeoutMs naming
+   * the rank and the address when a rank does not come or the address cannot be reached.
+   */
+  joinProcessGroup(options: NativeJoinOptions): Promise<NativeProcessGroup>;
   /** A natively held index of `dim`-wide rows (lib/embeddingIndex.ts wraps it). */
   SearchIndex: new (dim: number) => NativeSearchIndex;
 }

@@ -9,6 +9,9 @@ import { writeFileAtomic } from './atomicFile.js';
 import type { NativeStepOptions } from './binding.js';
 import { BestModelCheckpoint, EvaluationCallback, TrainingCheckpoint, WiseFt, type KeptModel, type TrainingCallback } from './callbacks/index.js';
 import { checkSameRun, CheckpointWriter, defaultCheckpointDir, fingerprintData, openCheckpoint, TRAINING_STATE_FILE, type Checkpoint } from './checkpoints.js';
+import { shardTask } from './distributed/dataParallel.js';
+import { readDistributedEnvironment } from './distributed/environment.js';
+import { joinProcessGroup, resolveDistributed, type DistributedRun } from './distributed/processGroup.js';
 import { readJsonFile } from './jsonFile.js';
 import { loadModel, loadModelFromMetadata } from './loadModel.js';
 import { resolveLossOptions, type Loss, type LossOptions } from './losses/index.js';
@@ -96,7 +99,14 @@ async function fitModel(options: FitOptions): Promise<FitResult> {
   const settings = resolveOptions(options);
   if (options.model === undefined) throw new TypeError("option 'model' is required (a model directory or a loaded model)");
   if (options.trainData === undefined) throw new TypeError("option 'trainData' is required (a CSV path or an array)");
-  const callbacks = callbacksOf(options, settings);
+  // Distributed (lib/distributed/): batchSize is per rank; the sampler draws global batches of
+  // batchSize x worldSize rows, and that global size is what the run records (a resumed run may use any
+  // world size that divides it). Only rank 0 evaluates and writes: the others run no callbacks.
+  const distributed = resolveDistributed(options.distributed);
+  const environment = distributed && readDistributedEnvironment();
+  const lead = environment === undefined || environment.rank === 0;
+  if (environment !== undefined) settings.batchSize *= environment.worldSize;
+  const callbacks = lead ? callbacksOf(options, settings) : [];
   const source = await modelSource(options.model);
   const modality = source.modality;
   const train = await modality.readData(options.trainData, 'trainData');
@@ -151,20 +161,31 @@ async function fitModel(options: FitOptions): Promise<FitResult> {
   if (!ownsModel) model.setPrecision(trainingPrecision);
 
   let output: StagedOutput | undefined;
+  let parallel: DistributedRun | undefined;
   try {
+    if (distributed !== undefined) parallel = await joinProcessGroup(distributed, model.device === 'cuda' ? 'cuda' : 'cpu', environment);
+    // The other ranks wait here while rank 0 writes, then every rank leaves the group.
+    const finish = async <T>(result: T): Promise<T> => {
+      if (parallel !== undefined) {
+        await parallel.group.barrier('waiting for rank 0 to write the model');
+        await parallel.group.close();
+      }
+      return result;
+    };
     // Staged before training: a target we must not replace, or a place that cannot be written, fails
     // now rather than after the training it would have lost.
     const stageOutput = () =>
       stageOutputDir(options.outputDir!, { option: "option 'outputDir'", inputDir: typeof options.model === 'string' ? options.model : undefined });
-    if (options.outputDir !== undefined) output = await stageOutput();
+    if (options.outputDir !== undefined && lead) output = await stageOutput();
     // Read once, up front: bad eval data fails before training, and epochs do not re-read the file.
     for (const callback of callbacks) if (callback instanceof EvaluationCallback) await callback.prepare(model);
     // With an output folder, a report of the run is written into it (lib/report/fitReport.ts).
-    const report = options.outputDir === undefined ? undefined : new FitReportRecorder({
+    const report = options.outputDir === undefined || !lead ? undefined : new FitReportRecorder({
       model: model.name, task: modality.task, warnings, resumed: checkpoint && { dir: checkpoint.dir, globalStep: checkpoint.record.position.globalStep },
     });
     const onProgress = report ? report.progress(options.onProgress) : options.onProgress;
-    const trainingTask = modality.trainingTask(model, train, batchSettings);
+    const globalTask = modality.trainingTask(model, train, batchSettings);
+    const trainingTask = parallel ? shardTask(globalTask, parallel.rank, parallel.worldSize) : globalTask;
     const task: TrainingTask = report ? report.watch(trainingTask) : trainingTask;
     const text = model.metadata.text;
     model.nativeModel.configureTraining({
@@ -205,7 +226,7 @@ async function fitModel(options: FitOptions): Promise<FitResult> {
     const writeReport = (dir: string, history: EpochRecord[], end: { kept?: KeptModel; wiseFt?: FitResult['wiseFt'] }) =>
       report!.write(dir, { config, history, before: evaluation?.before, ...end });
     const keep = callbacks.find((c): c is TrainingCheckpoint => c instanceof TrainingCheckpoint)?.keep;
-    const writer = checkpointDir === undefined ? undefined : new CheckpointWriter(resolve(checkpointDir), keep);
+    const writer = checkpointDir === undefined || !lead ? undefined : new CheckpointWriter(resolve(checkpointDir), keep);
     let kept: KeptModel | undefined;
     const loop = new TrainingLoop({
       model,
@@ -213,12 +234,14 @@ async function fitModel(options: FitOptions): Promise<FitResult> {
       epochs: settings.epochs,
       accumulateSteps: settings.accumulateSteps,
       step: (prepared: PreparedStep, accumulation: NativeStepOptions) =>
-        model.nativeModel.trainStep(prepared.inputs, prepared.targets, loss.name, lossOptions, accumulation),
+        model.nativeModel.trainStep(prepared.inputs, prepared.targets, loss.name, lossOptions, parallel ? { ...accumulation, group: parallel.group } : accumulation),
       learningRate: (update) => learningRateAt({ ...settings, totalSteps }, update),
       callbacks,
       onProgress,
       signal: options.signal,
       resume: checkpoint?.record,
+      agree: parallel && ((flags) => parallel!.group.agree(flags, 'agreement after a step')),
+      checkpointElsewhere: lead ? undefined : `training interrupted on rank ${parallel!.rank} of ${parallel!.worldSize}; rank 0 writes the checkpoint to resume from`,
       writeCheckpoint: writer && ((state) => writer.write(model, { run, ...state }, trainingRecord(state.history))),
       async saveModel(keptNow, history) {
         const staged = output ?? (await stageOutput());
@@ -235,7 +258,7 @@ async function fitModel(options: FitOptions): Promise<FitResult> {
     const done = {
       warnings,
       ...(evaluation?.before ? { evalBefore: evaluation.before } : {}),
-      ...(options.outputDir !== undefined ? { report: join(resolve(options.outputDir), REPORT_FILE) } : {}),
+      ...(options.outputDir !== undefined && lead ? { report: join(resolve(options.outputDir), REPORT_FILE) } : {}),
     };
     if (kept !== undefined) {
       // outputDir holds the kept model: complete its record (the whole history) in place, atomically.
@@ -247,17 +270,18 @@ async function fitModel(options: FitOptions): Promise<FitResult> {
       if (kept.epoch !== history.at(-1)?.epoch) {
         const best = await loadModel(options.outputDir!, { device: options.device, precision: trainingPrecision });
         if (ownsModel) model.dispose();
-        return { model: best, history, kept, ...done };
+        return await finish({ model: best, history, kept, ...done });
       }
-      return { model, history, kept, ...done };
+      return await finish({ model, history, kept, ...done });
     }
     if (output !== undefined) {
       await writeReport(output.staging, history, { wiseFt });
       await model.saveStaged(output, trainingRecord(history, wiseFt ? { wiseFtResult: wiseFt } : {}));
     }
-    return { model, history, ...(wiseFt ? { wiseFt } : {}), ...done };
+    return await finish({ model, history, ...(wiseFt ? { wiseFt } : {}), ...done });
   } catch (error) {
     await output?.abort();
+    await parallel?.group.close().catch(() => undefined);
     if (ownsModel) model.dispose();
     throw error;
   }

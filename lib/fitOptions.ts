@@ -8,6 +8,7 @@ import { SAMPLER_NAMES, type SamplerName } from './data/batchSamplers.js';
 import type { EvaluationResult } from './evaluate.js';
 import type { LabelledInput } from './labelledData.js';
 import { LOSS_NAMES, type Loss, type LossOptions } from './losses/index.js';
+import type { DistributedOptions } from './distributed/processGroup.js';
 import type { Device, EmbeddingModel, Pooling } from './model.js';
 import { checkNumber, numberOr } from './numericOption.js';
 import { OPTIMIZER_NAMES, optimizerDescriptor, type Optimizer } from './optimizers.js';
@@ -139,6 +140,13 @@ export interface FitOptions extends LossOptions {
   evalK?: number;
   /** Seed of the batch sampler, the projection head and dropout: a CPU run is reproducible bit for bit. Default 0. */
   seed?: number;
+  /**
+   * Data-parallel training with the other processes of a torchrun-style launch (README, Distributed
+   * fine-tuning): reads RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT, joins their process
+   * group (Gloo on the CPU, NCCL on CUDA), trains on global batches of batchSize x WORLD_SIZE rows, and
+   * leaves evaluation, checkpoints, the report and the model to rank 0. Default false.
+   */
+  distributed?: boolean | DistributedOptions;
   onProgress?: (event: FitProgress) => void;
 }
 
@@ -157,6 +165,10 @@ export type FitProgress =
       gradNorm?: number;
       /** Texts truncated to the maximum length so far this epoch. */
       truncated: number;
+      /** Distributed runs: seconds this step spent in collectives (gathers, their backward, the gradient all-reduce). */
+      communicationSeconds?: number;
+      /** Distributed runs, after a step that updated the weights: seconds in the all-reduce of the gradients. */
+      allReduceSeconds?: number;
     }
   /** Evaluation progress; epoch -1 is the evaluation before training. */
   | { phase: 'eval'; epoch: number; epochs: number; done: number; total: number }

@@ -23,6 +23,8 @@ export type { NpyWriterResult } from './npyWriter.js';
 export { loadModel } from './loadModel.js';
 export type { LoadModelOptions } from './loadModel.js';
 export { fit } from './fit.js';
+export { readDistributedEnvironment, DISTRIBUTED_VARIABLES, type DistributedEnvironment } from './distributed/environment.js';
+export type { DistributedOptions } from './distributed/processGroup.js';
 export { computeLoss } from './losses/computeLoss.js';
 export type { ComputeLossEmbeddings, ComputeLossOptions, ComputeLossResult } from './losses/computeLoss.js';
 export { SCHEDULERS } from './schedule.js';

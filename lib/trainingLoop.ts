@@ -17,8 +17,8 @@ import type { PreparedStep, TrainingTask } from './trainingTasks.js';
 
 /** fit() stopped by its signal: a checkpoint was written (when it had a place for one) to resume from. */
 export class TrainingInterruptedError extends Error {
-  constructor(readonly checkpoint: string | undefined, readonly reason: unknown) {
-    super(checkpoint ? `training interrupted; resume from the checkpoint ${checkpoint}` : 'training interrupted (no checkpointDir or outputDir: nothing to resume from)');
+  constructor(readonly checkpoint: string | undefined, readonly reason: unknown, elsewhere?: string) {
+    super(checkpoint ? `training interrupted; resume from the checkpoint ${checkpoint}` : elsewhere ?? 'training interrupted (no checkpointDir or outputDir: nothing to resume from)');
     this.name = 'TrainingInterruptedError';
   }
 }
@@ -41,6 +41,13 @@ export interface TrainingLoopSetup {
   writeCheckpoint?: (state: Omit<CheckpointRecord, 'format' | 'version' | 'createdAt' | 'run'>) => Promise<string>;
   /** Writes the model to outputDir with the history so far (BestModelCheckpoint). */
   saveModel(kept: KeptModel, history: EpochRecord[]): Promise<void>;
+  /**
+   * Distributed runs: the maximum of every rank's flags, so that all ranks stop (a callback on rank 0
+   * said so) or are interrupted (a signal reached one) at the same update, in lockstep.
+   */
+  agree?: (flags: [stop: number, interrupted: number]) => Promise<number[]>;
+  /** Distributed ranks other than 0: where the checkpoint of an interruption is, said in its error. */
+  checkpointElsewhere?: string;
 }
 
 const emptyProgress = (): EpochProgress => ({ lossSum: 0, exampleSum: 0, truncated: 0, seconds: 0 });
@@ -62,6 +69,8 @@ export class TrainingLoop {
   private loss = 0;
   private learningRate = 0;
   private stopped = false;
+  /** Distributed runs: whether any rank was interrupted, as the ranks agreed after the last update. */
+  private interruptAgreed = false;
 
   constructor(private readonly setup: TrainingLoopSetup) {
     const resume = setup.resume;
@@ -106,9 +115,12 @@ export class TrainingLoop {
           phase: 'train', epoch, epochs, step: step + 1, steps: batches.length, loss: result.loss, examples: result.examples,
           learningRate: this.learningRate, truncated: this.partial.truncated,
           ...(result.gradNorm !== undefined ? { gradNorm: result.gradNorm } : {}),
+          ...(result.communicationSeconds !== undefined ? { communicationSeconds: result.communicationSeconds } : {}),
+          ...(result.allReduceSeconds !== undefined ? { allReduceSeconds: result.allReduceSeconds } : {}),
         });
         if (!update) continue;
         await this.hook('onBatchEnd');
+        await this.agree();
         await this.stopIfInterrupted();
       }
       const steps = this.position.step;
@@ -128,6 +140,7 @@ export class TrainingLoop {
       this.partial = emptyProgress();
       await this.hook('onEpochEnd', record);
       this.setup.onProgress?.({ phase: 'epoch-end', epoch, epochs, record });
+      await this.agree();
       await this.stopIfInterrupted();
     }
     await this.hook('onTrainEnd');
@@ -149,11 +162,18 @@ export class TrainingLoop {
     });
   }
 
+  private async agree(): Promise<void> {
+    if (this.setup.agree === undefined) return;
+    const [stop, interrupted] = await this.setup.agree([this.stopped ? 1 : 0, this.setup.signal?.aborted ? 1 : 0]);
+    this.stopped = stop! > 0;
+    this.interruptAgreed = interrupted! > 0;
+  }
+
   private async stopIfInterrupted(): Promise<void> {
     const signal = this.setup.signal;
-    if (!signal?.aborted) return;
+    if (!(this.setup.agree ? this.interruptAgreed : signal?.aborted)) return;
     const checkpoint = this.setup.writeCheckpoint ? await this.checkpoint() : undefined;
-    throw new TrainingInterruptedError(checkpoint, signal.reason);
+    throw new TrainingInterruptedError(checkpoint, signal?.reason, this.setup.checkpointElsewhere);
   }
 
   private async hook(name: 'onTrainBegin' | 'onBatchEnd' | 'onEpochEnd' | 'onTrainEnd', record?: EpochRecord): Promise<void> {

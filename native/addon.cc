@@ -2,6 +2,7 @@
 
 #include "caching_cpu_allocator.h"
 #include "compute_loss_worker.h"
+#include "distributed/process_group_handle.h"
 #include "embedding_model.h"
 #include "exchange_paths_worker.h"
 #include "load_worker.h"
@@ -85,6 +86,7 @@ Napi::Value cpuCacheInfo(Napi::Env env) {
 FinetunerAddon::FinetunerAddon(Napi::Env env, Napi::Object exports) {
   installCachingCpuAllocator();
   modelConstructor_ = Napi::Persistent(EmbeddingModel::DefineClass(env));
+  processGroupConstructor_ = Napi::Persistent(ProcessGroupHandle::DefineClass(env));
   DefineAddon(exports, {
                            InstanceMethod<&FinetunerAddon::RuntimeInfo>("runtimeInfo"),
                            InstanceMethod<&FinetunerAddon::SetNumThreads>("setNumThreads"),
@@ -94,6 +96,7 @@ FinetunerAddon::FinetunerAddon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod<&FinetunerAddon::ComputeLoss>("computeLoss"),
                            InstanceMethod<&FinetunerAddon::SearchTopK>("searchTopK"),
                            InstanceMethod<&FinetunerAddon::RetrievalMetrics>("retrievalMetrics"),
+                           InstanceMethod<&FinetunerAddon::JoinProcessGroup>("joinProcessGroup"),
                            InstanceValue("SearchIndex", SearchIndex::DefineClass(env), napi_enumerable),
                        });
 }
@@ -165,6 +168,8 @@ Napi::Value FinetunerAddon::ComputeLoss(const Napi::CallbackInfo& info) { return
 Napi::Value FinetunerAddon::SearchTopK(const Napi::CallbackInfo& info) { return SearchTopKWorker::Start(info); }
 
 Napi::Value FinetunerAddon::RetrievalMetrics(const Napi::CallbackInfo& info) { return RetrievalMetricsWorker::Start(info); }
+
+Napi::Value FinetunerAddon::JoinProcessGroup(const Napi::CallbackInfo& info) { return ProcessGroupHandle::Join(info); }
 
 }  // namespace finetuner
 

@@ -11,6 +11,7 @@ class FinetunerAddon : public Napi::Addon<FinetunerAddon> {
   FinetunerAddon(Napi::Env env, Napi::Object exports);
 
   Napi::Function modelConstructor() const { return modelConstructor_.Value(); }
+  Napi::Function processGroupConstructor() const { return processGroupConstructor_.Value(); }
 
  private:
   Napi::Value RuntimeInfo(const Napi::CallbackInfo& info);
@@ -22,7 +23,10 @@ class FinetunerAddon : public Napi::Addon<FinetunerAddon> {
   Napi::Value SearchTopK(const Napi::CallbackInfo& info);
   Napi::Value RetrievalMetrics(const Napi::CallbackInfo& info);
 
+  Napi::Value JoinProcessGroup(const Napi::CallbackInfo& info);
+
   Napi::FunctionReference modelConstructor_;
+  Napi::FunctionReference processGroupConstructor_;
 };
 
 }  // namespace finetuner

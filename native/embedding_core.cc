@@ -1,7 +1,7 @@
 #include "embedding_core.h"
 
+#include "distributed/gather_with_grad.h"
 #include "dynamic_quantization.h"
-
 #include "grad_cache.h"
 #include "losses/loss_registry.h"
 #include "model_file.h"
@@ -326,6 +326,11 @@ TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, 
   // A loss that asks for GradCache sees the whole batch's embeddings as leaves without a graph; the
   // graph is built again a mini-batch at a time after its backward (grad_cache.h).
   std::optional<GradCache> gradCache;
+  ProcessGroup* group = step.group.get();
+  TORCH_CHECK(group == nullptr || loss.cachedMiniBatch() == 0, "loss '", step.loss,
+              "' embeds in GradCache mini-batches, which distributed training does not support yet; use "
+              "MultipleNegativesRankingLoss (the ranks' batches together make the large batch)");
+  double communicationBefore = group ? group->communicationSeconds() : 0.0;
   if (loss.cachedMiniBatch() > 0) {
     gradCache.emplace(loss.cachedMiniBatch(), device_, embed);
     batch.embeddings = gradCache->embedWithoutGraph(inputs);
@@ -335,6 +340,11 @@ TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, 
   // The loss in float32: under autocast its matmuls (distances, scores, CLIP logits) would run in bf16
   // even on float32 inputs, which cost the image demo 0.036 mAP; outside it, bf16 matches fp32 (< 0.01).
   for (auto& embedding : batch.embeddings) embedding = embedding.to(torch::kFloat32);
+  if (group != nullptr) {
+    // The global batch: every rank's rows in rank order, as one process would have embedded them.
+    for (auto& embedding : batch.embeddings) embedding = gatherWithGrad(embedding, *group);
+    batch.targets = group->allGatherRows(batch.targets.to(group->device()), nullptr, "all-gather of targets").cpu();
+  }
 
   auto value = loss.compute(batch);
   TrainStepResult result;
@@ -359,6 +369,17 @@ TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, 
       for (const auto& group : optimizer_->param_groups()) {
         parameters.insert(parameters.end(), group.params().begin(), group.params().end());
       }
+      if (group != nullptr) {
+        // Averaged over the ranks (see gather_with_grad.h for why the mean is the one-process gradient),
+        // before clipping, so that every rank clips and steps alike.
+        std::vector<torch::Tensor> gradients;
+        for (const auto& parameter : parameters) {
+          if (parameter.grad().defined()) gradients.push_back(parameter.grad());
+        }
+        double before = group->communicationSeconds();
+        group->allReduce(gradients, /*average=*/true, "all-reduce of gradients");
+        result.allReduceSeconds = group->communicationSeconds() - before;
+      }
       double norm = clipGradientNorm(parameters, training_->maxGradNorm);
       TORCH_CHECK(std::isfinite(norm), "the gradient norm is not finite (", norm, "): lower the learning rate");
       result.gradNorm = norm;
@@ -370,6 +391,7 @@ TrainStepResult EmbeddingCore::trainStep(const std::vector<ModelInput>& inputs, 
       inference_.reset();
     }
   }
+  if (group != nullptr) result.communicationSeconds = group->communicationSeconds() - communicationBefore;
   return result;
 }
 

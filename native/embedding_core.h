@@ -3,6 +3,7 @@
 // Workers hold it by shared_ptr, so dispose() on the JS side never frees it under a running worker.
 #pragma once
 
+#include "distributed/process_group.h"
 #include "losses/loss.h"
 #include "model_input.h"
 #include "module_builder.h"
@@ -56,6 +57,9 @@ struct LossStep {
   // the optimizer steps only when `update` is set; until then gradients add up across steps.
   double lossScale = 1.0;
   bool update = true;
+  // Data-parallel training (distributed/process_group.h): the loss sees every rank's rows (gathered with
+  // their gradients) and the gradients are averaged across ranks before the optimizer steps.
+  std::shared_ptr<ProcessGroup> group;
 };
 
 struct TrainStepResult {
@@ -64,6 +68,10 @@ struct TrainStepResult {
   int64_t examples = 0;
   // Set when the optimizer stepped: the total gradient norm before clipping.
   std::optional<double> gradNorm;
+  // Distributed steps: seconds in collectives (gathers, their backward, the gradient all-reduce), and in
+  // the gradient all-reduce alone.
+  std::optional<double> communicationSeconds;
+  std::optional<double> allReduceSeconds;
 };
 
 // One of the optimizer's parameter groups as it stands (parameterGroups()).

@@ -1,6 +1,7 @@
 #include "embedding_model.h"
 
 #include "addon.h"
+#include "distributed/process_group_handle.h"
 #include "encode_worker.h"
 #include "interpolate_worker.h"
 #include "loss_arguments.h"
@@ -31,7 +32,7 @@ uint64_t seedField(const Napi::Object& options, const char* key) {
 void readAccumulation(const Napi::Value& value, LossStep& step) {
   if (value.IsUndefined()) return;
   Napi::Env env = value.Env();
-  if (!value.IsObject() || value.IsArray()) throwTypeError(env, "trainStep's fifth argument must be { lossScale?, update? }");
+  if (!value.IsObject() || value.IsArray()) throwTypeError(env, "trainStep's fifth argument must be { lossScale?, update?, group? }");
   auto object = value.As<Napi::Object>();
   if (!object.Get("lossScale").IsUndefined()) {
     step.lossScale = numberField(object, "lossScale");
@@ -40,6 +41,7 @@ void readAccumulation(const Napi::Value& value, LossStep& step) {
     }
   }
   if (!object.Get("update").IsUndefined()) step.update = boolField(object, "update");
+  if (!object.Get("group").IsUndefined()) step.group = ProcessGroupHandle::groupOf(object.Get("group"), "option 'group'");
 }
 
 int64_t optionalInteger(const Napi::Object& options, const char* key, int64_t fallback) {

@@ -34,9 +34,17 @@ class PromiseWorker : public Napi::AsyncWorker {
   virtual void Run() = 0;
   // Builds the resolved value, on the main thread. May throw; the promise then rejects.
   virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  // false: Run() stays on the libuv thread. Only for work that runs no LibTorch computation and may
+  // wait long on something else (joining a process group waits for the other ranks), which would
+  // otherwise hold up every model's jobs on the compute thread.
+  virtual bool onComputeThread() const { return true; }
 
   void Execute() final {
     try {
+      if (!onComputeThread()) {
+        Run();
+        return;
+      }
       ComputeThread::shared().run([this] {
         applyThreadSettings();
         Run();

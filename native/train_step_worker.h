@@ -30,6 +30,8 @@ class TrainStepWorker : public PromiseWorker {
     result.Set("loss", result_.loss);
     result.Set("examples", static_cast<double>(result_.examples));
     if (result_.gradNorm) result.Set("gradNorm", *result_.gradNorm);
+    if (result_.communicationSeconds) result.Set("communicationSeconds", *result_.communicationSeconds);
+    if (result_.allReduceSeconds) result.Set("allReduceSeconds", *result_.allReduceSeconds);
     return result;
   }
 

@@ -11,8 +11,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # make: cmake-js generates Makefiles when ninja is absent, and --no-install-recommends skips cmake's make.
 # python3-scipy, -sklearn, -tqdm: pytorch-metric-learning (shared/reference) runs as the tests' oracle for
-# losses and miners; chromium: the tests open report.html in it.
-DEBIAN_PACKAGES=(libtorch-dev libopenblas0-pthread python3-torch python3-torchvision dataset-fashion-mnist cmake g++ make
+# losses and miners; chromium: the tests open report.html in it. libgloo-dev: the headers that c10d's
+# ProcessGroupGloo includes (distributed training; the library itself is in libtorch's dependencies).
+DEBIAN_PACKAGES=(libtorch-dev libopenblas0-pthread libgloo-dev python3-torch python3-torchvision dataset-fashion-mnist cmake g++ make
   python3-scipy python3-sklearn python3-tqdm chromium)
 
 say() { printf 'setup: %s\n' "$*"; }

@@ -2,8 +2,9 @@
 // pairs or scored text pairs) and saves it to --output-dir.
 import { BUILT_IN_CALLBACKS, EvaluationCallback, type FlagReader, type TrainingCallback } from '../callbacks/index.js';
 import { SAMPLERS, SAMPLER_NAMES } from '../data/batchSamplers.js';
+import { readDistributedEnvironment } from '../distributed/environment.js';
 import { isSimilarityMetrics, metricsByName, type EvaluationResult } from '../evaluate.js';
-import type { EpochRecord, FitProgress } from '../fit.js';
+import type { EpochRecord, FitOptions, FitProgress } from '../fit.js';
 import { OPTION_RANGES } from '../optionRanges.js';
 import { checkOutputDir } from '../outputDir.js';
 import { optimizerDefaults, OPTIMIZER_NAMES, OPTIMIZERS } from '../optimizers.js';
@@ -104,6 +105,13 @@ export const fitCommand: Command = {
     device: DEVICE_OPTION,
     precision: TRAINING_PRECISION_OPTION,
     seed: { type: 'string', value: 'N', description: 'seed of the batch sampler, projection head and dropout (a CPU run repeats bit for bit)', default: '0' },
+    distributed: {
+      type: 'boolean',
+      description: 'data-parallel training with the processes of a launch (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT); --batch-size is per process',
+    },
+    'distributed-timeout': {
+      type: 'string', value: 'S', description: 'with --distributed: seconds a collective waits for the other processes', default: '1800',
+    },
     'eval-every': { type: 'string', value: 'N', description: 'with --eval-data: evaluate every N steps too', default: 'after each epoch' },
     ...Object.assign({}, ...BUILT_IN_CALLBACKS.map((c) => c.flags)),
     'checkpoint-dir': { type: 'string', value: 'DIR', description: 'where checkpoints are written', default: '<output-dir>.checkpoints' },
@@ -173,6 +181,7 @@ export const fitCommand: Command = {
       device: choiceOption(args, 'device', DEVICES),
       precision: choiceOption(args, 'precision', TRAINING_PRECISIONS),
       seed: numberOption(args, 'seed', OPTION_RANGES.seed),
+      distributed: distributedFlags(args),
     };
     const callbacks = callbacksFromFlags(args, options.evalData);
     await checkOutputDir(outputDir, { option: '--output-dir', inputDir: modelDir });
@@ -214,6 +223,12 @@ export const fitCommand: Command = {
       progress.finish();
     }
     result.model.dispose();
+    // A distributed run's other ranks trained in step with rank 0, which wrote everything and reports it.
+    const rank = options.distributed ? readDistributedEnvironment().rank : 0;
+    if (rank > 0) {
+      out(`rank ${rank}: done; rank 0 saved the fine-tuned model to ${outputDir}`);
+      return;
+    }
     if (result.evalBefore) out(`before training: eval ${evalSummary(result.evalBefore)}`);
     out(historyTable(result.history));
     if (result.wiseFt) {
@@ -283,7 +298,24 @@ const CLI_NAMES: Record<string, string> = {
   evalData: '--eval-data',
   checkpointDir: '--checkpoint-dir',
   resumeFrom: '--resume',
+  distributed: '--distributed',
+  'distributed.timeout': '--distributed-timeout',
 };
+
+/** --distributed [--distributed-timeout S] as fit's `distributed` option. */
+function distributedFlags(args: ParsedArgs): FitOptions['distributed'] {
+  const timeout = args.values['distributed-timeout'];
+  if (!flag(args, 'distributed')) {
+    if (timeout !== undefined) throw new UsageError('option --distributed-timeout needs --distributed');
+    return undefined;
+  }
+  if (timeout === undefined) return true;
+  const seconds = Number(timeout);
+  if (typeof timeout !== 'string' || !Number.isFinite(seconds) || seconds <= 0) {
+    throw new UsageError(`option --distributed-timeout must be a positive number of seconds, got '${timeout}'`);
+  }
+  return { timeout: seconds };
+}
 
 function cliNames(message: string): string {
   return message.replace(/`([\w.]+)`|'([\w.]+)'/g, (match, a?: string, b?: string) => CLI_NAMES[(a ?? b)!] ?? match);
