@@ -52,8 +52,6 @@ export function resolveDistributed(value: unknown): ResolvedDistributed | undefi
 /** A joined group with where this process stands in it. */
 export interface DistributedRun extends DistributedEnvironment {
   group: NativeProcessGroup;
-  /** Rank 0: evaluates, writes checkpoints, the report and the model. */
-  lead: boolean;
 }
 
 /** Joins the group the environment describes, for a model on `device`. */
@@ -69,5 +67,5 @@ export async function joinProcessGroup(
     joinTimeoutMs: settings.joinTimeout * 1000,
     timeoutMs: settings.timeout * 1000,
   });
-  return { ...environment, group, lead: environment.rank === 0 };
+  return { ...environment, group };
 }
